@@ -1,0 +1,28 @@
+# The two set-up commands: `make demo` and `make test`. Both work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export OMP_WAIT_POLICY := PASSIVE
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: demo test lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv>=0.5"
+
+demo: $(UV)
+	$(UV) sync --frozen
+	.venv/bin/loopml demo demo-project
+
+test: $(UV)
+	$(UV) sync --frozen --extra test
+	.venv/bin/lint-imports
+	.venv/bin/pytest
+
+bench: $(UV)
+	$(UV) sync --frozen --extra test --extra bench
+	.venv/bin/python bench/run.py
+
+clean:
+	rm -rf .venv .tools demo-project .pytest_cache bench/results/*.tmp

@@ -1,0 +1,33 @@
+"""loopml: the whole machine-learning lifecycle for tabular data as one loop.
+
+>>> import loopml
+>>> loopml.LoopmlError.headline
+'loopml failed'
+
+The API is ``loopml.Project`` (open or create a project and run every stage) and
+``loopml.demo`` (build the flights demo). Heavy libraries load only when a step needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+# OpenMP learners spin-wait by default, which starves the other process on a small machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from loopml.core.errors import LoopmlError  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["LoopmlError", "Project", "demo", "__version__"]
+
+if TYPE_CHECKING:
+    from loopml.pipeline import Project, demo
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Project", "demo"):
+        import loopml.pipeline as _pipeline
+
+        return getattr(_pipeline, name)
+    raise AttributeError(f"module 'loopml' has no attribute {name!r}")

@@ -1,0 +1,116 @@
+"""Writing and reading a model bundle: the folder a registered model version consists of.
+
+``model.joblib`` holds the fitted scikit-learn Pipeline; every other file is plain JSON or YAML
+so a person can read what the model expects and how it was judged. The registry checks each
+file's sha256 before this module is asked to load it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from loopml.core.contract import Contract
+from loopml.core.errors import IntegrityError
+from loopml.core.records import (
+    Evaluation,
+    FeatureReference,
+    ModelBundle,
+    Reference,
+)
+
+MODEL_FILE = "model.joblib"
+META_FILE = "bundle.json"
+CONTRACT_FILE = "contract.yaml"
+REFERENCE_FILE = "reference.json"
+EVALUATION_FILE = "evaluation.json"
+
+
+def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
+    """Write ``bundle`` into ``folder`` (created) and return the folder."""
+    import joblib
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(bundle.model, folder / MODEL_FILE, compress=3)
+    bundle.contract.save(folder / CONTRACT_FILE)
+    meta = {
+        "task": bundle.task,
+        "target": bundle.target,
+        "feature_columns": list(bundle.feature_columns),
+        "classes": None if bundle.classes is None else [_plain(c) for c in bundle.classes],
+        "positive_label": _plain(bundle.positive_label),
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2))
+    (folder / REFERENCE_FILE).write_text(json.dumps(asdict(bundle.reference), indent=1))
+    if bundle.evaluation is not None:
+        (folder / EVALUATION_FILE).write_text(json.dumps(asdict(bundle.evaluation), indent=1))
+    return folder
+
+
+def load_bundle(folder: str | Path) -> ModelBundle:
+    """Read a bundle written by ``save_bundle``. Only call it on a verified folder."""
+    import joblib
+
+    folder = Path(folder)
+    missing = [
+        f for f in (MODEL_FILE, META_FILE, CONTRACT_FILE, REFERENCE_FILE) if not (folder / f).exists()
+    ]
+    if missing:
+        raise IntegrityError(
+            f"The model bundle in {folder} lacks {', '.join(missing)}.",
+            hint="Register the model again with 'loopml run'.",
+        )
+    meta = json.loads((folder / META_FILE).read_text())
+    evaluation = None
+    if (folder / EVALUATION_FILE).exists():
+        evaluation = evaluation_from_dict(json.loads((folder / EVALUATION_FILE).read_text()))
+    classes = meta["classes"]
+    return ModelBundle(
+        model=joblib.load(folder / MODEL_FILE),
+        contract=Contract.load(folder / CONTRACT_FILE),
+        task=meta["task"],
+        target=meta["target"],
+        feature_columns=tuple(meta["feature_columns"]),
+        classes=None if classes is None else tuple(classes),
+        positive_label=meta["positive_label"],
+        reference=reference_from_dict(json.loads((folder / REFERENCE_FILE).read_text())),
+        evaluation=evaluation,
+    )
+
+
+def reference_from_dict(raw: dict[str, Any]) -> Reference:
+    def feature(f: dict[str, Any]) -> FeatureReference:
+        return FeatureReference(
+            name=f["name"],
+            kind=f["kind"],
+            edges=tuple(f["edges"]),
+            categories=tuple(f["categories"]),
+            shares=tuple(f["shares"]),
+            rows=f["rows"],
+        )
+
+    pred = raw.get("prediction")
+    return Reference(
+        features=tuple(feature(f) for f in raw["features"]),
+        prediction=None if pred is None else feature(pred),
+        rows=raw.get("rows", 0),
+    )
+
+
+def evaluation_from_dict(raw: dict[str, Any]) -> Evaluation:
+    def tup(value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(tup(v) for v in value)
+        return value
+
+    return Evaluation(**{k: (tup(v) if isinstance(v, list) else v) for k, v in raw.items()})
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python scalars, so JSON and request models accept them."""
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value

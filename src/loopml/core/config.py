@@ -1,0 +1,186 @@
+"""The project file ``loopml.yaml``: one typed model, loaded once at the edge.
+
+Precedence: defaults < file < ``LOOPML_<SECTION>__<FIELD>`` environment variables < CLI flags.
+Each stage receives only its own section.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+
+from loopml.core.errors import ConfigError, NotAProjectError
+
+PROJECT_FILE = "loopml.yaml"
+STATE_DIR = ".loopml"
+
+Task = Literal["classification", "regression", "clustering"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceConfig(_Section):
+    """Where one source's data comes from."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
+    path: str  # a file, a folder or a glob; relative paths are relative to the project
+    format: Literal["auto", "csv", "parquet", "ndjson"] = "auto"
+    na_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+    delimiter: str = ","
+
+
+class ProblemConfig(_Section):
+    """What to learn: from which source, which target, which task."""
+
+    source: str
+    target: str | None = None
+    task: Task = "classification"
+    time_column: str | None = None
+    exclude: tuple[str, ...] = ()  # columns never used as features (leaks, ids)
+    positive_label: str | None = None  # binary classification: the class scored by ROC AUC
+
+
+class TrainingConfig(_Section):
+    time_budget_s: PositiveInt = 120
+    metric: Literal[
+        "auto", "roc_auc", "log_loss", "f1", "accuracy", "rmse", "mae", "r2", "silhouette"
+    ] = "auto"
+    learners: tuple[str, ...] = ("linear", "lightgbm")
+    cv_folds: int = Field(default=3, ge=2, le=20)
+    valid_size: float = Field(default=0.15, gt=0, lt=0.5)
+    test_size: float = Field(default=0.15, gt=0, lt=0.5)
+    max_search_rows: PositiveInt = 200_000  # rows used by the search; the final fit uses all
+    seed: int = 0
+
+
+class ServingConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    model: str | None = None  # "name@alias" or "name@version"; default: <project>@champion
+    log_batch_rows: PositiveInt = 1000
+    log_flush_s: float = Field(default=2.0, gt=0)
+
+
+class MonitoringConfig(_Section):
+    bins: int = Field(default=10, ge=2, le=100)
+    warn_psi: float = Field(default=0.1, gt=0)
+    alert_psi: float = Field(default=0.25, gt=0)
+    min_rows: PositiveInt = 100
+
+
+class StorageConfig(_Section):
+    lake_uri: str = f"{STATE_DIR}/lake"
+    catalog_url: str = f"sqlite:///{STATE_DIR}/catalog.db"
+    artifacts_uri: str = f"{STATE_DIR}/artifacts"
+    reports_dir: str = f"{STATE_DIR}/reports"
+
+
+class ProjectConfig(_Section):
+    """The whole project file."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
+    sources: tuple[SourceConfig, ...] = Field(min_length=1)
+    problem: ProblemConfig
+    training: TrainingConfig = TrainingConfig()
+    serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    storage: StorageConfig = StorageConfig()
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, sources: tuple[SourceConfig, ...]) -> tuple[SourceConfig, ...]:
+        names = [s.name for s in sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique, found {names}")
+        return sources
+
+    def source(self, name: str | None = None) -> SourceConfig:
+        """The named source, or the problem's source."""
+        from loopml.core.errors import unknown_name
+
+        name = name or self.problem.source
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise ConfigError(
+            unknown_name("source", name, [s.name for s in self.sources]),
+            hint=f"Name one of the sources listed under 'sources:' in {PROJECT_FILE}.",
+        )
+
+    # ---- loading and saving -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path, *, env: dict[str, str] | None = None) -> ProjectConfig:
+        """Read ``loopml.yaml``, apply ``LOOPML_*`` environment overrides and validate."""
+        import yaml
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / PROJECT_FILE
+        if not path.exists():
+            raise NotAProjectError(
+                f"No {PROJECT_FILE} in {path.parent.resolve()}.",
+                hint="Run 'loopml init DATA --target COLUMN' to create a project, "
+                "or change to the folder that holds loopml.yaml.",
+            )
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path} must hold a mapping, found {type(raw).__name__}.")
+        raw = _apply_env(raw, os.environ if env is None else env)
+        return cls.from_dict(raw, origin=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, origin: str = PROJECT_FILE) -> ProjectConfig:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+                lines.append(f"  {where}: {err['msg']}")
+            raise ConfigError(
+                f"{origin} has {len(lines)} problem(s):\n" + "\n".join(lines),
+                hint="Fix the listed keys; 'loopml init' writes a valid file to start from.",
+            ) from None
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.is_dir():
+            path = path / PROJECT_FILE
+        path.write_text(self.to_yaml())
+        return path
+
+
+def _apply_env(raw: dict[str, Any], env: Any) -> dict[str, Any]:
+    """Overlay ``LOOPML_SECTION__FIELD=value`` variables (values parsed as YAML scalars)."""
+    import yaml
+
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for key, value in env.items():
+        if not key.startswith("LOOPML_") or "__" not in key:
+            continue
+        section, _, field = key[len("LOOPML_") :].lower().partition("__")
+        if section not in ProjectConfig.model_fields or section in ("sources", "name"):
+            continue
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = value
+        out.setdefault(section, {})
+        if isinstance(out[section], dict):
+            out[section][field] = parsed
+    return out

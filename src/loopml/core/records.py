@@ -1,0 +1,360 @@
+"""The frozen records stages exchange. Change one with ``dataclasses.replace``, never mutate.
+
+Frames inside records are Polars DataFrames; numbers that reports plot are plain tuples so
+that every record can be rendered, compared and serialised without the stage that made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from loopml.core.contract import Contract
+
+Status = Literal["ok", "warn", "alert"]
+
+
+def to_plain(record: Any) -> dict[str, Any]:
+    """A record as nested plain data (for JSON), skipping frames and fitted objects."""
+    import polars as pl
+
+    def keep(value: Any) -> bool:
+        return not isinstance(value, pl.DataFrame)
+
+    return asdict(record, dict_factory=lambda kv: {k: v for k, v in kv if keep(v)})
+
+
+# ---- lake --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableRef:
+    """One version of one lake table, e.g. ``TableRef(name="raw/flights", version=3)``."""
+
+    name: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+# ---- sources -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceBatch:
+    """What a source read: the rows (with ``_source_file``/``_source_row``) and the files."""
+
+    source: str
+    frame: pl.DataFrame
+    files: tuple[str, ...]
+    rows_per_file: tuple[int, ...]
+
+
+# ---- quality -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    """How many rows broke one rule on one column, with an example value."""
+
+    column: str
+    rule: str  # "type", "not_null", "min", "max", "allowed", "duplicate", "missing_column"
+    rows: int
+    example: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationReport:
+    source: str
+    contract_fingerprint: str
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    duplicates: int
+    violations: tuple[Violation, ...] = ()
+    coerced_columns: tuple[str, ...] = ()  # columns whose values were converted to the type
+    extra_columns: tuple[str, ...] = ()  # columns in the data that the contract does not name
+
+    def __post_init__(self) -> None:
+        if self.rows_in != self.rows_accepted + self.rows_quarantined:
+            raise AssertionError(
+                f"rows_in {self.rows_in} != accepted {self.rows_accepted} + "
+                f"quarantined {self.rows_quarantined}"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Validated:
+    """The result of validating a frame: a report, the clean rows and the quarantined rows.
+
+    ``quarantined`` holds the original values as text plus ``_reasons`` (one string a row).
+    """
+
+    report: ValidationReport
+    clean: pl.DataFrame
+    quarantined: pl.DataFrame
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestResult:
+    ingest_id: str
+    source: str
+    files: tuple[str, ...]
+    report: ValidationReport
+    raw: TableRef
+    clean: TableRef
+    quarantine: TableRef | None
+    started_at: datetime
+    seconds: float
+
+
+# ---- explore -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnProfile:
+    """Statistics of one column. ``kind`` is numeric, categorical, boolean, datetime or text."""
+
+    name: str
+    kind: str
+    count: int
+    nulls: int
+    distinct: int
+    stats: dict[str, float] = field(default_factory=dict)  # mean, std, min, q25, median, ...
+    histogram: tuple[tuple[str, ...], tuple[int, ...]] | None = None  # (bin labels, counts)
+    top_values: tuple[tuple[str, ...], tuple[int, ...]] | None = None  # (values, counts)
+    # relationship to the target: (bin/category labels, target mean or positive rate, counts)
+    target_relation: tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...]] | None = None
+    association: float | None = None  # 0..1: how much this column tells about the target
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    source: str
+    rows: int
+    target: str | None
+    task: str
+    columns: tuple[ColumnProfile, ...]
+    target_distribution: tuple[tuple[str, ...], tuple[int, ...]] | None = None
+    correlations: tuple[tuple[str, ...], tuple[tuple[float, ...], ...]] | None = None
+    sampled_rows: int | None = None  # rows the heavier statistics were computed on
+    table: TableRef | None = None
+
+
+# ---- train -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Splits:
+    """Train, validation and test frames. The test frame is scored once, at the end."""
+
+    train: pl.DataFrame
+    valid: pl.DataFrame
+    test: pl.DataFrame
+    strategy: str  # "stratified", "random" or "time"
+    time_column: str | None = None
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.train.height, "valid": self.valid.height, "test": self.test.height}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """One tried configuration: its cross-validated score, validation score and fit time."""
+
+    learner: str
+    params: dict[str, Any]
+    cv_score: float | None
+    cv_std: float | None
+    valid_score: float | None
+    fit_time_s: float
+    trial: int
+    status: str = "ok"  # ok, pruned, failed
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Leaderboard:
+    metric: str
+    greater_is_better: bool
+    candidates: tuple[Candidate, ...]
+    best: Candidate
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainResult:
+    """The fitted model (a scikit-learn Pipeline holding its own feature steps) and how it won."""
+
+    model: Any
+    leaderboard: Leaderboard
+    task: str
+    target: str | None
+    feature_columns: tuple[str, ...]
+    classes: tuple[Any, ...] | None = None
+    positive_label: Any = None
+
+
+# ---- evaluate ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evaluation:
+    """Metrics on the test split, scored once, and the curves the report plots."""
+
+    task: str
+    metric: str  # the primary metric
+    greater_is_better: bool
+    metrics: dict[str, float]
+    rows: int
+    labels: tuple[str, ...] = ()
+    confusion: tuple[tuple[int, ...], ...] | None = None
+    roc: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (fpr, tpr)
+    pr: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (recall, precision)
+    residuals: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (predicted, actual)
+    cluster_sizes: tuple[int, ...] | None = None
+    feature_importance: tuple[tuple[str, ...], tuple[float, ...]] | None = None
+
+    @property
+    def score(self) -> float:
+        return self.metrics[self.metric]
+
+
+# ---- registry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    id: str
+    project: str
+    kind: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    lake_versions: dict[str, int]
+    contract_fingerprint: str | None
+    git_commit: str | None
+    code_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelVersion:
+    name: str
+    version: int
+    run_id: str | None
+    task: str
+    metric: str
+    score: float
+    metrics: dict[str, float]
+    artifact_uri: str
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+# ---- serve and monitor -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelBundle:
+    """What a registered model version holds: the fitted pipeline and all it needs to serve,
+    be monitored and be explained."""
+
+    model: Any  # fitted scikit-learn Pipeline (features + estimator)
+    contract: Contract  # contract of the feature columns
+    task: str
+    target: str | None
+    feature_columns: tuple[str, ...]
+    classes: tuple[Any, ...] | None
+    positive_label: Any
+    reference: Reference
+    evaluation: Evaluation | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeatureReference:
+    """Reference distribution of one column: bins (numeric) or categories, with shares."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    edges: tuple[float, ...] = ()  # numeric: inner bin edges, len = bins - 1
+    categories: tuple[str, ...] = ()  # categorical: the kept categories ("other" is implicit)
+    shares: tuple[float, ...] = ()  # per bin / category (+ other), then missing; sums to 1
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reference:
+    """Training-time distributions that drift is measured against."""
+
+    features: tuple[FeatureReference, ...]
+    prediction: FeatureReference | None = None
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeatureDrift:
+    name: str
+    kind: str
+    psi: float
+    status: Status
+    labels: tuple[str, ...]
+    reference_shares: tuple[float, ...]
+    current_shares: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriftReport:
+    model: str
+    version: int
+    reference_rows: int
+    current_rows: int
+    window_start: datetime | None
+    window_end: datetime | None
+    features: tuple[FeatureDrift, ...]
+    prediction: FeatureDrift | None
+    status: Status
+    thresholds: dict[str, float]
+
+
+# ---- loop --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """Whether a new model version replaces the champion, and why."""
+
+    promote: bool
+    alias: str  # the alias the new version gets: "champion" or "challenger"
+    reason: str
+    candidate_score: float
+    champion_score: float | None
+    champion_version: int | None
+
+
+# ---- pipeline ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    run_id: str
+    ingests: tuple[IngestResult, ...]
+    leaderboard: Leaderboard
+    evaluation: Evaluation
+    model_version: ModelVersion
+    decision: Decision
+    reports: dict[str, str]  # report name -> path
+    seconds: float
+    split_sizes: dict[str, int] = field(default_factory=dict)
