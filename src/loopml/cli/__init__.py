@@ -1,7 +1,10 @@
-"""The command line: a thin layer over the Python API."""
+"""The command line: a thin layer over the Python API (``loopml --help``)."""
+
+from loopml.cli._app import app
 
 
 def main() -> None:
-    from loopml.cli._app import run
+    app()
 
-    run()
+
+__all__ = ["app", "main"]

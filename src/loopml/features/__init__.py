@@ -1,1 +1,8 @@
-"""features stage."""
+"""The feature pipeline: a scikit-learn ColumnTransformer built from the data contract.
+
+The fitted model object contains it, so serving cannot drift from training.
+"""
+
+from loopml.features._build import build_features
+
+__all__ = ["build_features"]

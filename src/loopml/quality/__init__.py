@@ -1,1 +1,13 @@
-"""quality stage."""
+"""Data quality: infer a contract, validate every batch, quarantine bad rows with reasons.
+
+>>> import polars as pl
+>>> frame = pl.DataFrame({"age": ["31", "47", "oops"]})
+>>> contract = infer_contract(frame.head(2), source="people")
+>>> validate(frame, contract).report.rows_quarantined
+1
+"""
+
+from loopml.quality._infer import infer_contract
+from loopml.quality._validate import REASONS, validate
+
+__all__ = ["REASONS", "infer_contract", "validate"]

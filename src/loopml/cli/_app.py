@@ -1,0 +1,221 @@
+"""The ``loopml`` command. Each command parses, calls one API function and renders the result.
+
+Only Typer is imported at start-up; everything heavy loads inside the command that needs it,
+so ``loopml --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional, TypeVar
+
+import typer
+
+from loopml.core.errors import LoopmlError
+
+app = typer.Typer(
+    name="loopml",
+    help="The whole machine-learning lifecycle for tabular data as one loop: ingest, "
+    "validate, profile, train, evaluate, register, serve and monitor.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ProjectOpt = Annotated[
+    Optional[Path],
+    typer.Option("--project", "-p", help="Project folder (default: the one holding loopml.yaml "
+                 "here or above).", show_default=False),
+]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="Model as NAME@ALIAS or NAME@VERSION "
+                 "(default: <project>@champion).", show_default=False),
+]
+
+
+class TaskChoice(str, Enum):
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
+    clustering = "clustering"
+
+
+def friendly(fn: F) -> F:
+    """Print a LoopmlError as headline, message and hint, and exit non-zero; no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LoopmlError as exc:
+            from loopml.cli._render import print_error
+
+            print_error(exc)
+            raise typer.Exit(code=exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _project(path: Path | None) -> Any:
+    from loopml.pipeline import Project
+
+    return Project(path) if path is not None else Project.find()
+
+
+@app.command()
+@friendly
+def init(
+    data: Annotated[str, typer.Argument(help="A data file, a folder or a glob such as 'data/*.csv'.")],
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="The column to predict (leave out for clustering).")] = None,
+    task: Annotated[TaskChoice, typer.Option(help="What to learn; 'auto' decides from the target.")] = TaskChoice.auto,
+    time_column: Annotated[Optional[str], typer.Option("--time-column", help="Split by this timestamp column: the newest rows are the test set.")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", "-x", help="A column never to use as a feature (repeatable), e.g. one that leaks the target.")] = None,
+    directory: Annotated[Path, typer.Option("--dir", "-d", help="Where to create the project.")] = Path("."),
+    name: Annotated[Optional[str], typer.Option(help="Project and model name (default: the folder's name).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing loopml.yaml.")] = False,
+) -> None:
+    """Create a project from a data file.
+
+    Writes loopml.yaml and the inferred data contract contracts/SOURCE.yaml.
+    """
+    from loopml.cli._render import console, show_init
+    from loopml.pipeline import Project
+
+    with console().status("Reading the data and inferring its contract ..."):
+        project = Project.init(
+            data, target=target, task=task.value, time_column=time_column,
+            exclude=tuple(exclude or ()), directory=directory, name=name, force=force,
+        )
+    show_init(project)
+
+
+@app.command()
+@friendly
+def run(
+    time_budget: Annotated[Optional[int], typer.Option("--time-budget", min=1, help="Seconds for the model search (default: training.time_budget_s).")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Train, evaluate and register a model.
+
+    Ingests new files, validates them (bad rows to quarantine), profiles, splits,
+    searches models within the time budget, evaluates on the test split once and
+    registers the winner (champion only if it beats the current one).
+    """
+    from loopml.cli._render import RichReporter, show_run
+
+    proj = _project(project)
+    with proj, RichReporter() as reporter:
+        result = proj.run(time_budget=time_budget, reporter=reporter)
+    show_run(result)
+
+
+@app.command()
+@friendly
+def serve(
+    model: ModelOpt = None,
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default: serving.host).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: serving.port).")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Serve a model over HTTP.
+
+    POST /predict, GET /health, OpenAPI at /docs. Every prediction is logged to the
+    lake table predictions/MODEL.
+    """
+    proj = _project(project)
+    with proj:
+        proj.serve(model=model, host=host, port=port)
+
+
+@app.command()
+@friendly
+def predict(
+    data: Annotated[Path, typer.Argument(help="File to score (CSV, Parquet or NDJSON).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the scored rows (.csv, .parquet, .ndjson).")],
+    model: ModelOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Score a file in batch.
+
+    Rows that break the contract get a reason (_reasons) instead of a score.
+    """
+    from loopml.cli._render import console
+
+    proj = _project(project)
+    with proj, console().status(f"Scoring {data} ..."):
+        path = proj.predict(data, out, model=model)
+    console().print(f"Wrote [bold]{path}[/]")
+
+
+@app.command()
+@friendly
+def models(project: ProjectOpt = None) -> None:
+    """List model versions and aliases."""
+    from loopml.cli._render import show_models
+
+    proj = _project(project)
+    with proj:
+        show_models(proj.models())
+
+
+@app.command()
+@friendly
+def promote(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to make champion.")],
+    alias: Annotated[str, typer.Option(help="The alias to move.")] = "champion",
+    project: ProjectOpt = None,
+) -> None:
+    """Make a model version champion."""
+    from loopml.cli._render import console
+
+    proj = _project(project)
+    with proj:
+        mv = proj.promote(name, version, alias=alias)
+    console().print(f"{mv.name} v{mv.version} is now [bold]{alias}[/].")
+
+
+@app.command()
+@friendly
+def monitor(model: ModelOpt = None, project: ProjectOpt = None) -> None:
+    """Measure drift of logged predictions.
+
+    Compares the logged predictions of a model version with its training data
+    (PSI per feature and for the prediction) and writes an HTML report.
+    """
+    from loopml.cli._render import console, show_drift
+
+    proj = _project(project)
+    with proj, console().status("Measuring drift ..."):
+        report, path = proj.monitor(model=model)
+    show_drift(report, path)
+
+
+@app.command()
+@friendly
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo project.")] = Path("demo-project"),
+    time_budget: Annotated[int, typer.Option("--time-budget", min=5, help="Seconds for the model search.")] = 90,
+    replay_rows: Annotated[int, typer.Option("--replay-rows", min=1, help="July-September flights to send through the server.")] = 2000,
+) -> None:
+    """Run the NYC flights demo end to end.
+
+    Trains on January-June 2013, serves the model, replays July-September flights
+    through HTTP and measures drift.
+    """
+    from loopml.cli._render import RichReporter, console, show_demo
+    from loopml.pipeline import demo as run_demo
+
+    with RichReporter() as reporter:
+        result = run_demo(directory, time_budget=time_budget, replay_rows=replay_rows,
+                          reporter=reporter, say=reporter.say)
+    show_demo(result)
+    console().print(f"[green]Demo finished in {result.seconds:.0f} s.[/]")
+
+

@@ -1,0 +1,190 @@
+"""What the CLI prints: errors, progress bars and summary tables (Rich)."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from loopml.core.errors import LoopmlError
+    from loopml.core.records import DriftReport, ModelVersion, RunResult
+    from loopml.pipeline import Project
+
+_STEPS = {
+    "ingest": "Ingesting and validating",
+    "profile": "Profiling the clean table",
+    "search": "Searching models",
+    "validate": "Scoring the best candidates on validation",
+    "refit": "Refitting the winner on train + validation",
+    "evaluate": "Evaluating on the test split",
+    "register": "Registering the model",
+}
+
+
+@functools.cache
+def console() -> Console:
+    return Console(highlight=False)
+
+
+def print_error(exc: LoopmlError) -> None:
+    err = Console(stderr=True, highlight=False)
+    err.print(f"[bold red]Error:[/] [bold]{exc.headline}[/]")
+    err.print(exc.message, markup=False)
+    if exc.hint:
+        err.print(f"[yellow]Hint:[/] {exc.hint}")
+
+
+class RichReporter:
+    """A ``Reporter`` drawing one progress bar per step."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console(),
+            transient=False,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichReporter:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def say(self, text: str) -> None:
+        self._progress.console.print(text, markup=False)
+
+    def start(self, step: str, total: float | None = None) -> None:
+        label = _STEPS.get(step, step)
+        self._tasks[step] = self._progress.add_task(label, total=total, note="")
+
+    def advance(self, step: str, amount: float = 1.0, *, note: str = "") -> None:
+        task = self._tasks.get(step)
+        if task is not None:
+            t = self._progress.tasks[self._progress.task_ids.index(task)]
+            room = None if t.total is None else max(t.total - t.completed, 0)
+            self._progress.update(task, advance=amount if room is None else min(amount, room),
+                                  note=note)
+
+    def finish(self, step: str, *, note: str = "") -> None:
+        task = self._tasks.get(step)
+        if task is not None:
+            t = self._progress.tasks[self._progress.task_ids.index(task)]
+            self._progress.update(task, total=t.total or 1, completed=t.total or 1, note=note)
+
+
+def show_init(project: Project) -> None:
+    cfg = project.config
+    contract = project.contract()
+    c = console()
+    c.print(f"Created [bold]{project.file}[/] (project [bold]{cfg.name}[/], "
+            f"task [bold]{cfg.problem.task}[/], target [bold]{cfg.problem.target or '-'}[/])")
+    table = Table(title=f"Contract contracts/{contract.source}.yaml", title_justify="left")
+    for col in ("column", "type", "nullable", "bounds / categories", "use"):
+        table.add_column(col)
+    for spec in contract.columns:
+        if spec.allowed is not None:
+            detail = ", ".join(spec.allowed[:6]) + (" ..." if len(spec.allowed) > 6 else "")
+        elif spec.min is not None or spec.max is not None:
+            detail = f"{_num(spec.min)} .. {_num(spec.max)}"
+        else:
+            detail = ""
+        use = ("target" if spec.name == cfg.problem.target else
+               "excluded" if spec.name in cfg.problem.exclude else
+               "time + feature" if spec.name == cfg.problem.time_column else "feature")
+        table.add_row(spec.name, spec.type, "yes" if spec.nullable else "no", detail, use)
+    c.print(table)
+    c.print("Review the contract, then run [bold]loopml run[/].")
+
+
+def show_run(result: RunResult) -> None:
+    c = console()
+    table = Table(title="Run summary", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("run", result.run_id)
+    if result.ingests:
+        for ing in result.ingests:
+            r = ing.report
+            table.add_row(
+                f"ingest {ing.source}",
+                f"{r.rows_in:,} rows in, {r.rows_accepted:,} accepted, "
+                f"{r.rows_quarantined:,} quarantined ({r.duplicates:,} duplicates)",
+            )
+    else:
+        table.add_row("ingest", "no new files; trained on the existing clean table")
+    table.add_row("splits", ", ".join(f"{k} {v:,}" for k, v in result.split_sizes.items()))
+    lb = result.leaderboard
+    tried: dict[str, int] = {}
+    for cand in lb.candidates:
+        tried[cand.learner] = tried.get(cand.learner, 0) + 1
+    table.add_row("candidates", f"{len(lb.candidates)} tried in {lb.seconds:.0f} s ("
+                  + ", ".join(f"{k} {v}" for k, v in tried.items()) + ")")
+    table.add_row("best", f"{lb.best.learner} (validation {lb.metric} {_num(lb.best.valid_score)})")
+    ev = result.evaluation
+    table.add_row("test metrics", "  ".join(f"{k} {_num(v)}" for k, v in ev.metrics.items()))
+    mv = result.model_version
+    verdict = "[green]champion[/]" if result.decision.promote else "[yellow]challenger[/]"
+    table.add_row("model", f"{mv.ref} -> {verdict}: {result.decision.reason}")
+    for name, path in result.reports.items():
+        table.add_row(f"report {name}", path)
+    table.add_row("time", f"{result.seconds:.1f} s")
+    c.print(table)
+
+
+def show_models(versions: list[ModelVersion]) -> None:
+    c = console()
+    if not versions:
+        c.print("No models yet: run [bold]loopml run[/].")
+        return
+    table = Table(title="Models", title_justify="left")
+    for col in ("model", "version", "aliases", "metric", "score", "created", "run"):
+        table.add_column(col)
+    for mv in versions:
+        table.add_row(mv.name, str(mv.version), ", ".join(mv.aliases), mv.metric,
+                      _num(mv.score), mv.created_at.strftime("%Y-%m-%d %H:%M"),
+                      (mv.run_id or "")[:12])
+    c.print(table)
+
+
+def show_drift(report: DriftReport, path: Any) -> None:
+    c = console()
+    colour = {"ok": "green", "warn": "yellow", "alert": "red"}
+    c.print(f"Drift of {report.model} v{report.version}: [bold {colour[report.status]}]"
+            f"{report.status}[/] over {report.current_rows:,} logged predictions "
+            f"(reference {report.reference_rows:,} rows)")
+    table = Table(title_justify="left")
+    for col in ("feature", "PSI", "status"):
+        table.add_column(col)
+    rows = sorted(report.features, key=lambda f: -f.psi)
+    if report.prediction is not None:
+        rows = [report.prediction, *rows]
+    for f in rows[:15]:
+        table.add_row(f.name, f"{f.psi:.3f}", f"[{colour[f.status]}]{f.status}[/]")
+    if len(rows) > 15:
+        table.add_row(f"... {len(rows) - 15} more", "", "")
+    c.print(table)
+    c.print(f"Report: [bold]{path}[/]")
+
+
+def show_demo(result: Any) -> None:
+    show_run(result.run)
+    show_drift(result.drift, result.drift_report)
+    c = console()
+    c.print(f"\nThe demo project is in [bold]{result.directory}[/]. Open the reports in a browser;"
+            " try [bold]loopml models[/] or [bold]loopml serve[/] inside it.")
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -1,0 +1,144 @@
+"""Metrics by name: which way is better, and how to compute each from a fitted model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from loopml.core.errors import ConfigError, unknown_name
+
+if TYPE_CHECKING:
+    import polars as pl
+
+GREATER_IS_BETTER = {
+    "roc_auc": True,
+    "log_loss": False,
+    "f1": True,
+    "accuracy": True,
+    "precision": True,
+    "recall": True,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+    "silhouette": True,
+}
+TASK_METRICS = {
+    "classification": ("roc_auc", "log_loss", "f1", "accuracy"),
+    "regression": ("rmse", "mae", "r2"),
+    "clustering": ("silhouette",),
+}
+SILHOUETTE_SAMPLE = 5000
+
+
+def default_metric(task: str, metric: str = "auto") -> str:
+    """The primary metric: the configured one, else ROC AUC / RMSE / silhouette by task."""
+    if metric != "auto":
+        if metric not in TASK_METRICS.get(task, ()):
+            raise ConfigError(
+                f"Metric {metric!r} does not apply to {task}.",
+                hint=f"For {task} use one of: {', '.join(TASK_METRICS[task])} (or 'auto').",
+            )
+        return metric
+    return TASK_METRICS[task][0]
+
+
+def greater_is_better(metric: str) -> bool:
+    if metric not in GREATER_IS_BETTER:
+        raise ConfigError(unknown_name("metric", metric, GREATER_IS_BETTER))
+    return GREATER_IS_BETTER[metric]
+
+
+def score(
+    metric: str, model: Any, X: pl.DataFrame, y: np.ndarray | None, *, positive_label: Any = None
+) -> float:
+    """Score a fitted model on ``X`` (and ``y``) with one metric.
+
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> import polars as pl
+    >>> X, y = load_iris(return_X_y=True, as_frame=True)
+    >>> m = LogisticRegression(max_iter=500).fit(pl.from_pandas(X), y.to_numpy())
+    >>> round(score("accuracy", m, pl.from_pandas(X), y.to_numpy()), 2)
+    0.97
+    """
+    if metric == "silhouette":
+        return silhouette(model, X)
+    assert y is not None
+    if metric in ("rmse", "mae", "r2"):
+        return regression_metrics(y, np.asarray(model.predict(X), dtype=float))[metric]
+    proba = model.predict_proba(X)
+    return classification_metrics(y, proba, model.classes_, positive_label=positive_label)[metric]
+
+
+def classification_metrics(
+    y: np.ndarray, proba: np.ndarray, classes: Any, *, positive_label: Any = None
+) -> dict[str, float]:
+    from sklearn import metrics as m
+
+    classes = np.asarray(classes)
+    pred = classes[np.argmax(proba, axis=1)]
+    out = {"accuracy": float(m.accuracy_score(y, pred))}
+    present = np.isin(y, classes)
+    proba_c = np.clip(proba, 1e-15, 1 - 1e-15)
+    if present.all():
+        out["log_loss"] = float(m.log_loss(y, proba_c, labels=classes))
+    if len(classes) == 2:
+        pos = positive_index(classes, positive_label)
+        y_pos = (y == classes[pos]).astype(int)
+        out["f1"] = float(m.f1_score(y_pos, (pred == classes[pos]).astype(int), zero_division=0))
+        out["precision"] = float(
+            m.precision_score(y_pos, (pred == classes[pos]).astype(int), zero_division=0)
+        )
+        out["recall"] = float(m.recall_score(y_pos, (pred == classes[pos]).astype(int), zero_division=0))
+        out["roc_auc"] = float(m.roc_auc_score(y_pos, proba[:, pos])) if 0 < y_pos.sum() < len(y_pos) else float("nan")
+    else:
+        out["f1"] = float(m.f1_score(y, pred, average="macro", zero_division=0))
+        out["precision"] = float(m.precision_score(y, pred, average="macro", zero_division=0))
+        out["recall"] = float(m.recall_score(y, pred, average="macro", zero_division=0))
+        try:
+            out["roc_auc"] = float(
+                m.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
+            )
+        except ValueError:  # a class absent from y
+            out["roc_auc"] = float("nan")
+    return out
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    from sklearn import metrics as m
+
+    y = np.asarray(y, dtype=float)
+    return {
+        "rmse": float(np.sqrt(m.mean_squared_error(y, pred))),
+        "mae": float(m.mean_absolute_error(y, pred)),
+        "r2": float(m.r2_score(y, pred)),
+    }
+
+
+def silhouette(model: Any, X: pl.DataFrame) -> float:
+    """Silhouette of the model's clusters in its own feature space (sampled for speed)."""
+    from sklearn.metrics import silhouette_score
+
+    Xt = model[:-1].transform(X) if hasattr(model, "steps") else X
+    labels = model.predict(X)
+    if len(np.unique(labels)) < 2:
+        return -1.0
+    n = len(labels)
+    return float(
+        silhouette_score(Xt, labels, sample_size=min(n, SILHOUETTE_SAMPLE), random_state=0)
+    )
+
+
+def positive_index(classes: Any, positive_label: Any = None) -> int:
+    """Index of the positive class: the configured label, else True / 1 / the second class."""
+    classes = list(classes)
+    if positive_label is not None:
+        for i, c in enumerate(classes):
+            if c == positive_label or str(c) == str(positive_label):
+                return i
+    for candidate in (True, 1, "1", "yes", "true"):
+        for i, c in enumerate(classes):
+            if type(c) is type(candidate) and c == candidate:
+                return i
+    return len(classes) - 1

@@ -1,0 +1,144 @@
+"""Creating a project: the project file and the inferred contract, from a data path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from loopml.core.config import PROJECT_FILE, ProblemConfig, ProjectConfig, SourceConfig
+from loopml.core.contract import Contract
+from loopml.core.errors import ConfigError, TargetError, unknown_name
+from loopml.quality import infer_contract
+from loopml.sources import read_source
+
+MAX_CLASSES = 200
+CLASSIFICATION_MAX_INT_VALUES = 20
+
+
+def create_project(
+    data: str | Path,
+    *,
+    target: str | None,
+    task: str = "auto",
+    time_column: str | None = None,
+    exclude: tuple[str, ...] = (),
+    directory: str | Path = ".",
+    name: str | None = None,
+    source: str | None = None,
+    force: bool = False,
+    training: dict[str, Any] | None = None,
+) -> tuple[ProjectConfig, Contract, Path]:
+    """Write ``loopml.yaml`` and ``contracts/<source>.yaml`` into ``directory``.
+
+    The data is read once to infer the contract and, with ``task="auto"``, the task.
+    Returns the config, the contract and the project file's path.
+    """
+    root = Path(directory).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    project_file = root / PROJECT_FILE
+    if project_file.exists() and not force:
+        raise ConfigError(
+            f"{project_file} already exists.",
+            hint="Use --force to replace it, or run 'loopml run' to use the existing project.",
+        )
+    data_path = _relative(Path(data), root)
+    source_name = source or _slug(Path(str(data).split("*")[0]).stem or "data")
+    src = SourceConfig(name=source_name, path=data_path)
+    batch = read_source(src, base_dir=root)
+    frame = batch.frame
+    columns = [c for c in frame.columns if not c.startswith("_")]
+
+    if task == "clustering" and target is not None:
+        raise TargetError(
+            "Clustering learns without a target, but --target was given.",
+            hint="Drop --target for clustering, or choose --task classification/regression.",
+        )
+    if target is not None and target not in columns:
+        raise TargetError(
+            unknown_name("target column", target, columns),
+            hint=f"The columns of {data} are listed above; pass one of them as --target.",
+        )
+    for col in (*exclude, *([time_column] if time_column else [])):
+        if col not in columns:
+            raise ConfigError(
+                unknown_name("column", col, columns),
+                hint="--time-column and --exclude take column names of the data.",
+            )
+    contract = infer_contract(frame, source=source_name, target=target)
+    task = _resolve_task(task, contract, target, frame)
+    if time_column is not None and contract.column(time_column).type not in (
+        "datetime", "date", "integer", "float",
+    ):
+        raise ConfigError(
+            f"The time column {time_column!r} holds {contract.column(time_column).type} "
+            "values; it must hold dates, date-times or numbers.",
+            hint="Pick a column with timestamps, or convert this one in the data.",
+        )
+
+    config = ProjectConfig(
+        name=_slug(name or root.name or source_name),
+        sources=(src,),
+        problem=ProblemConfig(
+            source=source_name,
+            target=target,
+            task=task,  # type: ignore[arg-type]
+            time_column=time_column,
+            exclude=tuple(exclude),
+        ),
+        **({"training": training} if training else {}),
+    )
+    config.save(project_file)
+    contract.save(root / "contracts" / f"{source_name}.yaml")
+    return config, contract, project_file
+
+
+def _resolve_task(task: str, contract: Contract, target: str | None, frame: Any) -> str:
+    if target is None:
+        if task not in ("auto", "clustering"):
+            raise TargetError(
+                f"Task {task} needs a target column.",
+                hint="Pass --target COLUMN, or use --task clustering.",
+            )
+        return "clustering"
+    spec = contract.column(target)
+    values = frame[target].drop_nulls()
+    distinct = values.n_unique()
+    if task == "auto":
+        if spec.type == "float" or (
+            spec.type == "integer" and distinct > CLASSIFICATION_MAX_INT_VALUES
+        ):
+            task = "regression"
+        else:
+            task = "classification"
+    if task == "regression" and spec.type not in ("integer", "float"):
+        examples = ", ".join(repr(v) for v in values.unique().head(3).to_list())
+        raise TargetError(
+            f"Regression needs a numeric target, but {target!r} holds {spec.type} values "
+            f"(e.g. {examples}).",
+            hint="Use --task classification for labels, or pick a numeric target column.",
+        )
+    if task == "classification":
+        if distinct < 2:
+            raise TargetError(
+                f"Classification needs at least two classes; {target!r} has {distinct}.",
+                hint="Check the target column, or ingest data with both outcomes.",
+            )
+        if distinct > MAX_CLASSES:
+            raise TargetError(
+                f"{target!r} has {distinct} distinct values: too many classes.",
+                hint="Use --task regression for a numeric target.",
+            )
+    return task
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_\-]+", "_", text).strip("_-") or "project"
+    return slug if slug[0].isalpha() else f"p_{slug}"

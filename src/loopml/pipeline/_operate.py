@@ -1,0 +1,139 @@
+"""Operating a registered model: batch scoring, the HTTP service and drift monitoring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.config import SourceConfig
+from loopml.core.errors import MonitorError, SourceError
+from loopml.lake import table_name
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from loopml.core.records import DriftReport
+    from loopml.pipeline._project import Project
+
+_OUT_FORMATS = (".csv", ".parquet", ".ndjson", ".jsonl")
+
+
+def predict_file(project: Project, data: Path, out: Path, *, model: str | None) -> Path:
+    """Score every row of ``data``; rows that break the contract get ``_reasons`` instead of a
+    prediction, so the output has exactly the input's rows, in order."""
+    import polars as pl
+
+    from loopml.quality import validate
+    from loopml.serve import PredictionLog, predict_frame
+    from loopml.sources import read_source
+
+    if out.suffix.lower() not in _OUT_FORMATS:
+        raise SourceError(
+            f"Cannot write predictions to {out.name}: unknown format {out.suffix or '(none)'}.",
+            hint=f"Name the output file with one of: {', '.join(_OUT_FORMATS)}.",
+        )
+    mv, bundle = project.load(model)
+    data = data if data.is_absolute() else Path.cwd() / data
+    batch = read_source(SourceConfig(name="predict", path=str(data)), base_dir=data.parent)
+    raw = batch.frame
+    missing = [c for c in bundle.feature_columns if c not in raw.columns]
+    checked = validate(raw, bundle.contract, drop_duplicates=False) if not missing else None
+    if checked is None:
+        from loopml.core.errors import SchemaError
+
+        raise SchemaError(
+            f"{data.name} lacks the model's feature columns {missing}.",
+            hint=f"The model {mv.ref} needs: {', '.join(bundle.feature_columns)}.",
+        )
+    keys = ["_source_file", "_source_row"]
+    scored = predict_frame(bundle, checked.clean.select(list(bundle.feature_columns)))
+    scored = scored.with_columns(checked.clean.select(keys))
+    reasons = checked.quarantined.select([*keys, "_reasons"])
+    out_frame = (
+        raw.join(scored.select([*keys, "_prediction", "_score"]), on=keys, how="left")
+        .join(reasons, on=keys, how="left")
+        .sort(keys)
+        .drop(keys)
+    )
+    _write(out_frame, out)
+
+    log = PredictionLog(project.lake, mv.name, batch_rows=max(scored.height, 1), flush_s=3600)
+    try:
+        log.add(_log_rows(scored.drop(keys), mv.version, request_id=f"batch-{data.name}"))
+    finally:
+        log.close()
+    project.catalog.log_event(
+        "predict", mv.ref, {"file": str(data), "rows": raw.height, "scored": scored.height,
+                            "rejected": checked.quarantined.height, "out": str(out)},
+    )
+    return out
+
+
+def build_app(project: Project, *, model: str | None) -> Any:
+    from loopml.serve import PredictionLog, create_app
+
+    mv, bundle = project.load(model)
+    serving = project.config.serving
+    log = PredictionLog(
+        project.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s
+    )
+    project.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
+    return create_app(bundle, model_name=mv.name, version=mv.version, log=log)
+
+
+def monitor(project: Project, *, model: str | None) -> tuple[DriftReport, Path]:
+    import polars as pl
+
+    from loopml.monitor import check_drift
+    from loopml.reports import write_report
+
+    mv, bundle = project.load(model)
+    table = table_name("predictions", mv.name)
+    if not project.lake.exists(table):
+        raise MonitorError(
+            f"No predictions have been logged for {mv.name} yet.",
+            hint="Serve the model ('loopml serve') and send requests, or score a file with "
+            "'loopml predict', then run 'loopml monitor' again.",
+        )
+    window = project.lake.read(table).filter(pl.col("_model_version") == mv.version)
+    report = check_drift(
+        bundle.reference, window, model=mv.name, version=mv.version,
+        config=project.config.monitoring,
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path = write_report(
+        report, project.reports_dir / "monitor" / f"{mv.name}-v{mv.version}-{stamp}.html",
+        title=f"Drift of {mv.ref}",
+    )
+    project.catalog.log_event(
+        "monitor", mv.ref,
+        {"status": report.status, "rows": report.current_rows, "report": str(path),
+         "drifted": [f.name for f in report.features if f.status != "ok"]},
+    )
+    return report, path
+
+
+def _log_rows(scored: pl.DataFrame, version: int, *, request_id: str) -> pl.DataFrame:
+    import polars as pl
+
+    now = datetime.now(UTC)
+    return scored.with_columns(
+        pl.lit(request_id).alias("_request_id"),
+        pl.lit(version, dtype=pl.Int64).alias("_model_version"),
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("_predicted_at"),
+    )
+
+
+def _write(frame: pl.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame.write_csv(out)
+        elif suffix == ".parquet":
+            frame.write_parquet(out)
+        else:
+            frame.write_ndjson(out)
+    except OSError as exc:
+        raise SourceError(f"Cannot write {out}: {exc.strerror}.") from exc

@@ -1,0 +1,204 @@
+"""``Project``: the Python API over a project folder. The CLI is a thin layer over it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.config import PROJECT_FILE, ProjectConfig
+from loopml.core.contract import Contract
+from loopml.core.errors import NotAProjectError
+from loopml.core.progress import SILENT, Reporter
+
+if TYPE_CHECKING:
+    from loopml.core.records import DriftReport, IngestResult, ModelVersion, RunResult
+    from loopml.lake import Lake
+    from loopml.registry import Catalog
+
+
+class Project:
+    """A loopml project: ``loopml.yaml``, its contracts and its state folder ``.loopml/``.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "data.csv").write_text("x,y\\n" + "".join(f"{i},{i % 2}\\n" for i in range(40)))
+    >>> project = Project.init(d / "data.csv", target="y", directory=d)
+    >>> project.config.problem.task
+    'classification'
+    """
+
+    def __init__(self, path: str | Path = PROJECT_FILE, *, env: dict[str, str] | None = None):
+        path = Path(path)
+        if path.is_dir():
+            path = path / PROJECT_FILE
+        self.file = path.resolve()
+        self.root = self.file.parent
+        self.config = ProjectConfig.load(self.file, env=env)
+        self._catalog: Catalog | None = None
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.file)!r})"
+
+    # ---- creating -----------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        data: str | Path,
+        *,
+        target: str | None = None,
+        task: str = "auto",
+        time_column: str | None = None,
+        exclude: tuple[str, ...] | list[str] = (),
+        directory: str | Path = ".",
+        name: str | None = None,
+        force: bool = False,
+        training: dict[str, Any] | None = None,
+    ) -> Project:
+        """Create a project from a data file, folder or glob and a target column."""
+        from loopml.pipeline._init import create_project
+
+        _, _, file = create_project(
+            data, target=target, task=task, time_column=time_column, exclude=tuple(exclude),
+            directory=directory, name=name, force=force, training=training,
+        )
+        return cls(file)
+
+    @classmethod
+    def find(cls, start: str | Path = ".") -> Project:
+        """The project whose ``loopml.yaml`` is in ``start`` or a folder above it."""
+        here = Path(start).resolve()
+        for folder in (here, *here.parents):
+            if (folder / PROJECT_FILE).exists():
+                return cls(folder / PROJECT_FILE)
+        raise NotAProjectError(
+            f"No {PROJECT_FILE} in {here} or any folder above it.",
+            hint="Run 'loopml init DATA --target COLUMN' to create a project here, "
+            "or 'cd' into a project folder.",
+        )
+
+    # ---- storage ------------------------------------------------------------------------
+
+    def path(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def lake(self) -> Lake:
+        from loopml.lake import Lake
+
+        uri = self.config.storage.lake_uri
+        return Lake(uri if "://" in uri else self.path(uri))
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from loopml.registry import Catalog
+
+            self._catalog = Catalog(
+                self.config.storage.catalog_url,
+                self.config.storage.artifacts_uri,
+                base_dir=self.root,
+            )
+        return self._catalog
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def contract(self, source: str | None = None) -> Contract:
+        name = self.config.source(source).name
+        return Contract.load(self.root / "contracts" / f"{name}.yaml")
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path(self.config.storage.reports_dir)
+
+    @property
+    def model_name(self) -> str:
+        return self.config.name
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def ingest(
+        self, source: str | None = None, *, reporter: Reporter = SILENT, run_id: str | None = None
+    ) -> IngestResult | None:
+        """Ingest a source's new files into the lake (raw, clean and quarantine tables)."""
+        from loopml.pipeline._ingest import ingest
+
+        src = self.config.source(source)
+        result = ingest(src, self.contract(src.name), lake=self.lake, base_dir=self.root,
+                        reporter=reporter)
+        if result is not None:
+            self.catalog.record_ingest(result, run_id=run_id)
+        return result
+
+    def run(self, *, time_budget: int | None = None, reporter: Reporter = SILENT) -> RunResult:
+        """Ingest, validate, profile, split, train, evaluate and register: one run."""
+        from loopml.pipeline._run import run
+
+        config = self.config
+        if time_budget is not None:
+            config = config.model_copy(
+                update={"training": config.training.model_copy(update={"time_budget_s": time_budget})}
+            )
+        return run(self, config, reporter=reporter)
+
+    def models(self) -> list[ModelVersion]:
+        """Every registered version of every model, with aliases and metrics."""
+        return self.catalog.model_versions()
+
+    def promote(self, name: str, version: int, *, alias: str = "champion") -> ModelVersion:
+        """Point ``alias`` (default champion) at a model version by hand."""
+        self.catalog.model_version(name, version)  # raises for an unknown version
+        self.catalog.set_alias(name, alias, version)
+        self.catalog.log_event("promote", f"{name}@{version}", {"alias": alias, "by": "user"})
+        return self.catalog.model_version(name, version)
+
+    def load(self, ref: str | None = None) -> tuple[ModelVersion, Any]:
+        """A registered model version and its verified bundle (``NAME@ALIAS`` or ``NAME@N``)."""
+        from loopml.core.bundle import load_bundle
+        from loopml.registry import parse_model_ref
+
+        name, which = parse_model_ref(ref or self.config.serving.model or f"{self.model_name}@champion")
+        mv = self.catalog.model_version(name, which)
+        folder = self.catalog.fetch(mv.name, mv.version)  # sha256 of every file checked
+        return mv, load_bundle(folder)
+
+    def predict(self, data: str | Path, out: str | Path, *, model: str | None = None) -> Path:
+        """Score a file and write it with ``_prediction`` (and ``_score``) columns."""
+        from loopml.pipeline._operate import predict_file
+
+        return predict_file(self, Path(data), Path(out), model=model)
+
+    def app(self, *, model: str | None = None) -> Any:
+        """The FastAPI app serving a model version; predictions are logged to the lake."""
+        from loopml.pipeline._operate import build_app
+
+        return build_app(self, model=model)
+
+    def serve(self, *, model: str | None = None, host: str | None = None,
+              port: int | None = None) -> None:
+        """Serve a model over HTTP until interrupted (SIGINT/SIGTERM flush the log)."""
+        from loopml.serve import run_server
+
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        run_server(
+            self.app(model=model),
+            host=host or self.config.serving.host,
+            port=self.config.serving.port if port is None else port,
+        )
+
+    def monitor(self, *, model: str | None = None) -> tuple[DriftReport, Path]:
+        """Drift of logged predictions against the training data; writes an HTML report."""
+        from loopml.pipeline._operate import monitor
+
+        return monitor(self, model=model)

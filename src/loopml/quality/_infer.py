@@ -1,0 +1,136 @@
+"""Inferring a data contract from a frame: types, nullability, sanity bounds, categories."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from loopml.core.contract import PROVENANCE_COLUMNS, ColumnSpec, Contract
+from loopml.core.errors import EmptyDataError, TargetError, unknown_name
+from loopml.quality._coerce import FALSE_TOKENS, TRUE_TOKENS, coerce
+
+if TYPE_CHECKING:
+    import polars as pl
+
+MAX_CATEGORIES = 50
+
+
+def infer_contract(
+    frame: pl.DataFrame,
+    *,
+    source: str,
+    target: str | None = None,
+    max_categories: int = MAX_CATEGORIES,
+) -> Contract:
+    """Infer the contract a frame satisfies, for a person to review and commit.
+
+    Text columns get the narrowest type every value converts to; ``nullable`` is false
+    where no value is missing (always false for the target); numeric columns get sanity
+    bounds (the observed range rounded outward to a power of ten); text columns with few
+    distinct values become categories with the values seen.
+
+    >>> import polars as pl
+    >>> c = infer_contract(pl.DataFrame({"age": ["31", "47"], "city": ["Oslo", "Oslo"]}),
+    ...                    source="people")
+    >>> [(s.name, s.type, s.min, s.max, s.allowed) for s in c.columns]
+    [('age', 'integer', 0.0, 100.0, None), ('city', 'category', None, None, ('Oslo',))]
+    """
+    columns = [c for c in frame.columns if c not in PROVENANCE_COLUMNS]
+    if frame.height == 0 or not columns:
+        raise EmptyDataError(
+            f"Cannot infer a contract for {source!r} from an empty table "
+            f"({frame.height} rows, {len(columns)} columns).",
+            hint="Ingest data with at least one row first.",
+        )
+    if target is not None and target not in columns:
+        raise TargetError(
+            unknown_name("target column", target, columns),
+            hint="Pass --target with one of the listed column names.",
+        )
+    specs = [_infer_column(frame[c], max_categories=max_categories) for c in columns]
+    if target is not None:
+        specs = [
+            ColumnSpec(
+                name=s.name, type=s.type, nullable=False, min=s.min, max=s.max, allowed=s.allowed
+            )
+            if s.name == target
+            else s
+            for s in specs
+        ]
+    return Contract(source=source, columns=tuple(specs))
+
+
+def _infer_column(series: pl.Series, *, max_categories: int) -> ColumnSpec:
+    import polars as pl
+
+    name = series.name
+    values = series.drop_nulls()
+    if values.dtype.is_float():
+        values = values.drop_nans()
+    nullable = values.len() < series.len()
+    if values.len() == 0:
+        return ColumnSpec(name=name, type="string", nullable=True)
+    kind = _infer_type(values)
+    converted = coerce(values, kind)
+    lo = hi = None
+    allowed = None
+    if kind in ("integer", "float"):
+        lo, hi = _sanity_bounds(float(converted.min()), float(converted.max()))  # type: ignore[arg-type]
+    elif kind == "string":
+        distinct = converted.n_unique()
+        if distinct <= max_categories and distinct <= max(2, values.len() // 2):
+            kind = "category"
+            allowed = tuple(sorted(converted.unique().cast(pl.String).to_list()))
+    return ColumnSpec(name=name, type=kind, nullable=nullable, min=lo, max=hi, allowed=allowed)
+
+
+def _infer_type(values: pl.Series) -> str:
+    """The narrowest contract type every (non-null) value converts to."""
+    import polars as pl
+
+    dtype = values.dtype
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float():
+        whole = values.is_finite().all() and (values == values.floor()).all()
+        return "integer" if whole and values.abs().max() < 2**53 else "float"  # type: ignore[operator]
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    if dtype == pl.Date:
+        return "date"
+    if isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "string"
+    if dtype != pl.String:
+        return "string"
+    text = values.str.strip_chars()
+    lowered = set(text.str.to_lowercase().unique().to_list())
+    if lowered <= (TRUE_TOKENS | FALSE_TOKENS) - {"0", "1"} and len(lowered) <= 2:
+        return "boolean"
+    for kind in ("integer", "float"):
+        if coerce(text, kind).null_count() == 0:
+            return kind
+    if text.str.contains(r"^\d{4}-\d{2}-\d{2}").all() or text.str.contains(r"^\d{4}/\d").all():
+        if coerce(text, "datetime").null_count() == 0:
+            has_time = text.str.len_chars().max() > 10  # type: ignore[operator]
+            return "datetime" if has_time else "date"
+    return "string"
+
+
+def _sanity_bounds(lo: float, hi: float) -> tuple[float, float]:
+    """The observed range rounded outward to a power of ten: 3..742 -> 0..1000.
+
+    >>> _sanity_bounds(-43.0, 0.93)
+    (-100.0, 1.0)
+    """
+    return (_outward(lo, down=True), _outward(hi, down=False))
+
+
+def _outward(x: float, *, down: bool) -> float:
+    if x == 0:
+        return 0.0
+    if (x > 0 and down) or (x < 0 and not down):
+        return 0.0
+    magnitude = 10.0 ** math.ceil(math.log10(abs(x)))
+    return -magnitude if x < 0 else magnitude

