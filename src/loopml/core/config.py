@@ -54,7 +54,7 @@ class TrainingConfig(_Section):
     cv_folds: int = Field(default=3, ge=2, le=20)
     valid_size: float = Field(default=0.15, gt=0, lt=0.5)
     test_size: float = Field(default=0.15, gt=0, lt=0.5)
-    max_search_rows: PositiveInt = 200_000  # rows used by the search; the final fit uses all
+    max_search_rows: PositiveInt = 60_000  # rows the search's CV uses; final fits use all
     seed: int = 0
 
 

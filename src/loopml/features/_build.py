@@ -23,7 +23,7 @@ def build_features(contract: Contract, *, columns: Sequence[str], task: str) -> 
     - category: one-hot encoding (rare and unseen categories share one column);
     - string (many distinct values, e.g. ids): target encoding with cross-fitting for
       supervised tasks; left out for clustering, where there is no target;
-    - datetime/date: year, month, day, weekday (and hour), then imputation.
+    - datetime/date: year, month, day, weekday (and hour), then imputation and scaling.
 
     >>> from loopml.core.contract import ColumnSpec, Contract
     >>> c = Contract(source="s", columns=(ColumnSpec(name="x", type="float"),
@@ -87,7 +87,10 @@ def build_features(contract: Contract, *, columns: Sequence[str], task: str) -> 
         if by_type.get(kind):
             steps.append((
                 kind,
-                make_pipeline(DateParts(with_time=with_time), SimpleImputer(strategy="median")),
+                make_pipeline(
+                    DateParts(with_time=with_time), SimpleImputer(strategy="median"),
+                    StandardScaler(),
+                ),
                 by_type[kind],
             ))
     if not steps:

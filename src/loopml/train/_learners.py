@@ -46,6 +46,7 @@ class Linear:
 
     tasks = ("classification", "regression")
     max_trials = 8
+    weight = 0.25  # share of the search time, relative to the boosted learners
 
     def defaults(self, task: str) -> dict[str, Any]:
         return {"C": 1.0} if task == "classification" else {"alpha": 1.0}
@@ -59,7 +60,7 @@ class Linear:
         from sklearn.linear_model import LogisticRegression, Ridge
 
         if task == "classification":
-            return LogisticRegression(C=params["C"], max_iter=2000, random_state=seed)
+            return LogisticRegression(C=params["C"], max_iter=500, random_state=seed)
         return Ridge(alpha=params["alpha"], random_state=seed)
 
 
@@ -68,6 +69,7 @@ class LightGBM:
 
     tasks = ("classification", "regression")
     max_trials = 200
+    weight = 1.0
 
     def defaults(self, task: str) -> dict[str, Any]:
         return {
@@ -105,6 +107,7 @@ class XGBoost:
 
     tasks = ("classification", "regression")
     max_trials = 200
+    weight = 1.0
 
     def defaults(self, task: str) -> dict[str, Any]:
         return {
@@ -143,6 +146,7 @@ class KMeans:
 
     tasks = ("clustering",)
     max_trials = 11
+    weight = 1.0
 
     def defaults(self, task: str) -> dict[str, Any]:
         return {"n_clusters": 3}

@@ -73,11 +73,13 @@ def train(
     for i, key in enumerate(keys):
         learner = get_learner(key)
         left = budget - (time.monotonic() - started)
-        share = max(left / (len(keys) - i), 1.0)
+        weights = [get_learner(k).weight for k in keys[i:]]
+        share = max(left * weights[0] / sum(weights), 1.0)
         found = _search_learner(
             key, learner, make, X_search, y_search, folds,
             metric=metric, better=better, task=task, positive_label=positive_label,
-            seconds=share, seed=config.seed, reporter=reporter, first_trial=len(candidates),
+            deadline=time.monotonic() + share, seed=config.seed, reporter=reporter,
+            first_trial=len(candidates),
         )
         candidates.extend(found)
         ok = [c for c in found if c.status == "ok"]
@@ -133,9 +135,14 @@ def train(
 def _search_learner(
     key: str, learner: Any, make: Any, X: pl.DataFrame, y: np.ndarray | None,
     folds: list[tuple[np.ndarray, np.ndarray]], *, metric: str, better: bool, task: str,
-    positive_label: Any, seconds: float, seed: int, reporter: Reporter, first_trial: int,
+    positive_label: Any, deadline: float, seed: int, reporter: Reporter, first_trial: int,
 ) -> list[Candidate]:
+    """Trials until the deadline; a trial that runs past it stops after its current fold
+    (unless it is the learner's first, so that every learner gets one complete result)."""
+    import warnings
+
     import optuna
+    from sklearn.exceptions import ConvergenceWarning
 
     found: list[Candidate] = []
     sampler = optuna.samplers.TPESampler(seed=seed)
@@ -152,13 +159,18 @@ def _search_learner(
         status, message = "ok", ""
         try:
             for step, (fit_idx, val_idx) in enumerate(folds):
-                model = make(key, params).fit(X[fit_idx], None if y is None else y[fit_idx])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model = make(key, params).fit(X[fit_idx], None if y is None else y[fit_idx])
                 s = score(metric, model, X[val_idx], None if y is None else y[val_idx],
                           positive_label=positive_label)
                 scores.append(s)
                 trial.report(float(np.nanmean(scores)), step)
                 if trial.should_prune():
                     status = "pruned"
+                    break
+                if found and time.monotonic() > deadline and step < len(folds) - 1:
+                    status, message = "pruned", "stopped at the time budget"
                     break
         except Exception as exc:  # a bad parameter combination must not end the search
             status, message = "failed", f"{type(exc).__name__}: {exc}"[:300]
@@ -177,7 +189,9 @@ def _search_learner(
             raise optuna.TrialPruned()
         return cv
 
-    study.optimize(objective, timeout=seconds, n_trials=learner.max_trials, catch=())
+    study.optimize(
+        objective, timeout=max(deadline - time.monotonic(), 0.0), n_trials=learner.max_trials
+    )
     return found
 
 
