@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import ServeError
 from loopml.serve._log import PredictionLog
@@ -33,7 +33,7 @@ def create_app(
     *,
     model_name: str,
     version: int,
-    log: Optional[PredictionLog] = None,
+    log: PredictionLog | None = None,
     max_records: int = MAX_RECORDS,
 ) -> "fastapi.FastAPI":
     """A FastAPI app that scores ``bundle`` and logs every prediction to ``log``.
@@ -111,7 +111,9 @@ def create_app(
             "version": version,
             "request_id": request_id,
             "predictions": [to_native(p) for p in scored.predictions.tolist()],
-            "probabilities": None if scored.probabilities is None else scored.probabilities.tolist(),
+            "probabilities": None
+            if scored.probabilities is None
+            else scored.probabilities.tolist(),
             "classes": classes,
         }
         return Response(
@@ -123,7 +125,9 @@ def create_app(
     app.post(
         "/predict",
         response_model=_response_model(),
-        responses={422: {"model": _problem_model(), "description": "The records do not fit the contract"}},
+        responses={
+            422: {"model": _problem_model(), "description": "The records do not fit the contract"}
+        },
         summary="Score records",
     )(predict)
 
@@ -145,7 +149,9 @@ def create_app(
     return app
 
 
-def log_rows(features: "pl.DataFrame", scored: list["pl.Series"], request_id: str, version: int) -> "pl.DataFrame":
+def log_rows(
+    features: "pl.DataFrame", scored: list["pl.Series"], request_id: str, version: int
+) -> "pl.DataFrame":
     """The prediction-log rows of one request: ids and time, the features, the outputs."""
     from datetime import UTC, datetime
 
@@ -183,11 +189,18 @@ def run_server(
 
     import uvicorn
 
-    config = uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=access_log, workers=1)
+    config = uvicorn.Config(
+        app, lifespan="on", log_level=log_level, access_log=access_log, workers=1
+    )
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off only on sockets that say they are TCP,
+    # and with Nagle on every response waits ~40 ms for a delayed ACK
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        sock = socket.create_server((host, port), family=family)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
     except OSError as exc:
+        sock.close()
         raise ServeError(
             f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
             hint="Stop the process using that port, or choose another with --port "
@@ -197,7 +210,9 @@ def run_server(
     logging.getLogger("uvicorn.error").info(
         "Serving %s on http://%s:%d (API docs at /docs; Ctrl+C or SIGTERM stops it and "
         "writes pending predictions)",
-        app.title, bound_host, bound_port,
+        app.title,
+        bound_host,
+        bound_port,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -207,7 +222,7 @@ def _warm_up(scorer: Scorer, schema: RequestSchema) -> None:
     try:
         body = schema.request.model_validate({"records": [schema.example]})
         scorer.score(schema.frame(body.records))  # type: ignore[attr-defined]
-    except Exception as exc:  # a model may reject made-up values; real requests will tell
+    except Exception as exc:  # noqa: BLE001 - a model may reject made-up values; requests will tell
         logger.warning("Warm-up prediction failed (%s: %s)", type(exc).__name__, exc)
 
 

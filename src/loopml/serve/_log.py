@@ -47,7 +47,9 @@ class PredictionLog:
     1
     """
 
-    def __init__(self, lake: Lake, model_name: str, *, batch_rows: int = 1000, flush_s: float = 2.0):
+    def __init__(
+        self, lake: Lake, model_name: str, *, batch_rows: int = 1000, flush_s: float = 2.0
+    ):
         if batch_rows < 1 or not flush_s > 0:
             raise ServeError(
                 f"The prediction log needs batch_rows >= 1 and flush_s > 0; got {batch_rows} "
@@ -148,7 +150,9 @@ class PredictionLog:
                 self._keep(batch, rows, oldest, exc)
                 if isinstance(exc, LakeError):
                     raise
-                raise LakeError(f"Writing {rows} prediction row(s) to {self.table} failed: {exc}") from exc
+                raise LakeError(
+                    f"Writing {rows} prediction row(s) to {self.table} failed: {exc}"
+                ) from exc
             with self._wake:
                 self._written_rows += rows
                 self._commits += 1
@@ -177,7 +181,9 @@ class PredictionLog:
             except LakeError as exc:
                 if attempt == CLOSE_ATTEMPTS:
                     lost = self.pending_rows
-                    logger.error("Giving up on %d prediction row(s) for %s: %s", lost, self.table, exc)
+                    logger.error(
+                        "Giving up on %d prediction row(s) for %s: %s", lost, self.table, exc
+                    )
                     raise ServeError(
                         f"{lost} prediction row(s) could not be written to {self.table} "
                         f"after {CLOSE_ATTEMPTS} attempts: {exc}",
@@ -189,7 +195,9 @@ class PredictionLog:
 
     def _start(self) -> None:
         """Start the writer thread and the exit hook (caller holds the lock)."""
-        self._thread = threading.Thread(target=self._run, name=f"loopml-log-{self.model_name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"loopml-log-{self.model_name}", daemon=True
+        )
         self._thread.start()
         if self._exit_hook is None:
             ref = weakref.ref(self)
@@ -235,7 +243,9 @@ class PredictionLog:
         due = now if self._pending_rows >= self.batch_rows else self._oldest + self.flush_s
         return max(due, self._retry_at) - now
 
-    def _keep(self, batch: list[pl.DataFrame], rows: int, oldest: float | None, exc: BaseException) -> None:
+    def _keep(
+        self, batch: list[pl.DataFrame], rows: int, oldest: float | None, exc: BaseException
+    ) -> None:
         """Put a failed batch back in front of the queue and schedule a retry."""
         with self._wake:
             self._pending[:0] = batch
@@ -250,5 +260,9 @@ class PredictionLog:
             pending = self._pending_rows
         logger.error(
             "Could not write %d prediction row(s) to %s (%s); %d row(s) pending, retrying in %.1fs.",
-            rows, self.table, error, pending, pause,
+            rows,
+            self.table,
+            error,
+            pending,
+            pause,
         )

@@ -104,7 +104,11 @@ def describe(spec: ColumnSpec) -> str:
         parts.append(f"Expected range: {low} to {high}.")
     if spec.allowed:
         shown = ", ".join(repr(a) for a in spec.allowed[:_SHOWN_CATEGORIES])
-        more = f" and {len(spec.allowed) - _SHOWN_CATEGORIES} more" if len(spec.allowed) > _SHOWN_CATEGORIES else ""
+        more = (
+            f" and {len(spec.allowed) - _SHOWN_CATEGORIES} more"
+            if len(spec.allowed) > _SHOWN_CATEGORIES
+            else ""
+        )
         parts.append(f"Known categories: {shown}{more}. Other values are scored as unseen.")
     return " ".join(p for p in parts if p)
 
@@ -146,7 +150,11 @@ def error_details(errors: list[dict[str, Any]], contract: Contract) -> list[dict
                 field = str(rest[0])
             elif record is None:
                 field = "records"
-        item: dict[str, Any] = {"record": record, "field": field, "message": _message(err, record, field)}
+        item: dict[str, Any] = {
+            "record": record,
+            "field": field,
+            "message": _message(err, record, field),
+        }
         if field is not None and field in contract:
             item["expected"] = contract.column(field).type
         out.append(item)

@@ -6,6 +6,7 @@ and the same row scored from a file agree to the last digit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,24 @@ TASKS = ("classification", "regression", "clustering")
 PREDICTION = "_prediction"
 SCORE = "_score"
 BATCH_ROWS = 100_000  # rows scored at once by predict_frame; bounds memory on large files
+# Classifiers whose predict is exactly the class of the highest probability (ties included):
+# for them the label comes from predict_proba, which saves a second pass through the model.
+ARGMAX_CLASSIFIERS = frozenset(
+    {
+        "LGBMClassifier",
+        "XGBClassifier",
+        "LogisticRegression",
+        "LogisticRegressionCV",
+        "RandomForestClassifier",
+        "ExtraTreesClassifier",
+        "DecisionTreeClassifier",
+        "ExtraTreeClassifier",
+        "HistGradientBoostingClassifier",
+        "KNeighborsClassifier",
+        "GaussianNB",
+        "CalibratedClassifierCV",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +58,8 @@ class Scorer:
     so that classification transforms the features once for both labels and probabilities."""
 
     def __init__(self, bundle: ModelBundle):
+        import numpy as np
+
         if bundle.task not in TASKS:
             raise ServeError(
                 f"The model's task is {bundle.task!r}; serving knows {', '.join(TASKS)}.",
@@ -58,6 +79,8 @@ class Scorer:
         self._steps, self._estimator = _split_pipeline(model)
         self.classes: tuple[Any, ...] | None = None
         self._positive: int | None = None
+        self._labels: np.ndarray | None = None
+        self._argmax = False
         if self.task == "classification":
             if not hasattr(self._estimator, "predict_proba"):
                 raise ServeError(
@@ -70,6 +93,11 @@ class Scorer:
                 raise ServeError("The classifier does not say which classes it predicts.")
             self.classes = tuple(to_native(c) for c in raw)
             self._positive = _positive_index(self.classes, bundle.positive_label)
+            self._labels = np.asarray(raw)
+            self._argmax = type(self._estimator).__name__ in ARGMAX_CLASSIFIERS or (
+                type(self._estimator).__name__ == "VotingClassifier"
+                and getattr(self._estimator, "voting", None) == "soft"
+            )
 
     def score(self, features: pl.DataFrame) -> Scored:
         """Score a frame that already holds exactly the contract's feature columns and types."""
@@ -78,10 +106,14 @@ class Scorer:
         data: Any = features
         for step in self._steps:
             data = step.transform(data)
-        predictions = np.asarray(self._estimator.predict(data))
         if self.task != "classification":
+            predictions = np.asarray(self._estimator.predict(data))
             return Scored(predictions=predictions, probabilities=None, scores=None)
         probabilities = np.asarray(self._estimator.predict_proba(data), dtype=np.float64)
+        if self._argmax and self._labels is not None:
+            predictions = self._labels[probabilities.argmax(axis=1)]
+        else:
+            predictions = np.asarray(self._estimator.predict(data))
         if self._positive is not None:
             scores = probabilities[:, self._positive]
         else:
@@ -106,7 +138,6 @@ class Scorer:
         else:
             score = pl.Series(SCORE, scored.scores, dtype=pl.Float64)
         return [prediction, score]
-
 
     def empty_columns(self) -> list[pl.Series]:
         """``_prediction`` and ``_score`` for no rows, with the types scored rows would get."""
@@ -171,7 +202,9 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     try:
         out = frame.with_columns(**casts)
     except pl.exceptions.PolarsError as exc:
-        raise SchemaError(f"The feature columns cannot be converted to the contract's types: {exc}") from exc
+        raise SchemaError(
+            f"The feature columns cannot be converted to the contract's types: {exc}"
+        ) from exc
     problems = []
     for name in casts:
         given = frame[name].is_not_null()
@@ -245,8 +278,7 @@ def _positive_index(classes: tuple[Any, ...], positive_label: Any) -> int | None
         if c == positive_label or str(c) == str(positive_label):
             return i
     raise ServeError(
-        f"The positive label {positive_label!r} is not one of the model's classes "
-        f"{list(classes)}.",
+        f"The positive label {positive_label!r} is not one of the model's classes {list(classes)}.",
         hint="Set problem.positive_label in loopml.yaml to one of the classes and retrain.",
     )
 
@@ -255,6 +287,6 @@ def to_native(value: Any) -> Any:
     """numpy scalars to Python scalars, NaN to None, so JSON and Polars take them as they are."""
     if hasattr(value, "item") and callable(value.item):
         value = value.item()
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return None
     return value

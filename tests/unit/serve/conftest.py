@@ -12,10 +12,10 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2.*")
     from fastapi.testclient import TestClient
 
-import serve_models  # noqa: E402
+import serve_models
 
-from loopml.lake import Lake  # noqa: E402
-from loopml.serve import PredictionLog, create_app  # noqa: E402
+from loopml.lake import Lake
+from loopml.serve import PredictionLog, create_app
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +44,9 @@ def client_for():
     opened = []
 
     def open_client(bundle, *, log: PredictionLog | None = None, version: int = 1, **kwargs):
-        client = TestClient(create_app(bundle, model_name="flights", version=version, log=log, **kwargs))
+        client = TestClient(
+            create_app(bundle, model_name="flights", version=version, log=log, **kwargs)
+        )
         opened.append(client)
         return client.__enter__()
 

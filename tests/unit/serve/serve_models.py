@@ -79,7 +79,11 @@ def features_step():
 
     return ColumnTransformer(
         [
-            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), ["distance", "dep_hour"]),
+            (
+                "num",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                ["distance", "dep_hour"],
+            ),
             (
                 "cat",
                 make_pipeline(
@@ -112,22 +116,22 @@ def bundle(task: str, *, estimator=None, data: pl.DataFrame | None = None, **fie
     model = Pipeline([("features", features_step()), ("model", estimator or default)])
     model.fit(data.select(FEATURES), None if target is None else data[target].to_numpy())
     classes = tuple(model.classes_) if task == "classification" else None
-    values = dict(
-        model=model,
-        contract=CONTRACT,
-        task=task,
-        target=target,
-        feature_columns=FEATURES,
-        classes=classes,
-        positive_label="late" if task == "classification" else None,
-        reference=Reference(features=()),
-    )
+    values = {
+        "model": model,
+        "contract": CONTRACT,
+        "task": task,
+        "target": target,
+        "feature_columns": FEATURES,
+        "classes": classes,
+        "positive_label": "late" if task == "classification" else None,
+        "reference": Reference(features=()),
+    }
     values.update(fields)
     return ModelBundle(**values)
 
 
 def record(**changes) -> dict:
-    """One valid request record; ``changes`` override or (with None markers) add fields."""
+    """One valid request record; ``changes`` replace values or add keys."""
     out = {
         "distance": 1200.5,
         "dep_hour": 18,

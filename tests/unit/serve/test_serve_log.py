@@ -39,7 +39,13 @@ def test_log_rows_carry_ids_time_features_and_outputs(classifier, client_for, la
     log.close()
     rows = lake.read(TABLE)
     assert rows.columns == [
-        "_request_id", "_record", "_model_version", "_predicted_at", *FEATURES, "_prediction", "_score",
+        "_request_id",
+        "_record",
+        "_model_version",
+        "_predicted_at",
+        *FEATURES,
+        "_prediction",
+        "_score",
     ]
     assert dict(rows.select(FEATURES).schema) == dict(polars_schema(CONTRACT, FEATURES))
     assert rows.schema["_model_version"] == pl.Int64

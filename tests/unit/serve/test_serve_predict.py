@@ -43,7 +43,11 @@ def test_served_predictions_equal_batch_scoring(classifier, client_for):
 
 def test_regression_returns_numbers_without_probabilities(regressor, client_for):
     """A regressor answers with plain floats and null probabilities and classes."""
-    body = client_for(regressor).post("/predict", json={"records": [record(), record(dep_hour=6)]}).json()
+    body = (
+        client_for(regressor)
+        .post("/predict", json={"records": [record(), record(dep_hour=6)]})
+        .json()
+    )
     assert all(type(p) is float for p in body["predictions"])
     assert body["predictions"][0] > body["predictions"][1]  # later departures are later
     assert body["probabilities"] is None and body["classes"] is None
@@ -101,6 +105,23 @@ def test_predict_frame_scores_the_positive_label(classifier):
     assert np.allclose(second["_score"].to_numpy(), proba[:, 1])
 
 
+@pytest.mark.parametrize("learner", ["lightgbm", "sgd"])
+def test_labels_match_the_models_own_predict(learner):
+    """Labels equal the estimator's predict, whether taken from the probabilities (LightGBM)
+    or asked from predict (other classifiers)."""
+    from lightgbm import LGBMClassifier
+    from sklearn.linear_model import SGDClassifier
+
+    estimator = {
+        "lightgbm": LGBMClassifier(n_estimators=20, verbose=-1, random_state=0),
+        "sgd": SGDClassifier(loss="log_loss", random_state=0),
+    }[learner]
+    model = bundle("classification", estimator=estimator)
+    rows = flights(200, seed=5)
+    scored = predict_frame(model, rows)
+    assert scored["_prediction"].to_list() == list(model.model.predict(rows.select(FEATURES)))
+
+
 def test_predict_frame_multiclass_scores_the_top_probability():
     """Multiclass _score is the probability of the predicted class."""
     data = flights(300).with_columns(
@@ -121,7 +142,9 @@ def test_predict_frame_regression_and_clustering_types(regressor, clusterer):
     assert values.schema["_prediction"] == pl.Float64
     assert clusters.schema["_prediction"] == pl.Int64
     assert values["_score"].null_count() == clusters["_score"].null_count() == 10
-    assert np.allclose(values["_prediction"].to_numpy(), regressor.model.predict(rows.select(FEATURES)))
+    assert np.allclose(
+        values["_prediction"].to_numpy(), regressor.model.predict(rows.select(FEATURES))
+    )
 
 
 def test_predict_frame_converts_text_columns_and_keeps_others(classifier):
@@ -162,7 +185,9 @@ def test_predict_frame_of_no_rows(classifier):
 def test_positive_label_must_be_a_class(classifier):
     """A positive label the model does not predict is a ServeError when the app is built."""
     with pytest.raises(ServeError, match="'delayed'"):
-        create_app(dataclasses.replace(classifier, positive_label="delayed"), model_name="m", version=1)
+        create_app(
+            dataclasses.replace(classifier, positive_label="delayed"), model_name="m", version=1
+        )
 
 
 def test_unknown_task_is_refused(regressor):

@@ -48,7 +48,9 @@ def test_one_message_per_bad_field(classifier, client_for):
 def test_empty_records_list_is_rejected(classifier, client_for):
     """An empty records list gets 422 asking for at least one record."""
     problems = _problems(client_for(classifier), {"records": []})
-    assert problems == [{"record": None, "field": "records", "message": "Send at least one record."}]
+    assert problems == [
+        {"record": None, "field": "records", "message": "Send at least one record."}
+    ]
 
 
 def test_too_many_records_are_rejected(classifier, client_for):
@@ -63,7 +65,9 @@ def test_malformed_bodies_are_explained(classifier, client_for):
     assert "records" in _problems(client, {"rows": [record()]})[0]["message"]
     (not_object,) = _problems(client, {"records": [record(), 5]})
     assert not_object["record"] == 1 and "JSON object" in not_object["message"]
-    broken = client.post("/predict", content=b'{"records": [', headers={"Content-Type": "application/json"})
+    broken = client.post(
+        "/predict", content=b'{"records": [', headers={"Content-Type": "application/json"}
+    )
     assert broken.status_code == 422 and "not valid JSON" in broken.json()["detail"][0]["message"]
 
 
@@ -75,7 +79,8 @@ def test_openapi_documents_the_contract_fields(classifier, client_for):
     assert list(schema["properties"]) == list(FEATURES)
     assert schema["required"] == list(FEATURES)
     types = {
-        name: {option.get("type") for option in prop["anyOf"]} | {o.get("format") for o in prop["anyOf"]}
+        name: {option.get("type") for option in prop["anyOf"]}
+        | {o.get("format") for o in prop["anyOf"]}
         for name, prop in schema["properties"].items()
     }
     assert types["distance"] == {"number", "null", None}
