@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("loopml.serve")
 
 MAX_RECORDS = 10_000
-LOG_COLUMNS = ("_request_id", "_record", "_model_version", "_predicted_at")
 
 
 def create_app(
@@ -132,7 +131,7 @@ def create_app(
     )(predict)
 
     @app.get("/health", summary="Model and prediction-log status")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # only reads counters: no need for the threadpool
         error = None if log is None else log.last_error
         return {
             "status": "ok" if error is None else "degraded",

@@ -8,7 +8,9 @@ imputes. Unknown keys are ignored, so clients may send whole rows including the 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 from loopml.core.contract import polars_schema
 
@@ -18,9 +20,19 @@ if TYPE_CHECKING:
 
     from loopml.core.contract import ColumnSpec, Contract
 
-PYTHON_TYPES: dict[str, type] = {
-    "integer": int,
-    "float": float,
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64(value: int) -> int:
+    if not INT64[0] <= value <= INT64[1]:
+        raise ValueError("the number is too large for a 64-bit integer")
+    return value
+
+
+PYTHON_TYPES: dict[str, Any] = {
+    # values the frame could not hold (huge integers, inf, NaN) are rejected here, not at 500
+    "integer": Annotated[int, AfterValidator(_int64)],
+    "float": Annotated[float, Field(allow_inf_nan=False)],
     "boolean": bool,
     "string": str,
     "category": str,
@@ -43,7 +55,7 @@ class RequestSchema:
     """The generated pydantic models for one contract and how to read their instances."""
 
     def __init__(self, contract: Contract, *, max_records: int):
-        from pydantic import ConfigDict, Field, create_model
+        from pydantic import ConfigDict, create_model
 
         self.contract = contract
         self.schema = polars_schema(contract)

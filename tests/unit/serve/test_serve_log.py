@@ -100,6 +100,35 @@ def test_app_shutdown_writes_every_pending_row(clusterer, lake):
     assert log.pending_rows == 0 and log.written_rows == 60
 
 
+def test_model_errors_answer_500_and_log_nothing(lake, client_for):
+    """A record the model cannot score gets a JSON 500 with the request id and the reason,
+    and no log row."""
+    import dataclasses
+
+    from serve_models import bundle, flights
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    data = flights(50)
+    model = Pipeline(
+        [
+            ("features", ColumnTransformer([("num", "passthrough", ["distance"])])),
+            ("model", Ridge()),
+        ]
+    ).fit(data.select(FEATURES), data["arr_delay"].to_numpy())
+    no_imputer = dataclasses.replace(bundle("regression"), model=model)
+    log = PredictionLog(lake, "flights", batch_rows=1, flush_s=60)
+    client = client_for(no_imputer, log=log)
+    response = client.post("/predict", json={"records": [record(distance=None)]})
+    assert response.status_code == 500
+    assert response.json()["request_id"] == response.headers["X-Request-ID"]
+    assert "NaN" in response.json()["detail"]
+    assert client.post("/predict", json={"records": [record()]}).status_code == 200
+    log.close()
+    assert lake.read(TABLE).height == 1
+
+
 def test_failed_write_keeps_rows_for_the_next_flush(tmp_path):
     """When the lake cannot be written the rows stay pending, the error is reported, and the
     next flush writes them all."""

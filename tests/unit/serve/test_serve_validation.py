@@ -45,6 +45,18 @@ def test_one_message_per_bad_field(classifier, client_for):
     assert [p["expected"] for p in problems] == ["integer", "boolean", "datetime"]
 
 
+def test_values_a_frame_cannot_hold_are_rejected(classifier, client_for):
+    """Integers beyond 64 bits and non-finite floats get 422 instead of a server error."""
+    client = client_for(classifier)
+    body = b'{"records": [{"distance": NaN, "dep_hour": 100000000000000000000000, "carrier": "AA",'
+    body += b' "origin": "JFK", "weekend": true, "scheduled": null, "day": null}]}'
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    problems = response.json()["detail"]
+    assert [p["field"] for p in problems] == ["distance", "dep_hour"]
+    assert "finite" in problems[0]["message"] and "64-bit" in problems[1]["message"]
+
+
 def test_empty_records_list_is_rejected(classifier, client_for):
     """An empty records list gets 422 asking for at least one record."""
     problems = _problems(client_for(classifier), {"records": []})
