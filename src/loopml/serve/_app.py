@@ -5,6 +5,7 @@ endpoint's parameter annotation at runtime, and that annotation is the request m
 inside ``create_app``.
 """
 
+import functools
 import json
 import logging
 import time
@@ -156,16 +157,25 @@ def log_rows(
 
     import polars as pl
 
-    n = features.height
-    return pl.DataFrame(
-        [
-            pl.Series("_request_id", [request_id] * n, dtype=pl.String),
-            pl.Series("_record", range(n), dtype=pl.Int64),
-            pl.Series("_model_version", [version] * n, dtype=pl.Int64),
-            pl.Series("_predicted_at", [datetime.now(UTC)] * n, dtype=pl.Datetime("us", "UTC")),
-            *features.get_columns(),
-            *scored,
-        ]
+    now = datetime.now(UTC)
+    ids = [
+        {"_request_id": request_id, "_record": i, "_model_version": version, "_predicted_at": now}
+        for i in range(features.height)
+    ]
+    return pl.from_dicts(ids, schema=_log_id_schema()).hstack([*features.get_columns(), *scored])
+
+
+@functools.cache
+def _log_id_schema() -> "pl.Schema":
+    import polars as pl
+
+    return pl.Schema(
+        {
+            "_request_id": pl.String,
+            "_record": pl.Int64,
+            "_model_version": pl.Int64,
+            "_predicted_at": pl.Datetime("us", "UTC"),
+        }
     )
 
 
