@@ -7,10 +7,9 @@ imputes. Unknown keys are ignored, so clients may send whole rows including the 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
-
-from pydantic import AfterValidator, Field
 
 from loopml.core.contract import polars_schema
 
@@ -23,22 +22,29 @@ if TYPE_CHECKING:
 INT64 = (-(2**63), 2**63 - 1)
 
 
+@functools.cache
+def python_types() -> dict[str, Any]:
+    """The Python type of each contract type, as the request model declares it."""
+    from pydantic import AfterValidator, Field
+
+    return {
+        # values a frame cannot hold (huge integers, inf, NaN) are a 422 here, not a 500 later
+        "integer": Annotated[int, AfterValidator(_int64)],
+        "float": Annotated[float, Field(allow_inf_nan=False)],
+        "boolean": bool,
+        "string": str,
+        "category": str,
+        "datetime": datetime,
+        "date": date,
+    }
+
+
 def _int64(value: int) -> int:
     if not INT64[0] <= value <= INT64[1]:
-        raise ValueError("the number is too large for a 64-bit integer")
+        raise ValueError("the number is outside the 64-bit integer range")
     return value
 
 
-PYTHON_TYPES: dict[str, Any] = {
-    # values the frame could not hold (huge integers, inf, NaN) are rejected here, not at 500
-    "integer": Annotated[int, AfterValidator(_int64)],
-    "float": Annotated[float, Field(allow_inf_nan=False)],
-    "boolean": bool,
-    "string": str,
-    "category": str,
-    "datetime": datetime,
-    "date": date,
-}
 _EXAMPLES: dict[str, Any] = {
     "integer": 0,
     "float": 0.0,
@@ -55,7 +61,7 @@ class RequestSchema:
     """The generated pydantic models for one contract and how to read their instances."""
 
     def __init__(self, contract: Contract, *, max_records: int):
-        from pydantic import ConfigDict, create_model
+        from pydantic import ConfigDict, Field, create_model
 
         self.contract = contract
         self.schema = polars_schema(contract)
@@ -64,7 +70,7 @@ class RequestSchema:
         self._datetimes = [c.name for c in contract.columns if c.type == "datetime"]
         fields: dict[str, Any] = {
             attr: (
-                PYTHON_TYPES[c.type] | None,
+                python_types()[c.type] | None,
                 Field(
                     ...,
                     alias=c.name,
