@@ -1,1 +1,16 @@
-"""serve stage."""
+"""Serving: a REST service and batch scoring for one model version, with a prediction log.
+
+``create_app`` builds a FastAPI app whose request model is generated from the model's
+contract; ``run_server`` serves it with uvicorn; ``PredictionLog`` batches every served
+prediction into the lake table ``predictions/<model>``; ``predict_frame`` scores a whole frame.
+
+>>> from loopml.lake import Lake  # doctest: +SKIP
+>>> log = PredictionLog(Lake(".loopml/lake"), "flights")  # doctest: +SKIP
+>>> run_server(create_app(bundle, model_name="flights", version=3, log=log), host="127.0.0.1", port=8000)  # doctest: +SKIP
+"""
+
+from loopml.serve._app import create_app, run_server
+from loopml.serve._log import PredictionLog
+from loopml.serve._scoring import predict_frame
+
+__all__ = ["PredictionLog", "create_app", "predict_frame", "run_server"]

@@ -1,0 +1,292 @@
+"""Scoring: a model bundle applied to a Polars frame of raw feature columns.
+
+The request path and batch scoring share one ``Scorer`` so that a prediction served over HTTP
+and the same row scored from a file agree to the last digit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.contract import polars_schema
+from loopml.core.errors import SchemaError, ServeError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
+    from loopml.core.contract import Contract
+    from loopml.core.records import ModelBundle
+
+TASKS = ("classification", "regression", "clustering")
+PREDICTION = "_prediction"
+SCORE = "_score"
+BATCH_ROWS = 100_000  # rows scored at once by predict_frame; bounds memory on large files
+# Classifiers whose predict is exactly the class of the highest probability (ties included):
+# for them the label comes from predict_proba, which saves a second pass through the model.
+ARGMAX_CLASSIFIERS = frozenset(
+    {
+        "LGBMClassifier",
+        "XGBClassifier",
+        "LogisticRegression",
+        "LogisticRegressionCV",
+        "RandomForestClassifier",
+        "ExtraTreesClassifier",
+        "DecisionTreeClassifier",
+        "ExtraTreeClassifier",
+        "HistGradientBoostingClassifier",
+        "KNeighborsClassifier",
+        "GaussianNB",
+        "CalibratedClassifierCV",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """Model output for a frame: labels or values, and class probabilities when there are any."""
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None  # rows x classes, columns in ``Scorer.classes`` order
+    scores: np.ndarray | None  # the one number per row stored as ``_score``
+
+
+class Scorer:
+    """A bundle prepared for repeated scoring: the feature steps and the estimator split apart
+    so that classification transforms the features once for both labels and probabilities."""
+
+    def __init__(self, bundle: ModelBundle):
+        import numpy as np
+
+        if bundle.task not in TASKS:
+            raise ServeError(
+                f"The model's task is {bundle.task!r}; serving knows {', '.join(TASKS)}.",
+                hint="Register the model again with a supported task.",
+            )
+        model = bundle.model
+        if not hasattr(model, "predict"):
+            raise ServeError(
+                f"The model ({type(model).__name__}) has no predict method, so it cannot score "
+                "new rows.",
+                hint="Choose a learner that predicts on new data (e.g. KMeans, not DBSCAN).",
+            )
+        self.task = bundle.task
+        self.columns = tuple(bundle.feature_columns)
+        self.contract: Contract = bundle.contract.select(self.columns)
+        self.schema = polars_schema(self.contract)
+        self._steps, self._estimator = _split_pipeline(model)
+        self.classes: tuple[Any, ...] | None = None
+        self._positive: int | None = None
+        self._labels: np.ndarray | None = None
+        self._argmax = False
+        if self.task == "classification":
+            if not hasattr(self._estimator, "predict_proba"):
+                raise ServeError(
+                    f"The classifier ({type(self._estimator).__name__}) gives no probabilities.",
+                    hint="Train a classifier with predict_proba (calibrate it if needed).",
+                )
+            raw = getattr(self._estimator, "classes_", None)
+            raw = bundle.classes if raw is None else raw
+            if raw is None:
+                raise ServeError("The classifier does not say which classes it predicts.")
+            self.classes = tuple(to_native(c) for c in raw)
+            self._positive = _positive_index(self.classes, bundle.positive_label)
+            self._labels = np.asarray(raw)
+            self._argmax = type(self._estimator).__name__ in ARGMAX_CLASSIFIERS or (
+                type(self._estimator).__name__ == "VotingClassifier"
+                and getattr(self._estimator, "voting", None) == "soft"
+            )
+
+    def score(self, features: pl.DataFrame) -> Scored:
+        """Score a frame that already holds exactly the contract's feature columns and types."""
+        import numpy as np
+
+        data: Any = features
+        for step in self._steps:
+            data = step.transform(data)
+        if self.task != "classification":
+            predictions = np.asarray(self._estimator.predict(data))
+            return Scored(predictions=predictions, probabilities=None, scores=None)
+        probabilities = np.asarray(self._estimator.predict_proba(data), dtype=np.float64)
+        if self._argmax and self._labels is not None:
+            predictions = self._labels[probabilities.argmax(axis=1)]
+        else:
+            predictions = np.asarray(self._estimator.predict(data))
+        if self._positive is not None:
+            scores = probabilities[:, self._positive]
+        else:
+            scores = probabilities.max(axis=1)
+        return Scored(predictions=predictions, probabilities=probabilities, scores=scores)
+
+    def columns_for(self, scored: Scored) -> list[pl.Series]:
+        """``_prediction`` and ``_score`` as Series with the log table's types."""
+        import polars as pl
+
+        preds = scored.predictions
+        if self.task == "regression":
+            prediction = pl.Series(PREDICTION, preds, dtype=pl.Float64, strict=False)
+        elif self.task == "clustering":
+            prediction = pl.Series(PREDICTION, preds, dtype=pl.Int64, strict=False)
+        else:
+            prediction = pl.Series(PREDICTION, preds)
+            if prediction.dtype == pl.Object:
+                prediction = pl.Series(PREDICTION, [to_native(p) for p in preds])
+        if scored.scores is None:
+            score = pl.Series(SCORE, [None] * len(preds), dtype=pl.Float64)
+        else:
+            score = pl.Series(SCORE, scored.scores, dtype=pl.Float64)
+        return [prediction, score]
+
+    def empty_columns(self) -> list[pl.Series]:
+        """``_prediction`` and ``_score`` for no rows, with the types scored rows would get."""
+        import polars as pl
+
+        if self.task == "regression":
+            dtype = pl.Float64
+        elif self.task == "clustering":
+            dtype = pl.Int64
+        else:
+            dtype = pl.Series(list(self.classes or ())).dtype
+        return [pl.Series(PREDICTION, [], dtype=dtype), pl.Series(SCORE, [], dtype=pl.Float64)]
+
+
+def predict_frame(bundle: ModelBundle, frame: pl.DataFrame) -> pl.DataFrame:
+    """Score every row of ``frame`` with ``bundle`` and return it with two columns added.
+
+    The feature columns are converted to the contract's types first (text to numbers or UTC
+    datetimes, naive datetimes read as UTC); other columns pass through unchanged.
+    ``_prediction`` holds the class label, the value or the cluster id; ``_score`` the
+    probability of the positive class (binary: ``bundle.positive_label``, else the second
+    class), the top probability (multiclass) or null (regression, clustering).
+
+    >>> scored = predict_frame(bundle, pl.read_csv("new_flights.csv"))  # doctest: +SKIP
+    >>> scored.select("_prediction", "_score").head(2)  # doctest: +SKIP
+    """
+    import polars as pl
+
+    scorer = Scorer(bundle)
+    conformed = conform(frame, scorer.contract)
+    if conformed.height == 0:  # scikit-learn refuses empty input
+        return conformed.with_columns(scorer.empty_columns())
+    parts = []
+    for chunk in conformed.iter_slices(BATCH_ROWS):
+        scored = scorer.score(chunk.select(scorer.columns))
+        parts.append(chunk.with_columns(scorer.columns_for(scored)))
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
+
+
+def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
+    """``frame`` with every contract column cast to its contract type.
+
+    Raises ``SchemaError`` naming the missing columns, or the columns whose values do not
+    convert (with the first such value).
+    """
+    import polars as pl
+
+    missing = [c for c in contract.names if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"The data lacks {len(missing)} feature column(s) the model needs: "
+            f"{', '.join(repr(m) for m in missing)}.",
+            hint="Add the columns (empty values are fine: the model imputes them).",
+        )
+    casts = {
+        name: _cast(pl.col(name), frame.schema[name], dtype)
+        for name, dtype in polars_schema(contract).items()
+        if frame.schema[name] != dtype
+    }
+    if not casts:
+        return frame
+    try:
+        out = frame.with_columns(**casts)
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaError(
+            f"The feature columns cannot be converted to the contract's types: {exc}"
+        ) from exc
+    problems = []
+    for name in casts:
+        given = frame[name].is_not_null()
+        if frame.schema[name] == pl.String:
+            given = given & (frame[name].str.strip_chars() != "")
+        lost = given & out[name].is_null()
+        if lost.any():
+            example = frame[name].filter(lost).head(1).item()
+            problems.append(
+                f"{name!r} should be {contract.column(name).type} but has {int(lost.sum())} "
+                f"value(s) that are not (e.g. {example!r})"
+            )
+    if problems:
+        raise SchemaError(
+            f"Some values do not fit the model's contract: {'; '.join(problems)}.",
+            hint="Fix or blank out those values; empty values are fine, the model imputes them.",
+        )
+    return out
+
+
+def _cast(col: pl.Expr, source: Any, dtype: Any) -> pl.Expr:
+    """``col`` (of type ``source``) as ``dtype``; values that do not convert become null."""
+    import polars as pl
+
+    if source == pl.String and dtype != pl.String:
+        col = col.str.strip_chars()
+        col = pl.when(col == "").then(None).otherwise(col)
+    if isinstance(dtype, pl.Datetime):
+        if source == pl.String:
+            # an offset in the text is honoured; text without one is read as UTC
+            return col.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+        if isinstance(source, pl.Datetime):
+            if source.time_zone:
+                return col.dt.convert_time_zone("UTC").cast(dtype)
+            return col.dt.replace_time_zone("UTC").cast(dtype)
+        if source == pl.Date:
+            return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if dtype == pl.Date and source == pl.String:
+        return col.str.to_date(strict=False)
+    if dtype == pl.Date and isinstance(source, pl.Datetime):
+        return col.dt.date()
+    if dtype == pl.Boolean and source == pl.String:
+        lowered = col.str.to_lowercase()
+        return (
+            pl.when(lowered.is_in(["true", "1", "yes", "y", "t"]))
+            .then(True)
+            .when(lowered.is_in(["false", "0", "no", "n", "f"]))
+            .then(False)
+            .otherwise(None)
+        )
+    return col.cast(dtype, strict=False)
+
+
+def _split_pipeline(model: Any) -> tuple[list[Any], Any]:
+    """(feature steps, final estimator) of a scikit-learn Pipeline; ([], model) otherwise."""
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline) or len(model.steps) < 2:
+        return [], model
+    steps = [s for _, s in model.steps[:-1] if s is not None and s != "passthrough"]
+    return steps, model.steps[-1][1]
+
+
+def _positive_index(classes: tuple[Any, ...], positive_label: Any) -> int | None:
+    """Which probability column is ``_score``: the positive label's (binary), else none."""
+    if len(classes) != 2:
+        return None
+    if positive_label is None:
+        return 1
+    for i, c in enumerate(classes):
+        if c == positive_label or str(c) == str(positive_label):
+            return i
+    raise ServeError(
+        f"The positive label {positive_label!r} is not one of the model's classes {list(classes)}.",
+        hint="Set problem.positive_label in loopml.yaml to one of the classes and retrain.",
+    )
+
+
+def to_native(value: Any) -> Any:
+    """numpy scalars to Python scalars, NaN to None, so JSON and Polars take them as they are."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
