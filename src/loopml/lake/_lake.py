@@ -57,7 +57,11 @@ class Lake:
     def append(
         self, table: str, frame: pl.DataFrame, *, metadata: dict[str, str] | None = None
     ) -> TableRef:
-        """Append ``frame`` as one commit (new columns are added to the table's schema)."""
+        """Append ``frame`` as one commit (new columns are added to the table's schema).
+
+        ``metadata`` is stored with the commit (see ``history``); prefix keys with
+        ``loopml.`` - delta-rs reserves some plain names such as ``operation``.
+        """
         return self._write(table, frame, mode="append", metadata=metadata)
 
     def overwrite(
@@ -74,6 +78,7 @@ class Lake:
 
         path = self.path(table)
         data = _delta_compatible(frame, self._existing_schema(path) if mode == "append" else None)
+        data = data.rechunk()  # delta-rs may reorder the rows of a many-chunk batch
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
         try:
             write_deltalake(

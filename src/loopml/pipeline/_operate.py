@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,7 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
 
     log = PredictionLog(project.lake, mv.name, batch_rows=max(scored.height, 1), flush_s=3600)
     try:
-        log.add(_log_rows(scored.drop(keys), mv.version, request_id=f"batch-{data.name}"))
+        log.add(_log_rows(scored, mv.version, request_id=f"batch-{uuid.uuid4().hex[:12]}"))
     finally:
         log.close()
     project.catalog.log_event(
@@ -115,10 +116,12 @@ def monitor(project: Project, *, model: str | None) -> tuple[DriftReport, Path]:
 
 
 def _log_rows(scored: pl.DataFrame, version: int, *, request_id: str) -> pl.DataFrame:
+    """Scored rows in the prediction log's layout (as the server writes them); ``_record`` is
+    the row's line in the scored file."""
     import polars as pl
 
     now = datetime.now(UTC)
-    return scored.with_columns(
+    return scored.drop("_source_file").rename({"_source_row": "_record"}).with_columns(
         pl.lit(request_id).alias("_request_id"),
         pl.lit(version, dtype=pl.Int64).alias("_model_version"),
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("_predicted_at"),

@@ -108,7 +108,9 @@ class Scorer:
             data = step.transform(data)
         if self.task != "classification":
             predictions = np.asarray(self._estimator.predict(data))
-            return Scored(predictions=predictions, probabilities=None, scores=None)
+            # a regression's score is its value, so drift of the output is watched on it
+            scores = predictions.astype(np.float64) if self.task == "regression" else None
+            return Scored(predictions=predictions, probabilities=None, scores=scores)
         probabilities = np.asarray(self._estimator.predict_proba(data), dtype=np.float64)
         if self._argmax and self._labels is not None:
             predictions = self._labels[probabilities.argmax(axis=1)]
@@ -159,7 +161,8 @@ def predict_frame(bundle: ModelBundle, frame: pl.DataFrame) -> pl.DataFrame:
     datetimes, naive datetimes read as UTC); other columns pass through unchanged.
     ``_prediction`` holds the class label, the value or the cluster id; ``_score`` the
     probability of the positive class (binary: ``bundle.positive_label``, else the second
-    class), the top probability (multiclass) or null (regression, clustering).
+    class), the top probability (multiclass), the predicted value (regression) or null
+    (clustering).
 
     >>> scored = predict_frame(bundle, pl.read_csv("new_flights.csv"))  # doctest: +SKIP
     >>> scored.select("_prediction", "_score").head(2)  # doctest: +SKIP

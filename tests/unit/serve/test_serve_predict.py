@@ -135,13 +135,15 @@ def test_predict_frame_multiclass_scores_the_top_probability():
 
 
 def test_predict_frame_regression_and_clustering_types(regressor, clusterer):
-    """Regression gives Float64 predictions, clustering Int64 ids; both have a null _score."""
+    """Regression gives Float64 predictions (its _score is the value), clustering Int64 ids
+    with a null _score."""
     rows = flights(10, seed=2)
     values = predict_frame(regressor, rows)
     clusters = predict_frame(clusterer, rows)
     assert values.schema["_prediction"] == pl.Float64
     assert clusters.schema["_prediction"] == pl.Int64
-    assert values["_score"].null_count() == clusters["_score"].null_count() == 10
+    assert clusters["_score"].null_count() == 10
+    assert values["_score"].to_list() == values["_prediction"].to_list()
     assert np.allclose(
         values["_prediction"].to_numpy(), regressor.model.predict(rows.select(FEATURES))
     )
