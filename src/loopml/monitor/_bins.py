@@ -22,13 +22,15 @@ def clean(series: pl.Series) -> pl.Series:
 
 
 def numeric_edges(series: pl.Series, bins: int) -> tuple[float, ...]:
-    """Inner quantile edges (the 1/bins ... (bins-1)/bins quantiles), deduplicated."""
+    """Inner quantile edges (the 1/bins ... (bins-1)/bins quantiles), deduplicated. The
+    "lower" quantile is an observed value with at most the quantile's share below or at it,
+    which suits right-closed bins."""
     values = clean(series).drop_nulls().cast(pl.Float64)
     if values.len() == 0:
         return ()
     frame = values.to_frame("x")
     qs = [i / bins for i in range(1, bins)]
-    row = frame.select(pl.col("x").quantile(q, "nearest").alias(str(q)) for q in qs).row(0)
+    row = frame.select(pl.col("x").quantile(q, "lower").alias(str(q)) for q in qs).row(0)
     return tuple(sorted({float(v) for v in row}))
 
 
