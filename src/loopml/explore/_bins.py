@@ -93,32 +93,41 @@ def codes(
     if kind in ("numeric", "datetime"):
         values = series.to_physical().cast(pl.Float64).to_numpy()
         edges = quantile_edges(values[~missing], bins)
-        labels = interval_labels(edges, time_label(series.dtype) if kind == "datetime" else fmt)
+        if kind == "datetime":  # dates alone unless two bins would then share a label
+            labels = interval_labels(edges, time_label(series.dtype, daily=True))
+            if len(set(labels)) < len(labels):
+                labels = interval_labels(edges, time_label(series.dtype))
+        else:
+            labels = interval_labels(edges)
         out = np.searchsorted(edges, np.where(missing, 0, values), side="left")
     else:
         text = series.cast(pl.String)
         counts = text.drop_nulls().value_counts(sort=True)
         kept = counts[text.name].head(top).to_list()
         labels = [str(k) for k in kept]
-        lookup = pl.DataFrame({text.name: kept, "_code": range(len(kept))})
-        found = text.to_frame().join(lookup, on=text.name, how="left", maintain_order="left")
-        out = found["_code"].fill_null(len(kept)).to_numpy()
+        found = text.replace_strict(
+            kept, list(range(len(kept))), default=len(kept), return_dtype=pl.Int64
+        )
+        out = found.to_numpy()
         if len(counts) > len(kept):
             labels.append("other")
     out = np.where(missing, len(labels), out).astype(np.int64)
     return out, [*labels, "missing"]
 
 
-def time_label(dtype: pl.DataType) -> Callable[[float], str]:
-    """A formatter turning the physical value of a Date/Datetime ``dtype`` into a date text."""
+def time_label(dtype: pl.DataType, *, daily: bool = False) -> Callable[[float], str]:
+    """A formatter turning the physical value of a Date/Datetime ``dtype`` into a date text;
+    ``daily`` drops the time of day."""
     from datetime import UTC, datetime, timedelta
 
     if dtype == pl.Date:
         return lambda days: str((datetime(1970, 1, 1) + timedelta(days=days)).date())
-    per_second = {"ns": 1e9, "us": 1e6, "ms": 1e3}[getattr(dtype, "time_unit", "us") or "us"]
+    per_second = {"ns": 1e9, "us": 1e6, "ms": 1e3}[getattr(dtype, "time_unit", None) or "us"]
 
     def label(value: float) -> str:
         moment = datetime.fromtimestamp(value / per_second, tz=UTC)
-        return moment.strftime("%Y-%m-%d %H:%M" if moment.hour or moment.minute else "%Y-%m-%d")
+        whole_day = daily or not (moment.hour or moment.minute)
+        return moment.strftime("%Y-%m-%d" if whole_day else "%Y-%m-%d %H:%M")
 
     return label
+

@@ -35,19 +35,28 @@ def column_kind(series: pl.Series) -> str:
 
 
 def prepare(frame: pl.DataFrame) -> pl.DataFrame:
-    """Floats' NaN count as missing; categoricals and other types are compared as text."""
-    exprs = []
+    """Floats' NaN count as missing; durations become seconds; categoricals, times and any
+    other type are profiled as text."""
+    out = []
     for name, dtype in frame.schema.items():
-        col = pl.col(name)
+        col = frame[name]
         if dtype.is_float():
-            exprs.append(col.fill_nan(None))
-        elif isinstance(dtype, pl.Categorical | pl.Enum):
-            exprs.append(col.cast(pl.String))
+            col = col.fill_nan(None)
+        elif dtype == pl.Duration:
+            col = col.dt.total_microseconds().cast(pl.Float64) / 1e6
+        elif isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Time:
+            col = col.cast(pl.String)
         elif not (dtype.is_numeric() or dtype in (pl.Boolean, pl.String, pl.Date, pl.Datetime)):
-            exprs.append(col.cast(pl.String, strict=False))
-        else:
-            exprs.append(col)
-    return frame.select(exprs)
+            # nested, binary and object values: their printed form
+            col = pl.Series(name, [_text(v) for v in col], pl.String)
+        out.append(col)
+    return pl.DataFrame(out)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.to_list() if isinstance(value, pl.Series) else value)
 
 
 def scalar_stats(frame: pl.DataFrame, kinds: dict[str, str]) -> dict[str, dict[str, Any]]:

@@ -21,6 +21,7 @@ import polars as pl
 from loopml.explore._bins import codes
 
 RELATION_BINS = 10  # bars a reader sees
+RELATION_TOP = 20  # categories shown, as many as the column's top values
 ASSOCIATION_BINS = 20  # finer bins for the score, so a threshold inside a bin is not missed
 MAX_CORRELATION_COLUMNS = 40
 
@@ -70,7 +71,7 @@ def relation(
     feature: pl.Series, kind: str, target: Target
 ) -> tuple[tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...]], float]:
     """(labels, target rate or mean per bin, rows per bin) and the association score."""
-    shown, labels = codes(feature, kind, bins=RELATION_BINS, top=15)
+    shown, labels = codes(feature, kind, bins=RELATION_BINS, top=RELATION_TOP)
     n = len(labels)
     rows = np.bincount(shown, minlength=n)
     sums = np.bincount(shown, weights=target.values, minlength=n)

@@ -228,3 +228,22 @@ def test_docstring_examples_run():
 
     for module in (loopml.explore, prof, target, bins):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_dates_durations_and_nested_values_are_profiled():
+    """Dates are datetimes, durations are seconds, lists are profiled as their text."""
+    from datetime import date, timedelta
+
+    frame = pl.DataFrame({
+        "day": [date(2020, 1, 1) + timedelta(days=i % 28) for i in range(300)],
+        "wait": [timedelta(seconds=i % 60) for i in range(300)],
+        "tags": [[i % 3] for i in range(300)],
+        "y": [i % 2 for i in range(300)],
+    })  # fmt: skip
+    p = profile(frame, source="s", target="y", task="classification")
+    day, wait, tags = column(p, "day"), column(p, "wait"), column(p, "tags")
+    assert day.kind == "datetime" and day.stats["span_days"] == 27
+    labels = day.target_relation[0]
+    assert len(set(labels)) == len(labels) and labels[0] == "≤ 2020-01-03"
+    assert wait.kind == "numeric" and wait.stats["max"] == 59
+    assert tags.kind == "categorical" and set(tags.top_values[0]) == {"[0]", "[1]", "[2]"}

@@ -173,3 +173,15 @@ def test_records_are_not_changed_by_rendering(drift):
     before = dataclasses.replace(drift)
     render(drift)
     assert drift == before
+
+
+def test_docstring_examples_run():
+    """The examples in the reports docstrings are correct."""
+    import doctest
+
+    import loopml.reports
+    import loopml.reports._page as page
+    import loopml.reports._render as render_module
+
+    for module in (loopml.reports, page, render_module):
+        assert doctest.testmod(module).failed == 0, module.__name__
