@@ -96,13 +96,13 @@ def check_drift(
             hint="Check that the prediction log stores every feature the model was trained on.",
         )
     features = tuple(
-        _drift(ref, bin_counts(current[ref.name], ref), config) for ref in reference.features
+        _drift(ref, _counts(current, ref.name, ref), config) for ref in reference.features
     )
     prediction = None
     if reference.prediction is not None:
         column = _prediction_column(reference.prediction, current)
-        counts = bin_counts(current[column], reference.prediction)
-        prediction = _drift(reference.prediction, counts, config)
+        prediction = _drift(reference.prediction, _counts(current, column, reference.prediction),
+                            config)  # fmt: skip
     statuses = [f.status for f in features] + ([prediction.status] if prediction else [])
     start, end = _window(current)
     return DriftReport(
@@ -138,6 +138,17 @@ def _drift(ref: FeatureReference, counts: np.ndarray, config: MonitoringConfig) 
         reference_shares=ref.shares,
         current_shares=current,
     )
+
+
+def _counts(current: pl.DataFrame, column: str, ref: FeatureReference) -> np.ndarray:
+    try:
+        return bin_counts(current[column], ref)
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+        raise MonitorError(
+            f"Column {column!r} of the window is {current[column].dtype}, which cannot be "
+            f"binned like the reference's {ref.kind} {ref.name!r}.",
+            hint="Log the features with the types of the model's contract.",
+        ) from exc
 
 
 def _prediction_column(ref: FeatureReference, current: pl.DataFrame) -> str:

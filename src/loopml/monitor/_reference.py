@@ -49,6 +49,11 @@ def build_reference(
     if bins < 2:
         raise MonitorError(f"Reference bins must be at least 2; got {bins}.",
                            hint="Set monitoring.bins in loopml.yaml to 2 or more.")
+    if frame.height == 0:
+        raise MonitorError(
+            "The reference frame has no rows, so there is nothing to compare windows with.",
+            hint="Build the reference from the rows the model was trained or validated on.",
+        )
     features = []
     for name in columns:
         if name not in contract:

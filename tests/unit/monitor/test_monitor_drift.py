@@ -127,6 +127,8 @@ def test_reference_errors_name_the_column(january, contract):
         build_reference(january.drop("humid"), contract, columns=["humid"])
     with pytest.raises(MonitorError, match="at least 2"):
         build_reference(january, contract, columns=["temp"], bins=1)
+    with pytest.raises(MonitorError, match="no rows"):
+        build_reference(january.head(0), contract, columns=["temp"])
 
 
 # ---- check_drift -------------------------------------------------------------------------------
@@ -223,10 +225,13 @@ def test_too_few_rows_is_a_monitor_error_with_counts_and_a_hint(reference, july)
     assert "monitoring.min_rows" in error.hint and "traffic" in error.hint
 
 
-def test_missing_features_and_predictions_are_named(reference, july):
-    """A window without a monitored column fails naming the column."""
+def test_missing_or_mistyped_columns_are_named(reference, july):
+    """A window without a monitored column, or with text where numbers were, names it."""
     with pytest.raises(MonitorError, match="'temp'"):
         check_drift(reference, july.drop("temp"), model="m", version=1, config=CONFIG)
+    with pytest.raises(MonitorError, match="'temp' of the window is String"):
+        check_drift(reference, july.with_columns(temp=pl.lit("warm")), model="m", version=1,
+                    config=CONFIG)  # fmt: skip
     with pytest.raises(MonitorError, match="no '_score' column"):
         check_drift(reference, july.drop("_score", "_prediction"), model="m", version=1,
                     config=CONFIG)  # fmt: skip
