@@ -64,7 +64,7 @@ def bars(
         trace = go.Bar(x=labels, y=list(values), marker_color=color, **hover_kw)
         axes = {
             "xaxis": {"title": {"text": x_title}, "type": "category", "tickangle": -35
-                      if max((len(v) for v in labels), default=0) > 6 else 0},
+                      if sum(len(v) + 2 for v in labels) > 90 else 0},
             "yaxis": {"title": {"text": y_title}},
         }
     return go.Figure(trace, layout=layout(title, height=height or 300, bargap=0.08,
