@@ -4,8 +4,9 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export OMP_WAIT_POLICY := PASSIVE
 export UV_PYTHON := $(PYTHON)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -15,7 +16,12 @@ demo: $(UV)
 	$(UV) sync --frozen
 	.venv/bin/loopml demo demo-project
 
-test: $(UV)
+# The browser tests open reports in Debian's chromium; Playwright never downloads a browser.
+chromium:
+	@test -x /usr/bin/chromium || ( $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium )
+
+test: $(UV) chromium
 	$(UV) sync --frozen --extra test
 	.venv/bin/lint-imports
 	.venv/bin/pytest

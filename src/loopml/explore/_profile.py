@@ -1,0 +1,166 @@
+"""``profile``: one pass of statistics over a clean table, ready for the profile report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from loopml.core.contract import PROVENANCE_COLUMNS
+from loopml.core.errors import EmptyDataError, TargetError, unknown_name
+from loopml.core.records import ColumnProfile, Profile
+from loopml.explore._columns import column_kind, describe, prepare, scalar_stats
+from loopml.explore._target import (
+    class_distribution,
+    correlations,
+    encode_target,
+    positive_class,
+    relation,
+)
+
+TASKS = ("classification", "regression", "clustering")
+MOSTLY_MISSING = 0.5
+HIGH_CARDINALITY = 200
+SKEWED = 3.0
+LEAK = 0.9
+ID_LIKE_MIN_ROWS = 100
+
+
+def profile(
+    frame: pl.DataFrame,
+    *,
+    source: str,
+    target: str | None,
+    task: str,
+    max_rows: int = 200_000,
+    seed: int = 0,
+) -> Profile:
+    """Profile a clean table: per-column statistics and distributions, missingness, target
+    balance, each feature's relationship to the target and a correlation matrix.
+
+    Statistics and distributions use every row; the relationships and correlations use a
+    random sample of ``max_rows`` rows (``Profile.sampled_rows``). Provenance columns and any
+    column whose name starts with ``_`` are skipped. For classification the relationships
+    show the share of one class, whose index in ``target_distribution`` is the target
+    column's ``stats["positive_index"]``. Datetime ``min``/``max`` are epoch seconds (UTC).
+
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 50, "y": [0, 0, 1, 1] * 50})
+    >>> p = profile(frame, source="demo", target="y", task="classification")
+    >>> [c.name for c in p.columns], p.target_distribution
+    (['x', 'y'], (('0', '1'), (100, 100)))
+    >>> p.columns[0].association  # x determines y
+    1.0
+    """
+    if task not in TASKS:
+        raise TargetError(
+            unknown_name("task", task, TASKS), hint="Set problem.task in loopml.yaml."
+        )
+    names = [n for n in frame.columns if n not in PROVENANCE_COLUMNS and not n.startswith("_")]
+    if target is not None and target not in names:
+        raise TargetError(
+            unknown_name("target column", target, names),
+            hint="Set problem.target in loopml.yaml to one of the table's columns.",
+        )
+    if frame.height == 0 or not names:
+        raise EmptyDataError(
+            f"Source {source!r} has {frame.height} rows and {len(names)} profilable columns.",
+            hint="Ingest some data first; columns starting with '_' are not profiled.",
+        )
+    data = prepare(frame.select(names))
+    kinds = {n: column_kind(data[n]) for n in names}
+    if target is not None and task == "regression" and kinds[target] != "numeric":
+        raise TargetError(
+            f"Regression needs a numeric target; {target!r} is {data[target].dtype}.",
+            hint="Use task: classification, or pick a numeric target column.",
+        )
+    stats = scalar_stats(data, kinds)
+
+    sample = data.sample(n=max_rows, seed=seed) if data.height > max_rows else data
+    target_info = _target_side(data, sample, target, task)
+
+    columns = []
+    for name in names:
+        col_stats = stats[name]
+        described = describe(data[name], kinds[name], col_stats)
+        relation_fields: dict[str, Any] = {}
+        if target_info is not None and name != target and kinds[name] != "text":
+            labelled, encoded = target_info["sample"], target_info["encoded"]
+            triple, score = relation(labelled[name], kinds[name], encoded)
+            relation_fields = {"target_relation": triple, "association": round(score, 4)}
+        if name == target and target_info is not None and target_info["positive_index"] >= 0:
+            described["stats"]["positive_index"] = float(target_info["positive_index"])
+        column = ColumnProfile(
+            name=name,
+            kind=kinds[name],
+            count=int(col_stats["count"]),
+            nulls=int(col_stats["nulls"]),
+            distinct=int(col_stats["distinct"]) - (1 if col_stats["nulls"] else 0),
+            **described,
+            **relation_fields,
+        )
+        integer = data[name].dtype.is_integer()
+        columns.append(_with_warnings(column, rows=data.height, id_like=name != target and (
+            integer or kinds[name] in ("categorical", "text"))))
+        if name == target and target_info is not None and task == "regression":
+            target_info["distribution"] = column.histogram
+
+    numeric = [n for n in names if kinds[n] in ("numeric", "boolean") and stats[n]["count"]]
+    numeric = [n for n in numeric if stats[n]["distinct"] - (1 if stats[n]["nulls"] else 0) > 1]
+    return Profile(
+        source=source,
+        rows=data.height,
+        target=target,
+        task=task,
+        columns=tuple(columns),
+        target_distribution=None if target_info is None else target_info["distribution"],
+        correlations=correlations(sample, numeric),
+        sampled_rows=sample.height,
+    )
+
+
+def _target_side(
+    data: pl.DataFrame, sample: pl.DataFrame, target: str | None, task: str
+) -> dict[str, Any] | None:
+    """The target's distribution, its encoding on the sampled rows that have it, and the
+    index of the positive class."""
+    if target is None or task == "clustering":
+        return None
+    labelled = sample.filter(pl.col(target).is_not_null())
+    if task == "classification":
+        labels, counts = class_distribution(data[target])
+        positive = positive_class(list(labels), list(counts)) if labels else None
+        index = labels.index(positive) if positive is not None else -1
+        distribution = (labels, counts)
+    else:  # regression: the target column's histogram, filled in by the caller
+        positive, index, distribution = None, -1, None
+    return {
+        "sample": labelled,
+        "encoded": encode_target(labelled[target], task, positive),
+        "distribution": distribution,
+        "positive_index": index,
+    }
+
+
+def _with_warnings(column: ColumnProfile, *, rows: int, id_like: bool) -> ColumnProfile:
+    """``id_like``: whether all-distinct values would make this column look like an id."""
+    from dataclasses import replace
+
+    found = []
+    if column.distinct <= 1:
+        found.append("constant: a single value" if column.count else "constant: no values")
+    if rows and column.nulls / rows >= MOSTLY_MISSING:
+        found.append(f"mostly missing: {column.nulls / rows:.0%} of rows")
+    if column.kind == "categorical" and column.distinct > HIGH_CARDINALITY:
+        found.append(f"high cardinality: {column.distinct:,} distinct values")
+    skew = column.stats.get("skew")
+    if skew is not None and abs(skew) > SKEWED:
+        found.append(f"highly skewed: skewness {skew:.1f}")
+    if column.association is not None and column.association >= LEAK:
+        found.append(
+            f"possible leak: association {column.association:.2f} with the target; "
+            "check that it is known at prediction time"
+        )
+    if id_like and column.count >= ID_LIKE_MIN_ROWS and column.distinct >= 0.99 * column.count:
+        found.append("id-like: nearly every value is unique")
+    return replace(column, warnings=tuple(found)) if found else column

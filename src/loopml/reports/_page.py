@@ -1,0 +1,164 @@
+"""One report page: its figures, the Jinja environment and the number formats.
+
+Every figure of a page becomes a placeholder ``<div class="plot">`` plus an entry in one JSON
+block; a small script calls ``Plotly.newPlot`` for each entry. plotly.js itself is inlined
+once, so the file opens offline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from markupsafe import Markup
+
+STATUS_COLORS = {"ok": "#2e7d32", "warn": "#ef8f00", "alert": "#c62828"}
+
+
+class Page:
+    """The figures of one report, in the order they were added."""
+
+    def __init__(self) -> None:
+        self._figures: list[dict[str, Any]] = []
+
+    def plot(self, figure: Any, *, css_class: str = "") -> Markup:
+        """Add a ``plotly.graph_objects.Figure`` and return its placeholder."""
+        spec = figure.to_plotly_json()
+        fid = f"fig-{len(self._figures) + 1}"
+        self._figures.append({"id": fid, "data": spec["data"], "layout": spec["layout"]})
+        height = int(spec["layout"].get("height") or 320)
+        return Markup(
+            f'<div class="plot {css_class}" id="{fid}" data-figure '
+            f'style="min-height:{height}px"></div>'
+        )
+
+    @property
+    def count(self) -> int:
+        return len(self._figures)
+
+    def figures_json(self) -> Markup:
+        """The figures as JSON that is safe inside a ``<script>`` element."""
+        text = json.dumps(self._figures, separators=(",", ":"), default=_json_default)
+        return Markup(text.replace("</", "<\\/").replace("<!--", "<\\!--"))
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot put {type(value).__name__} into a figure")
+
+
+@cache
+def plotly_js() -> Markup:
+    from plotly.offline import get_plotlyjs
+
+    return Markup(get_plotlyjs())
+
+
+@cache
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("loopml")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "dev"
+
+
+@cache
+def environment() -> Any:
+    """The Jinja environment over the templates shipped in this package."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("loopml.reports", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(num=num, pct=pct, when=when)
+    env.globals["status_colors"] = STATUS_COLORS
+    return env
+
+
+def render_page(template: str, page: Page, **context: Any) -> str:
+    """Render ``template`` with ``context``, the page's figures and plotly.js."""
+    return environment().get_template(template).render(
+        figures_json=page.figures_json(),
+        figure_count=page.count,
+        plotly_js=plotly_js(),
+        version=_version(),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **context,
+    )
+
+
+# ---- number formats ------------------------------------------------------------------------
+
+
+def num(value: Any, digits: int = 4) -> str:
+    """A number for a table: thousands separators, about ``digits`` significant digits.
+
+    >>> num(1234567), num(1017.2153), num(0.000123456), num(3.0), num(None)
+    ('1,234,567', '1,017.2', '0.0001235', '3', '—')
+    """
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(x):
+        return "—"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    a = abs(x)
+    if x.is_integer() and a < 1e15:
+        return f"{int(x):,}"
+    if a >= 1e15 or a < 1e-4:
+        return f"{x:.{digits - 1}e}"
+    if a >= 1000:
+        return f"{x:,.1f}"
+    return f"{x:.{digits}g}"
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """A share as a percentage; tiny non-zero shares do not round to 0.
+
+    >>> pct(0.1234), pct(0.00001), pct(0), pct(None)
+    ('12.3%', '<0.1%', '0%', '—')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if value == 0:
+        return "0%"
+    floor = 10.0 ** -(digits + 2)
+    if 0 < abs(value) < floor:
+        return f"<{floor:.{digits}%}"
+    return f"{value:.{digits}%}"
+
+
+def when(value: datetime | float | None) -> str:
+    """A moment (a datetime or epoch seconds) as UTC text."""
+    if value is None:
+        return "—"
+    if not isinstance(value, datetime):
+        value = datetime.fromtimestamp(float(value), tz=UTC)
+    elif value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    return text.removesuffix(" 00:00:00") + (" UTC" if value.tzinfo else "")

@@ -1,0 +1,73 @@
+"""``render`` and ``write_report``: any report record to one self-contained HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loopml.core.errors import LoopmlError
+from loopml.core.records import DriftReport, Evaluation, Leaderboard, Profile, ValidationReport
+
+
+class ReportError(LoopmlError, TypeError):
+    headline = "The report could not be rendered"
+
+
+def render(record: Any, *, title: str | None = None, leaderboard: Leaderboard | None = None) -> str:
+    """Render a report record as one self-contained HTML page (plotly.js inlined once).
+
+    ``record`` is a ``Profile``, an ``Evaluation`` (optionally with the ``leaderboard`` of
+    the search that produced the model), a ``Leaderboard`` alone, a ``DriftReport`` or a
+    ``ValidationReport``.
+
+    >>> from loopml.core.records import ValidationReport
+    >>> html = render(ValidationReport(source="flights", contract_fingerprint="ab12",
+    ...     rows_in=10, rows_accepted=9, rows_quarantined=1, duplicates=0))
+    >>> html.startswith("<!doctype html>"), "Validation of flights" in html
+    (True, True)
+    """
+    if leaderboard is not None and not isinstance(record, Evaluation):
+        raise ReportError(
+            f"A leaderboard goes with an Evaluation, not a {type(record).__name__}.",
+            hint="Call render(evaluation, leaderboard=leaderboard), or render(leaderboard).",
+        )
+    if isinstance(record, Profile):
+        from loopml.reports._profile import render_profile
+
+        return render_profile(record, title=title)
+    if isinstance(record, Evaluation | Leaderboard):
+        from loopml.reports._model import render_model
+
+        if isinstance(record, Leaderboard):
+            return render_model(None, leaderboard=record, title=title)
+        return render_model(record, leaderboard=leaderboard, title=title)
+    if isinstance(record, DriftReport):
+        from loopml.reports._drift import render_drift
+
+        return render_drift(record, title=title)
+    if isinstance(record, ValidationReport):
+        from loopml.reports._validation import render_validation
+
+        return render_validation(record, title=title)
+    raise ReportError(
+        f"There is no report for a {type(record).__name__}.",
+        hint="Render a Profile, Evaluation, Leaderboard, DriftReport or ValidationReport.",
+    )
+
+
+def write_report(record: Any, path: str | Path, **kwargs: Any) -> Path:
+    """Render ``record`` (see ``render``; ``kwargs`` go to it) and write it to ``path``,
+    creating the folder. Returns the path written.
+
+    >>> import tempfile
+    >>> from loopml.core.records import ValidationReport
+    >>> report = ValidationReport(source="s", contract_fingerprint="ab", rows_in=1,
+    ...                           rows_accepted=1, rows_quarantined=0, duplicates=0)
+    >>> write_report(report, tempfile.mkdtemp() + "/v.html").stat().st_size > 1_000_000
+    True
+    """
+    path = Path(path)
+    html = render(record, **kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path

