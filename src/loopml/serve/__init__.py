@@ -4,9 +4,12 @@
 contract; ``run_server`` serves it with uvicorn; ``PredictionLog`` batches every served
 prediction into the lake table ``predictions/<model>``; ``predict_frame`` scores a whole frame.
 
->>> from loopml.lake import Lake  # doctest: +SKIP
->>> log = PredictionLog(Lake(".loopml/lake"), "flights")  # doctest: +SKIP
->>> run_server(create_app(bundle, model_name="flights", version=3, log=log), host="127.0.0.1", port=8000)  # doctest: +SKIP
+Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
+
+    from loopml.lake import Lake
+    log = PredictionLog(Lake(".loopml/lake"), "flights")
+    app = create_app(bundle, model_name="flights", version=3, log=log)
+    run_server(app, host="127.0.0.1", port=8000)
 """
 
 from loopml.serve._app import create_app, run_server

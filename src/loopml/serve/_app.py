@@ -43,9 +43,11 @@ def create_app(
     and the log. The request model is generated from the contract, so ``/docs`` shows every
     feature. The app's shutdown closes ``log``, writing every pending row.
 
-    >>> from fastapi.testclient import TestClient  # doctest: +SKIP
-    >>> with TestClient(create_app(bundle, model_name="flights", version=3)) as client:  # doctest: +SKIP
-    ...     client.post("/predict", json={"records": [{"distance": 1200.0, ...}]}).json()
+    Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
+
+        from fastapi.testclient import TestClient
+        with TestClient(create_app(bundle, model_name="flights", version=3)) as client:
+            client.post("/predict", json={"records": [{"distance": 1200.0, ...}]}).json()
     """
     from contextlib import asynccontextmanager
 
@@ -192,7 +194,9 @@ def run_server(
     On either signal the server stops accepting connections, finishes the requests in flight
     and runs the app's shutdown, which writes every pending prediction to the lake.
 
-    >>> run_server(create_app(bundle, model_name="flights", version=3), host="0.0.0.0", port=8000)  # doctest: +SKIP
+    Example::
+
+        run_server(create_app(bundle, model_name="flights", version=3), host="0.0.0.0", port=8000)
     """
     import socket
 

@@ -164,8 +164,10 @@ def predict_frame(bundle: ModelBundle, frame: pl.DataFrame) -> pl.DataFrame:
     class), the top probability (multiclass), the predicted value (regression) or null
     (clustering).
 
-    >>> scored = predict_frame(bundle, pl.read_csv("new_flights.csv"))  # doctest: +SKIP
-    >>> scored.select("_prediction", "_score").head(2)  # doctest: +SKIP
+    Example::
+
+        scored = predict_frame(bundle, pl.read_csv("new_flights.csv"))
+        scored.select("_prediction", "_score").head(2)
     """
     import polars as pl
 

@@ -33,7 +33,7 @@ def split(
     >>> s = split(pl.DataFrame({"x": range(100), "y": [0, 1] * 50}), target="y",
     ...           task="classification")
     >>> s.sizes, s.strategy
-    ({'train': 70, 'valid': 15, 'test': 15}, 'stratified')
+    ({'train': 69, 'valid': 16, 'test': 15}, 'stratified')
     """
     n = frame.height
     need = 3 * MIN_ROWS_PER_SPLIT
