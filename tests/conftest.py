@@ -27,6 +27,17 @@ def flights() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def flights_weather(flights: pl.DataFrame) -> pl.DataFrame:
+    """All 2013 flights with the hourly weather at the origin; time_hour as UTC datetimes."""
+    weather = pl.read_csv(
+        nycflights_dir() / "weather.csv", null_values=["NA"], infer_schema_length=None
+    )
+    keys = ["origin", "year", "month", "day", "hour"]
+    frame = flights.join(weather.drop("time_hour"), on=keys, how="left")
+    return frame.with_columns(pl.col("time_hour").str.to_datetime(time_zone="UTC"))
+
+
+@pytest.fixture(scope="session")
 def flights_sample(flights: pl.DataFrame) -> pl.DataFrame:
     """4,000 January-February flights with a 'delayed' target (null when cancelled)."""
     return (

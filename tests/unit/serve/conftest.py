@@ -12,7 +12,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2.*")
     from fastapi.testclient import TestClient
 
-import serve_models
+from tests.unit.serve import serve_models
 
 from loopml.lake import Lake
 from loopml.serve import PredictionLog, create_app

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-from serve_models import CONTRACT, FEATURES, record
+from tests.unit.serve.serve_models import CONTRACT, FEATURES, record
 
 from loopml.core.contract import polars_schema
 from loopml.core.errors import LakeError, ServeError
@@ -105,7 +105,7 @@ def test_model_errors_answer_500_and_log_nothing(lake, client_for):
     and no log row."""
     import dataclasses
 
-    from serve_models import bundle, flights
+    from tests.unit.serve.serve_models import bundle, flights
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import polars as pl
 import pytest
-from serve_models import FEATURES, bundle, flights, record
+from tests.unit.serve.serve_models import FEATURES, bundle, flights, record
 
 from loopml.core.errors import SchemaError, ServeError
 from loopml.serve import create_app, predict_frame

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
-from serve_models import record
+from tests.unit.serve.serve_models import record
 
 from loopml.core.bundle import save_bundle
 from loopml.lake import Lake

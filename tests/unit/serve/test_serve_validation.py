@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from serve_models import FEATURES, record
+from tests.unit.serve.serve_models import FEATURES, record
 
 
 def _problems(client, body) -> list[dict]:
