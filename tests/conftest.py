@@ -66,3 +66,22 @@ def sklearn_frame(name: str) -> pl.DataFrame:
     loader = getattr(datasets, f"load_{name}")
     X, y = loader(return_X_y=True, as_frame=True)
     return pl.from_pandas(X).with_columns(pl.Series("target", y.to_numpy()))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright; fails (never skips) when it is absent."""
+    from tests.browser import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing, so reports cannot be checked in a browser. Install it with "
+            "'make chromium' (apt-get install chromium); Playwright must not download one.",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from loopml.core.errors import LoopmlError  # noqa: E402
+from loopml.core.version import VERSION as __version__  # noqa: E402
 
-__version__ = "0.1.0"
 __all__ = ["LoopmlError", "Project", "demo", "__version__"]
 
 if TYPE_CHECKING:

@@ -109,8 +109,8 @@ def show_init(project: Project) -> None:
 def show_run(result: RunResult) -> None:
     c = console()
     table = Table(title="Run summary", title_justify="left", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     table.add_row("run", result.run_id)
     if result.ingests:
         for ing in result.ingests:
@@ -135,10 +135,11 @@ def show_run(result: RunResult) -> None:
     mv = result.model_version
     verdict = "[green]champion[/]" if result.decision.promote else "[yellow]challenger[/]"
     table.add_row("model", f"{mv.ref} -> {verdict}: {result.decision.reason}")
-    for name, path in result.reports.items():
-        table.add_row(f"report {name}", path)
     table.add_row("time", f"{result.seconds:.1f} s")
     c.print(table)
+    c.print("Reports (open in a browser):")
+    for name, path in result.reports.items():
+        c.print(f"  {name}: {path}", markup=False, soft_wrap=True)
 
 
 def show_models(versions: list[ModelVersion]) -> None:
@@ -173,7 +174,8 @@ def show_drift(report: DriftReport, path: Any) -> None:
     if len(rows) > 15:
         table.add_row(f"... {len(rows) - 15} more", "", "")
     c.print(table)
-    c.print(f"Report: [bold]{path}[/]")
+    c.print("Report (open in a browser):")
+    c.print(f"  {path}", markup=False, soft_wrap=True)
 
 
 def show_demo(result: Any) -> None:

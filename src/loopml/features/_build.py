@@ -34,9 +34,9 @@ def build_features(contract: Contract, *, columns: Sequence[str], task: str) -> 
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from loopml.features._transformers import DateParts, ToFloat, ToText
+    from loopml.features._transformers import DateParts, FastTargetEncoder, ToFloat, ToText
 
     if not columns:
         raise SchemaError(
@@ -80,7 +80,7 @@ def build_features(contract: Contract, *, columns: Sequence[str], task: str) -> 
     if by_type.get("string") and task != "clustering":
         steps.append((
             "high_cardinality",
-            make_pipeline(ToText(), _target_encoder(TargetEncoder)),
+            make_pipeline(ToText(), _target_encoder(FastTargetEncoder)),
             by_type["string"],
         ))
     for kind, with_time in (("datetime", True), ("date", False)):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.core.bundle import save_bundle
 from loopml.core.errors import TargetError
 from loopml.core.progress import Reporter
+from loopml.core.version import VERSION
 from loopml.core.records import IngestResult, ModelBundle, RunResult, to_plain
 from loopml.lake import table_name
 
@@ -36,7 +37,8 @@ def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunRe
     source = config.source(problem.source)
     contract = project.contract(source.name)
     run_id = catalog.start_run(
-        project=config.name, kind="train", params=config.model_dump(mode="json")
+        project=config.name, kind="train", params=config.model_dump(mode="json"),
+        code_version=VERSION,
     )
     try:
         ingests: list[IngestResult] = []
@@ -113,14 +115,14 @@ def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunRe
         catalog.log_event("decision", f"{config.name}@{version.version}", to_plain(decision))
         version = catalog.model_version(config.name, version.version)
         for name, path in reports.items():
-            catalog.log_artifact(run_id, Path(path), name=name, kind="report")
+            catalog.log_artifact(run_id, Path(path), name=Path(path).name, kind="report")
         reporter.finish("register", note=f"{version.ref} -> {decision.alias}")
 
         lake_versions = {clean_ref.name: clean_ref.version}
         for ing in ingests:
             lake_versions[ing.raw.name] = ing.raw.version
         catalog.finish_run(
-            run_id, status="ok", metrics=dict(evaluation.metrics),
+            run_id, status="finished", metrics=dict(evaluation.metrics),
             lake_versions=lake_versions, contract_fingerprint=contract.fingerprint(),
             git_commit=_git_commit(project.root),
         )

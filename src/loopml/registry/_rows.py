@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
@@ -26,15 +25,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-@functools.cache
 def code_version() -> str:
-    """The installed loopml version (the package root is not imported: it reaches every stage)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The running loopml's version."""
+    from loopml.core.version import VERSION
 
-    try:
-        return version("loopml")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
+    return VERSION
 
 
 def limit(value: int) -> int:

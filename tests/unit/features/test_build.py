@@ -62,3 +62,23 @@ def test_no_columns_is_an_error(flights_clean: tuple) -> None:
     _, contract = flights_clean
     with pytest.raises(SchemaError):
         build_features(contract, columns=[], task="classification")
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "continuous"])
+def test_fast_target_encoder_matches_scikit_learn(kind: str) -> None:
+    """The dict-based transform gives exactly scikit-learn's numbers, unknowns included."""
+    import pickle
+
+    from sklearn.preprocessing import TargetEncoder
+
+    from loopml.features._transformers import FastTargetEncoder
+
+    rng = np.random.default_rng(0)
+    X = rng.choice([f"N{i}" for i in range(300)], size=(2000, 2)).astype(object)
+    y = {"binary": rng.integers(0, 2, 2000), "multiclass": rng.integers(0, 3, 2000),
+         "continuous": rng.normal(size=2000)}[kind]
+    ours = FastTargetEncoder().fit(X, y)
+    theirs = TargetEncoder().fit(X, y)
+    new = np.array([["N1", "unseen"], ["(missing)", "N299"]], dtype=object)
+    assert np.array_equal(ours.transform(new), theirs.transform(new))
+    assert np.array_equal(pickle.loads(pickle.dumps(ours)).transform(X), theirs.transform(X))

@@ -84,7 +84,7 @@ def test_pending_rows_are_written_after_flush_s(regressor, client_for, lake):
 
 def test_app_shutdown_writes_every_pending_row(clusterer, lake):
     """Leaving the TestClient (app shutdown) writes the rows still pending, in one commit."""
-    from conftest import TestClient
+    from tests.unit.serve.conftest import TestClient
 
     from loopml.serve import create_app
 
