@@ -9,8 +9,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# HYPOTHESIS_PROFILE=thorough runs the properties with many more examples than the suite does.
+settings.register_profile("suite", max_examples=150, deadline=None)
+settings.register_profile("thorough", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 def nycflights_dir() -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from loopml.core.contract import COLUMN_TYPES, ColumnSpec, Contract
@@ -13,7 +13,7 @@ from loopml.quality import infer_contract, validate
 cells = st.one_of(
     st.none(),
     st.text(max_size=12),
-    st.integers(-10**6, 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.3f}"),
     st.sampled_from(["2013-01-01", "2013-01-01T10:00:00Z", "yes", "no", "NA", " 7 "]),
 )
@@ -44,7 +44,6 @@ def specs(draw: st.DrawFn) -> ColumnSpec:
     )
 
 
-@settings(max_examples=150, deadline=None)
 @given(text_frames(), st.lists(specs(), min_size=1, max_size=4, unique_by=lambda s: s.name))
 def test_every_row_is_kept(frame: pl.DataFrame, columns: list[ColumnSpec]) -> None:
     """Whatever the data and the contract, rows in = clean + quarantined, and only
@@ -58,7 +57,6 @@ def test_every_row_is_kept(frame: pl.DataFrame, columns: list[ColumnSpec]) -> No
     assert v.quarantined["_reasons"].null_count() == 0
 
 
-@settings(max_examples=100, deadline=None)
 @given(text_frames())
 def test_inferred_contract_accepts_its_own_data(frame: pl.DataFrame) -> None:
     """Data validated against the contract inferred from it loses no row except duplicates."""
@@ -70,7 +68,6 @@ def test_inferred_contract_accepts_its_own_data(frame: pl.DataFrame) -> None:
     assert v.report.rows_quarantined == v.report.duplicates
 
 
-@settings(max_examples=100, deadline=None)
 @given(st.lists(specs(), min_size=1, max_size=4, unique_by=lambda s: s.name))
 def test_contract_yaml_round_trip(columns: list[ColumnSpec]) -> None:
     """Any contract survives YAML serialisation unchanged."""

@@ -153,7 +153,9 @@ class Contract:
             "# validated against it, and rows that break it go to quarantine with a reason.\n"
             "# min/max are sanity bounds, allowed lists the categories a column may take.\n"
         )
-        return header + yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return header + yaml.dump(
+            self.to_dict(), Dumper=_dumper(), sort_keys=False, allow_unicode=True
+        )
 
     @classmethod
     def from_yaml(cls, text: str) -> Contract:
@@ -187,6 +189,25 @@ class Contract:
 
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_AWKWARD = frozenset("\x85\u2028\u2029\ufeff") | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def _dumper() -> type:
+    """A safe YAML dumper that double-quotes (and so escapes) strings that would not survive
+    a plain or single-quoted scalar: control characters, Unicode line breaks, a BOM."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = '"' if any(ch in _AWKWARD for ch in value) else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return Dumper
 
 
 def _plain_number(x: float) -> int | float:

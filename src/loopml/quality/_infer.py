@@ -118,19 +118,27 @@ def _infer_type(values: pl.Series) -> str:
     return "string"
 
 
-def _sanity_bounds(lo: float, hi: float) -> tuple[float, float]:
+def _sanity_bounds(lo: float, hi: float) -> tuple[float | None, float | None]:
     """The observed range rounded outward to a power of ten: 3..742 -> 0..1000.
+    A side too large for a float power of ten has no bound.
 
     >>> _sanity_bounds(-43.0, 0.93)
     (-100.0, 1.0)
+    >>> _sanity_bounds(0.0, 1.5e308)
+    (0.0, None)
     """
     return (_outward(lo, down=True), _outward(hi, down=False))
 
 
-def _outward(x: float, *, down: bool) -> float:
-    if x == 0:
+def _outward(x: float, *, down: bool) -> float | None:
+    if x == 0 or (x > 0 and down) or (x < 0 and not down):
         return 0.0
-    if (x > 0 and down) or (x < 0 and not down):
-        return 0.0
-    magnitude = 10.0 ** math.ceil(math.log10(abs(x)))
+    exponent = math.ceil(math.log10(abs(x)))
+    if exponent > 307:
+        return None
+    magnitude = 10.0**exponent
+    if magnitude < abs(x):  # log10 rounded down at the edge of float precision
+        magnitude *= 10.0
+        if math.isinf(magnitude):
+            return None
     return -magnitude if x < 0 else magnitude

@@ -64,6 +64,22 @@ class Linear:
         return Ridge(alpha=params["alpha"], random_state=seed)
 
 
+_BOOSTING_DEFAULTS = {
+    "n_estimators": 300, "learning_rate": 0.05, "subsample": 0.9, "colsample_bytree": 0.9,
+}
+
+
+def _boosting_space(trial: Any) -> dict[str, Any]:
+    """The search space gradient-boosting learners share."""
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 50, 800, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+    }
+
+
 class LightGBM:
     """Gradient-boosted trees (LightGBM): the strongest general tabular learner."""
 
@@ -72,25 +88,14 @@ class LightGBM:
     weight = 1.0
 
     def defaults(self, task: str) -> dict[str, Any]:
-        return {
-            "n_estimators": 300,
-            "learning_rate": 0.05,
-            "num_leaves": 31,
-            "min_child_samples": 20,
-            "subsample": 0.9,
-            "colsample_bytree": 0.9,
-            "reg_lambda": 0.01,
-        }
+        return {**_BOOSTING_DEFAULTS, "num_leaves": 31, "min_child_samples": 20,
+                "reg_lambda": 0.01}
 
     def space(self, trial: Any, task: str) -> dict[str, Any]:
         return {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 800, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            **_boosting_space(trial),
             "num_leaves": trial.suggest_int("num_leaves", 8, 256, log=True),
             "min_child_samples": trial.suggest_int("min_child_samples", 5, 200, log=True),
-            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
         }
 
     def make(self, params: dict[str, Any], task: str, seed: int, threads: int) -> Any:
@@ -110,25 +115,14 @@ class XGBoost:
     weight = 1.0
 
     def defaults(self, task: str) -> dict[str, Any]:
-        return {
-            "n_estimators": 300,
-            "learning_rate": 0.05,
-            "max_depth": 6,
-            "min_child_weight": 1.0,
-            "subsample": 0.9,
-            "colsample_bytree": 0.9,
-            "reg_lambda": 1.0,
-        }
+        return {**_BOOSTING_DEFAULTS, "max_depth": 6, "min_child_weight": 1.0,
+                "reg_lambda": 1.0}
 
     def space(self, trial: Any, task: str) -> dict[str, Any]:
         return {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 800, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            **_boosting_space(trial),
             "max_depth": trial.suggest_int("max_depth", 3, 10),
             "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20.0, log=True),
-            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
         }
 
     def make(self, params: dict[str, Any], task: str, seed: int, threads: int) -> Any:
