@@ -126,8 +126,9 @@ def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunRe
             lake_versions=lake_versions, contract_fingerprint=contract.fingerprint(),
             git_commit=_git_commit(project.root),
         )
-    except BaseException:
-        catalog.finish_run(run_id, status="failed", metrics={}, lake_versions={},
+    except BaseException as exc:
+        status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+        catalog.finish_run(run_id, status=status, metrics={}, lake_versions={},
                            contract_fingerprint=contract.fingerprint(), git_commit=None)
         raise
     return RunResult(
