@@ -39,6 +39,16 @@ def test_classification_loop(cli, penguins_csv: Path, tmp_path: Path) -> None:
     assert scored.height == 344 and scored["_prediction"].null_count() == 0
     assert (scored["_prediction"] == scored["species"]).mean() > 0.9
 
+    odd = pl.read_csv(penguins_csv, infer_schema=False).head(3).with_columns(
+        bill_length_mm=pl.Series(["41.0", None, "long"]), island=pl.Series(["Atlantis"] * 3)
+    )
+    odd.write_csv(tmp_path / "odd.csv")
+    code, out = cli("predict", "odd.csv", "-o", "odd_scored.csv")
+    assert code == 0, out
+    odd_scored = pl.read_csv(tmp_path / "odd_scored.csv")
+    assert odd_scored["_prediction"].null_count() == 1  # missing and unseen values are scored
+    assert odd_scored["_reasons"].to_list()[2] == "bill_length_mm: 'long' is not a number"
+
     project = Project(tmp_path)
     with project, TestClient(project.app()) as client:
         ok = client.post("/predict", json={"records": [
@@ -58,7 +68,7 @@ def test_classification_loop(cli, penguins_csv: Path, tmp_path: Path) -> None:
         assert wrong.json()["detail"][0]["field"] == "bill_length_mm"
         assert "'long'" in wrong.json()["detail"][0]["message"]
     log = Lake(tmp_path / ".loopml/lake").read("predictions/" + project.model_name)
-    assert log.height == 344 + 50  # the batch file and the request: nothing lost on shutdown
+    assert log.height == 344 + 2 + 50  # batch files and the request: nothing lost on shutdown
 
     code, out = cli("monitor")
     assert code == 0, out

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.config import SourceConfig
-from loopml.core.errors import MonitorError, SourceError
+from loopml.core.contract import ColumnSpec, Contract
+from loopml.core.errors import MonitorError, SchemaError, SourceError
 from loopml.lake import table_name
 
 if TYPE_CHECKING:
@@ -38,14 +40,12 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
     batch = read_source(SourceConfig(name="predict", path=str(data)), base_dir=data.parent)
     raw = batch.frame
     missing = [c for c in bundle.feature_columns if c not in raw.columns]
-    checked = validate(raw, bundle.contract, drop_duplicates=False) if not missing else None
-    if checked is None:
-        from loopml.core.errors import SchemaError
-
+    if missing:
         raise SchemaError(
             f"{data.name} lacks the model's feature columns {missing}.",
             hint=f"The model {mv.ref} needs: {', '.join(bundle.feature_columns)}.",
         )
+    checked = validate(raw, _scoring_contract(bundle.contract), drop_duplicates=False)
     keys = ["_source_file", "_source_row"]
     scored = predict_frame(bundle, checked.clean.select(list(bundle.feature_columns)))
     scored = scored.with_columns(checked.clean.select(keys))
@@ -112,6 +112,16 @@ def monitor(project: Project, *, model: str | None) -> tuple[DriftReport, Path]:
          "drifted": [f.name for f in report.features if f.status != "ok"]},
     )
     return report, path
+
+
+def _scoring_contract(contract: Contract) -> Contract:
+    """What scoring requires, as the server does: values of the right type. Missing values
+    are imputed by the model; new categories and out-of-range values are scored and left to
+    drift monitoring rather than refused."""
+    return replace(
+        contract,
+        columns=tuple(ColumnSpec(name=c.name, type=c.type) for c in contract.columns),
+    )
 
 
 def _log_rows(scored: pl.DataFrame, version: int, *, request_id: str) -> pl.DataFrame:
