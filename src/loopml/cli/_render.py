@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -124,9 +125,7 @@ def show_run(result: RunResult) -> None:
         table.add_row("ingest", "no new files; trained on the existing clean table")
     table.add_row("splits", ", ".join(f"{k} {v:,}" for k, v in result.split_sizes.items()))
     lb = result.leaderboard
-    tried: dict[str, int] = {}
-    for cand in lb.candidates:
-        tried[cand.learner] = tried.get(cand.learner, 0) + 1
+    tried = Counter(c.learner for c in lb.candidates)
     table.add_row("candidates", f"{len(lb.candidates)} tried in {lb.seconds:.0f} s ("
                   + ", ".join(f"{k} {v}" for k, v in tried.items()) + ")")
     table.add_row("best", f"{lb.best.learner} (validation {lb.metric} {_num(lb.best.valid_score)})")

@@ -8,6 +8,7 @@ file's sha256 before this module is asked to load it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,8 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "task": bundle.task,
         "target": bundle.target,
         "feature_columns": list(bundle.feature_columns),
-        "classes": None if bundle.classes is None else [_plain(c) for c in bundle.classes],
-        "positive_label": _plain(bundle.positive_label),
+        "classes": None if bundle.classes is None else [to_native(c) for c in bundle.classes],
+        "positive_label": to_native(bundle.positive_label),
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2))
     (folder / REFERENCE_FILE).write_text(json.dumps(asdict(bundle.reference), indent=1))
@@ -109,8 +110,15 @@ def evaluation_from_dict(raw: dict[str, Any]) -> Evaluation:
     return Evaluation(**{k: (tup(v) if isinstance(v, list) else v) for k, v in raw.items()})
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python scalars, so JSON and request models accept them."""
+def to_native(value: Any) -> Any:
+    """numpy scalars to Python scalars, NaN to None, so JSON and Polars take them as they are.
+
+    >>> import numpy as np
+    >>> to_native(np.int64(3)), to_native(float("nan"))
+    (3, None)
+    """
     if hasattr(value, "item") and callable(value.item):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
     return value

@@ -73,6 +73,16 @@ class MonitorError(LoopmlError, ValueError):
     headline = "Monitoring could not run"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's text (backend errors run to pages).
+
+    >>> first_line(ValueError("bad value\\n  at line 3"))
+    'bad value'
+    """
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[0].strip() if lines else type(exc).__name__
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` of ``choices`` that look most like ``name``.
 

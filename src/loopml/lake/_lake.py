@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeError, unknown_name
+from loopml.core.errors import LakeError, first_line, unknown_name
 from loopml.core.records import TableRef
 
 if TYPE_CHECKING:
@@ -92,17 +92,17 @@ class Lake:
         except SchemaMismatchError as exc:
             raise LakeError(
                 f"Cannot append to {table}: the batch's column types differ from the table's "
-                f"({_first_line(exc)}).",
+                f"({first_line(exc)}).",
                 hint="Cast the columns to the table's types, or write to a new table.",
             ) from exc
         except Exception as exc:  # delta-rs raises bare Exceptions for arrow cast errors
             if "cast" in str(exc).lower():
                 raise LakeError(
                     f"Cannot append to {table}: a column's values do not fit the table's type "
-                    f"({_first_line(exc)}).",
+                    f"({first_line(exc)}).",
                     hint="Cast the columns to the table's types, or write to a new table.",
                 ) from exc
-            raise LakeError(f"Writing {table} at {path} failed: {_first_line(exc)}") from exc
+            raise LakeError(f"Writing {table} at {path} failed: {first_line(exc)}") from exc
         version = self.version(table)
         assert version is not None
         return TableRef(name=table, version=version)
@@ -129,7 +129,7 @@ class Lake:
         try:
             arrow = dt.to_pyarrow_table(columns=columns)
         except Exception as exc:  # delta-rs raises several types for the same cause
-            raise LakeError(f"Reading {table} failed: {_first_line(exc)}") from exc
+            raise LakeError(f"Reading {table} failed: {first_line(exc)}") from exc
         out = pl.from_arrow(arrow)
         assert isinstance(out, pl.DataFrame)
         return out
@@ -194,8 +194,8 @@ class Lake:
                         f"Table {path} has no version {version}; "
                         f"versions run from 0 to {latest.version()}."
                     ) from None
-                raise LakeError(f"Cannot open {path} at version {version}: {_first_line(exc)}") from exc
-            raise LakeError(f"Cannot open {path}: {_first_line(exc)}") from exc
+                raise LakeError(f"Cannot open {path} at version {version}: {first_line(exc)}") from exc
+            raise LakeError(f"Cannot open {path}: {first_line(exc)}") from exc
 
     def _missing(self, table: str) -> LakeError:
         existing = self.tables() if self._local else []
@@ -251,8 +251,3 @@ def _widens(source: Any, target: Any) -> bool:
     if source == pl.Float32 and target == pl.Float64:
         return True
     return source == pl.Null
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

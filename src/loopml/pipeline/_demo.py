@@ -130,9 +130,8 @@ def replay(
     import httpx
     import polars as pl
 
-    sample = pl.read_csv(replay_file, infer_schema_length=None).sample(
-        n=min(rows, pl.scan_csv(replay_file).select(pl.len()).collect().item()), seed=7
-    )
+    flights = pl.read_csv(replay_file, infer_schema_length=None)
+    sample = flights.sample(n=min(rows, flights.height), seed=7)
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     server = subprocess.Popen(
         [sys.executable, "-m", "loopml", "serve", "--port", str(port), "--project", str(root)],

@@ -58,11 +58,14 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
     )
     _write(out_frame, out)
 
-    log = PredictionLog(project.lake, mv.name, batch_rows=max(scored.height, 1), flush_s=3600)
-    try:
-        log.add(_log_rows(scored, mv.version, request_id=f"batch-{uuid.uuid4().hex[:12]}"))
-    finally:
-        log.close()
+    if scored.height:  # one commit, in the layout the server logs
+        rows = PredictionLog.rows(
+            scored.select(bundle.feature_columns), [scored["_prediction"], scored["_score"]],
+            request_id=f"batch-{uuid.uuid4().hex[:12]}", version=mv.version,
+            records=scored["_source_row"],
+        )
+        project.lake.append(table_name("predictions", mv.name), rows,
+                            metadata={"loopml.stage": "predict", "loopml.file": str(data)})
     project.catalog.log_event(
         "predict", mv.ref, {"file": str(data), "rows": raw.height, "scored": scored.height,
                             "rejected": checked.quarantined.height, "out": str(out)},
@@ -96,7 +99,7 @@ def monitor(project: Project, *, model: str | None) -> tuple[DriftReport, Path]:
             hint="Serve the model ('loopml serve') and send requests, or score a file with "
             "'loopml predict', then run 'loopml monitor' again.",
         )
-    window = project.lake.read(table).filter(pl.col("_model_version") == mv.version)
+    window = project.lake.scan(table).filter(pl.col("_model_version") == mv.version).collect()
     report = check_drift(
         bundle.reference, window, model=mv.name, version=mv.version,
         config=project.config.monitoring,
@@ -121,19 +124,6 @@ def _scoring_contract(contract: Contract) -> Contract:
     return replace(
         contract,
         columns=tuple(ColumnSpec(name=c.name, type=c.type) for c in contract.columns),
-    )
-
-
-def _log_rows(scored: pl.DataFrame, version: int, *, request_id: str) -> pl.DataFrame:
-    """Scored rows in the prediction log's layout (as the server writes them); ``_record`` is
-    the row's line in the scored file."""
-    import polars as pl
-
-    now = datetime.now(UTC)
-    return scored.drop("_source_file").rename({"_source_row": "_record"}).with_columns(
-        pl.lit(request_id).alias("_request_id"),
-        pl.lit(version, dtype=pl.Int64).alias("_model_version"),
-        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("_predicted_at"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,7 @@ class Project:
         p = Path(relative)
         return p if p.is_absolute() else self.root / p
 
-    @property
+    @functools.cached_property
     def lake(self) -> Lake:
         from loopml.lake import Lake
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from loopml.core.bundle import save_bundle
 from loopml.core.errors import TargetError
 from loopml.core.progress import Reporter
 from loopml.core.version import VERSION
-from loopml.core.records import IngestResult, ModelBundle, RunResult, to_plain
+from loopml.core.records import IngestResult, ModelBundle, Reference, RunResult, to_plain
 from loopml.lake import table_name
 
 if TYPE_CHECKING:
@@ -23,12 +24,15 @@ if TYPE_CHECKING:
 
 
 def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunResult:
+    import polars as pl
+
     from loopml.evaluate import evaluate
     from loopml.explore import profile
     from loopml.features import build_features
     from loopml.loop import decide
     from loopml.monitor import build_reference
     from loopml.reports import write_report
+    from loopml.serve import predict_frame
     from loopml.train import split, train
 
     started = time.monotonic()
@@ -92,16 +96,21 @@ def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunRe
         ))
 
         reporter.start("register", total=None)
-        reference = build_reference(
-            _concat(splits.train, splits.valid), contract, columns=columns,
-            predictions=_outputs(result.model, splits.test.select(columns), problem.task, positive),
-            bins=config.monitoring.bins,
-        )
         bundle = ModelBundle(
             model=result.model, contract=contract.select(columns), task=problem.task,
             target=target, feature_columns=tuple(columns), classes=result.classes,
-            positive_label=positive, reference=reference, evaluation=evaluation,
+            positive_label=positive, reference=Reference(features=()), evaluation=evaluation,
         )
+        # prediction drift is watched on what the server logs: _score, or the cluster id
+        outputs = predict_frame(bundle, splits.test.select(columns))
+        output = outputs["_prediction"].cast(pl.String) if problem.task == "clustering" else (
+            outputs["_score"]
+        )
+        reference = build_reference(
+            pl.concat([splits.train, splits.valid], how="vertical_relaxed"), contract,
+            columns=columns, predictions=output, bins=config.monitoring.bins,
+        )
+        bundle = replace(bundle, reference=reference)
         champion = _current_champion(catalog, config.name)
         with tempfile.TemporaryDirectory() as tmp:
             folder = save_bundle(bundle, Path(tmp) / "bundle")
@@ -169,23 +178,6 @@ def _positive_label(frame: pl.DataFrame, target: str | None, task: str, configur
     return values[1]
 
 
-def _outputs(model: Any, X: pl.DataFrame, task: str, positive: Any) -> pl.Series:
-    """The model output that prediction drift is watched on."""
-    import numpy as np
-    import polars as pl
-
-    if task == "classification":
-        proba = model.predict_proba(X)
-        classes = list(model.classes_)
-        if len(classes) == 2:
-            idx = classes.index(positive) if positive in classes else 1
-            return pl.Series("_score", proba[:, idx])
-        return pl.Series("_score", np.max(proba, axis=1))
-    if task == "regression":
-        return pl.Series("_score", np.asarray(model.predict(X), dtype=float))
-    return pl.Series("_prediction", np.asarray(model.predict(X)).astype(str))
-
-
 def _current_champion(catalog: Any, name: str) -> Any:
     from loopml.core.errors import RegistryError
 
@@ -195,12 +187,6 @@ def _current_champion(catalog: Any, name: str) -> Any:
         return None
 
 
-def _concat(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
-    import polars as pl
-
-    return pl.concat([a, b], how="vertical_relaxed")
-
-
 def _git_commit(folder: Path) -> str | None:
     try:
         out = subprocess.run(
@@ -208,4 +194,6 @@ def _git_commit(folder: Path) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None

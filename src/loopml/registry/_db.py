@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 
+from loopml.core import errors
 from loopml.core.errors import LoopmlError, RegistryError
 
 HEAD = "0001"  # the newest revision in migrations/versions (a test keeps the two in step)
@@ -194,8 +195,8 @@ def safe(url: URL) -> str:
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The first line of the driver's own error (SQLAlchemy wraps it as ``orig``)."""
+    return errors.first_line(getattr(exc, "orig", None) or exc)
 
 
 @contextmanager

@@ -13,16 +13,11 @@ from pathlib import Path
 
 from loopml.core.errors import IntegrityError, RegistryError
 
-CHUNK = 1 << 20
-
 
 def sha256(path: Path) -> str:
-    """The hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+    """The hex sha256 of a file (read in chunks by hashlib)."""
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def manifest(folder: Path) -> dict[str, tuple[str, int]]:

@@ -5,7 +5,6 @@ endpoint's parameter annotation at runtime, and that annotation is the request m
 inside ``create_app``.
 """
 
-import functools
 import json
 import logging
 import time
@@ -15,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from loopml.core.errors import ServeError
 from loopml.serve._log import PredictionLog
 from loopml.serve._request import RequestSchema, error_details
-from loopml.serve._scoring import Scorer, to_native
+from loopml.core.bundle import to_native
+from loopml.serve._scoring import Scorer
 
 if TYPE_CHECKING:
     import fastapi
-    import polars as pl
 
     from loopml.core.records import ModelBundle
 
@@ -107,7 +106,8 @@ def create_app(
                 headers={"X-Request-ID": request_id},
             )
         if log is not None:
-            log.add(log_rows(features, scorer.columns_for(scored), request_id, version))
+            log.add(PredictionLog.rows(features, scorer.columns_for(scored),
+                                         request_id=request_id, version=version))
         payload = {
             "model": model_name,
             "version": version,
@@ -149,36 +149,6 @@ def create_app(
         }
 
     return app
-
-
-def log_rows(
-    features: "pl.DataFrame", scored: list["pl.Series"], request_id: str, version: int
-) -> "pl.DataFrame":
-    """The prediction-log rows of one request: ids and time, the features, the outputs."""
-    from datetime import UTC, datetime
-
-    import polars as pl
-
-    now = datetime.now(UTC)
-    ids = [
-        {"_request_id": request_id, "_record": i, "_model_version": version, "_predicted_at": now}
-        for i in range(features.height)
-    ]
-    return pl.from_dicts(ids, schema=_log_id_schema()).hstack([*features.get_columns(), *scored])
-
-
-@functools.cache
-def _log_id_schema() -> "pl.Schema":
-    import polars as pl
-
-    return pl.Schema(
-        {
-            "_request_id": pl.String,
-            "_record": pl.Int64,
-            "_model_version": pl.Int64,
-            "_predicted_at": pl.Datetime("us", "UTC"),
-        }
-    )
 
 
 def run_server(

@@ -9,10 +9,12 @@ left, and runs at interpreter exit too, so stopping the server loses nothing.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LakeError, ServeError
@@ -123,6 +125,33 @@ class PredictionLog:
                 self._start()
             self._wake.notify()
 
+    @staticmethod
+    def rows(
+        features: pl.DataFrame,
+        outputs: Sequence[pl.Series],
+        *,
+        request_id: str,
+        version: int,
+        records: pl.Series | None = None,
+    ) -> pl.DataFrame:
+        """The log rows of one request or scored file: ``_request_id``, ``_record`` (the
+        row's position, or ``records``), ``_model_version``, ``_predicted_at``, the features
+        and the outputs (``_prediction``, ``_score``)."""
+        from datetime import UTC, datetime
+
+        import polars as pl
+
+        now = datetime.now(UTC)
+        positions = range(features.height) if records is None else records.to_list()
+        ids = [
+            {"_request_id": request_id, "_record": i, "_model_version": version,
+             "_predicted_at": now}
+            for i in positions
+        ]  # fmt: skip
+        return pl.from_dicts(ids, schema=_log_id_schema()).hstack(
+            [*features.get_columns(), *outputs]
+        )
+
     def flush(self) -> int:
         """Write every pending row now as one commit and return how many were written.
 
@@ -139,12 +168,11 @@ class PredictionLog:
             if not batch:
                 return 0
             try:
-                # one chunk: delta-rs may write the chunks of a frame out of order
-                frame = pl.concat(batch, how="diagonal_relaxed", rechunk=True)
+                frame = pl.concat(batch, how="diagonal_relaxed")
                 self.lake.append(
                     self.table,
                     frame,
-                    metadata={"stage": "serve", "model": self.model_name, "rows": str(rows)},
+                    metadata={"loopml.stage": "serve", "loopml.rows": str(rows)},
                 )
             except Exception as exc:
                 self._keep(batch, rows, oldest, exc)
@@ -266,3 +294,15 @@ class PredictionLog:
             pending,
             pause,
         )
+
+
+@functools.cache
+def _log_id_schema() -> pl.Schema:
+    import polars as pl
+
+    return pl.Schema({
+        "_request_id": pl.String,
+        "_record": pl.Int64,
+        "_model_version": pl.Int64,
+        "_predicted_at": pl.Datetime("us", "UTC"),
+    })

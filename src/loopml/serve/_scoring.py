@@ -6,10 +6,10 @@ and the same row scored from a file agree to the last digit.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from loopml.core.bundle import to_native
 from loopml.core.contract import polars_schema
 from loopml.core.errors import SchemaError, ServeError
 
@@ -287,11 +287,3 @@ def _positive_index(classes: tuple[Any, ...], positive_label: Any) -> int | None
         hint="Set problem.positive_label in loopml.yaml to one of the classes and retrain.",
     )
 
-
-def to_native(value: Any) -> Any:
-    """numpy scalars to Python scalars, NaN to None, so JSON and Polars take them as they are."""
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value

@@ -6,7 +6,7 @@ import glob as globlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loopml.core.errors import EmptyDataError, SourceError
+from loopml.core.errors import EmptyDataError, SourceError, first_line
 from loopml.core.records import SourceBatch
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def _read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
         ) from exc
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise SourceError(
-            f"Cannot read {path} as {fmt.upper()}: {_first_line(exc)}",
+            f"Cannot read {path} as {fmt.upper()}: {first_line(exc)}",
             hint=_hint_for(fmt, exc),
         ) from exc
 
@@ -167,8 +167,3 @@ def _hint_for(fmt: str, exc: BaseException) -> str:
     if fmt == "parquet":
         return "The file is not a valid Parquet file; re-export it or set the right format."
     return "Check that the file is complete and in the format its extension says."
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__

@@ -41,6 +41,7 @@ def train(
     candidate gets its own copy.
     """
     import optuna
+    import polars as pl
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
@@ -109,7 +110,8 @@ def train(
 
     # The winner learns from train + validation; the test split stays untouched.
     reporter.start("refit", total=1)
-    X_all, y_all = _xy(_concat(splits.train, splits.valid), target, columns, task)
+    train_valid = pl.concat([splits.train, splits.valid], how="vertical_relaxed")
+    X_all, y_all = _xy(train_valid, target, columns, task)
     final = make(winner.learner, winner.params).fit(X_all, y_all)
     reporter.finish("refit")
 
@@ -228,12 +230,6 @@ def _xy(
     if task == "clustering" or target is None:
         return X, None
     return X, frame[target].to_numpy()
-
-
-def _concat(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
-    import polars as pl
-
-    return pl.concat([a, b], how="vertical_relaxed")
 
 
 def _feature_columns(features: Any) -> list[str]:
