@@ -43,6 +43,7 @@ class ProblemConfig(_Section):
     time_column: str | None = None
     exclude: tuple[str, ...] = ()  # columns never used as features (leaks, ids)
     positive_label: str | None = None  # binary classification: the class scored by ROC AUC
+    id_column: str | None = None  # the user's own row key, carried through scoring and feedback
 
 
 class TrainingConfig(_Section):
@@ -64,6 +65,15 @@ class ServingConfig(_Section):
     model: str | None = None  # "name@alias" or "name@version"; default: <project>@champion
     log_batch_rows: PositiveInt = 1000
     log_flush_s: float = Field(default=2.0, gt=0)
+    # rows the prediction log holds in memory at most while the lake cannot take them; past
+    # it the oldest pending batch goes to the dead-letter table (never silently dropped)
+    log_max_pending_rows: PositiveInt = 200_000
+    # write endpoints (/feedback, /reload, /promote, /rollback) need this bearer token when set;
+    # it is read from LOOPML_SERVING__TOKEN rather than written into loopml.yaml
+    token: str | None = None
+    protect_predict: bool = False  # also require the token on /predict
+    shadow: str | None = None  # an alias (e.g. "challenger") scored off the response path
+    follow_s: float = Field(default=2.0, gt=0)  # how often the server checks its alias
 
 
 class MonitoringConfig(_Section):
@@ -71,6 +81,28 @@ class MonitoringConfig(_Section):
     warn_psi: float = Field(default=0.1, gt=0)
     alert_psi: float = Field(default=0.25, gt=0)
     min_rows: PositiveInt = 100
+    # a window of the prediction log: a duration ("12h", "1d", "7d") or a row count ("5000rows")
+    window: str = Field(default="7d", pattern=r"^[1-9][0-9]*(s|m|h|d|w|rows)$")
+
+
+class LoopConfig(_Section):
+    """The retraining policy: when to retrain, and when a challenger may replace the champion."""
+
+    # what may start a retraining: "drift", "decay", "concept_drift", "schedule", "new_labels"
+    triggers: tuple[
+        Literal["drift", "decay", "concept_drift", "schedule", "new_labels"], ...
+    ] = ("drift", "decay", "concept_drift", "new_labels")
+    schedule: str | None = Field(default=None, pattern=r"^[1-9][0-9]*(s|m|h|d|w)$")
+    min_new_labels: PositiveInt = 1000  # "new_labels": labelled rows since the last training
+    decay_margin: float = Field(default=0.05, ge=0)  # below the reference score by this much
+    floors: dict[str, float] = Field(default_factory=dict)  # e.g. {roc_auc: 0.7}
+    estimate_tolerance: float = Field(default=0.05, ge=0)  # estimated vs realised disagreement
+    min_gain: float = Field(default=0.0, ge=0)  # a challenger must win by more than this
+    bootstrap: PositiveInt = 1000  # resamples for the paired interval of the difference
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    webhook: str | None = None  # POSTed JSON on drift alert, decay, promotion and rollback
+    webhook_retries: int = Field(default=3, ge=0, le=10)
+    every: str = Field(default="10m", pattern=r"^[1-9][0-9]*(s|m|h|d|w)$")  # --watch period
 
 
 class StorageConfig(_Section):
@@ -89,6 +121,7 @@ class ProjectConfig(_Section):
     training: TrainingConfig = TrainingConfig()
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    loop: LoopConfig = LoopConfig()
     storage: StorageConfig = StorageConfig()
 
     @field_validator("sources")
@@ -163,6 +196,38 @@ class ProjectConfig(_Section):
             path = path / PROJECT_FILE
         path.write_text(self.to_yaml())
         return path
+
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_s(text: str) -> float:
+    """Seconds in a duration such as ``"90s"``, ``"10m"``, ``"12h"``, ``"7d"`` or ``"2w"``.
+
+    >>> duration_s("10m"), duration_s("7d")
+    (600.0, 604800.0)
+    """
+    import re
+
+    match = re.fullmatch(r"([1-9][0-9]*)(s|m|h|d|w)", text.strip())
+    if match is None:
+        raise ConfigError(
+            f"{text!r} is not a duration.",
+            hint="Write a whole number and a unit: 90s, 10m, 12h, 7d or 2w.",
+        )
+    return float(int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def window_spec(text: str) -> tuple[Literal["time", "rows"], float]:
+    """A monitoring window: ``("time", seconds)`` for ``"7d"``, ``("rows", n)`` for ``"5000rows"``.
+
+    >>> window_spec("1d"), window_spec("5000rows")
+    (('time', 86400.0), ('rows', 5000.0))
+    """
+    text = text.strip()
+    if text.endswith("rows") and text[:-4].isdigit() and int(text[:-4]) > 0:
+        return "rows", float(int(text[:-4]))
+    return "time", duration_s(text)
 
 
 def _apply_env(raw: dict[str, Any], env: Any) -> dict[str, Any]:

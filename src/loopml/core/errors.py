@@ -73,6 +73,14 @@ class MonitorError(LoopmlError, ValueError):
     headline = "Monitoring could not run"
 
 
+class FeedbackError(LoopmlError, ValueError):
+    headline = "The ground truth could not be taken"
+
+
+class LoopError(LoopmlError, RuntimeError):
+    headline = "The loop could not decide"
+
+
 def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's text (backend errors run to pages).
 
