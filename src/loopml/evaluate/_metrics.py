@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from loopml.core import labels
 from loopml.core.errors import ConfigError, unknown_name
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def classification_metrics(
     if present.all():
         out["log_loss"] = float(m.log_loss(y, proba_c, labels=classes))
     if len(classes) == 2:
-        pos = positive_index(classes, positive_label)
+        pos = positive_column(classes, positive_label)
         y_pos = (y == classes[pos]).astype(int)
         out["f1"] = float(m.f1_score(y_pos, (pred == classes[pos]).astype(int), zero_division=0))
         out["precision"] = float(
@@ -130,15 +131,14 @@ def silhouette(model: Any, X: pl.DataFrame) -> float:
     )
 
 
-def positive_index(classes: Any, positive_label: Any = None) -> int:
-    """Index of the positive class: the configured label, else True / 1 / the second class."""
-    classes = list(classes)
-    if positive_label is not None:
-        for i, c in enumerate(classes):
-            if c == positive_label or str(c) == str(positive_label):
-                return i
-    for candidate in (True, 1, "1", "yes", "true"):
-        for i, c in enumerate(classes):
-            if type(c) is type(candidate) and c == candidate:
-                return i
-    return len(classes) - 1
+def positive_column(classes: Any, positive: Any = None) -> int:
+    """Which of a binary model's classes is scored as positive: ``positive`` (the bundle's
+    answer) when given, else ``loopml.core.labels.positive_label`` over ``classes``.
+
+    >>> positive_column(["no", "yes"]), positive_column([0, 1], "0")
+    (1, 0)
+    """
+    classes = np.asarray(classes).tolist()  # plain values: "yes" names "yes", not np.str_
+    index = labels.positive_index(classes, labels.positive_label(classes, positive))
+    assert index is not None  # a binary target always has a positive class
+    return index

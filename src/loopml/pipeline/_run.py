@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import save_bundle
 from loopml.core.errors import TargetError
+from loopml.core.labels import positive_label
 from loopml.core.progress import Reporter
 from loopml.core.version import VERSION
 from loopml.core.records import IngestResult, ModelBundle, Reference, RunResult, to_plain
@@ -60,7 +61,8 @@ def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunRe
             reports[f"validation-{ing.source}"] = str(path)
 
         reporter.start("profile", total=None)
-        prof = profile(frame, source=source.name, target=problem.target, task=problem.task)
+        prof = profile(frame, source=source.name, target=problem.target, task=problem.task,
+                       positive_label=problem.positive_label)
         reports["profile"] = str(write_report(prof, reports_dir / "profile.html",
                                               title=f"Profile of {source.name}"))
         reporter.finish("profile", note=f"{len(prof.columns)} columns")
@@ -159,23 +161,11 @@ def _usable(frame: pl.DataFrame, target: str | None) -> pl.DataFrame:
 
 
 def _positive_label(frame: pl.DataFrame, target: str | None, task: str, configured: Any) -> Any:
+    """The one rule (``loopml.core.labels``) over the classes and their counts, as explore."""
     if task != "classification" or target is None:
         return None
-    values = frame[target].drop_nulls().unique().sort().to_list()
-    if configured is not None:
-        for v in values:
-            if str(v) == str(configured):
-                return v
-        raise TargetError(
-            f"problem.positive_label {configured!r} is not a class of {target!r}.",
-            hint=f"Classes found: {values[:20]}.",
-        )
-    if len(values) != 2:
-        return None
-    for candidate in (True, 1):
-        if candidate in values and type(values[0]) is type(candidate):
-            return candidate
-    return values[1]
+    counts = frame[target].drop_nulls().value_counts()
+    return positive_label(counts[target].to_list(), configured, counts=counts["count"].to_list())
 
 
 def _current_champion(catalog: Any, name: str) -> Any:

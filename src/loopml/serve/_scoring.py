@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import to_native
 from loopml.core.contract import polars_schema
-from loopml.core.errors import SchemaError, ServeError
+from loopml.core.convert import to_type
+from loopml.core.errors import SchemaError, ServeError, TargetError
+from loopml.core.labels import positive_index, positive_label
 
 if TYPE_CHECKING:
     import numpy as np
@@ -198,7 +200,7 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
             hint="Add the columns (empty values are fine: the model imputes them).",
         )
     casts = {
-        name: _cast(pl.col(name), frame.schema[name], dtype)
+        name: to_type(pl.col(name), frame.schema[name], contract.column(name).type)
         for name, dtype in polars_schema(contract).items()
         if frame.schema[name] != dtype
     }
@@ -213,6 +215,8 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     problems = []
     for name in casts:
         given = frame[name].is_not_null()
+        if frame.schema[name].is_float():  # NaN is a missing value, as null is
+            given = given & ~frame[name].is_nan()
         if frame.schema[name] == pl.String:
             given = given & (frame[name].str.strip_chars() != "")
         lost = given & out[name].is_null()
@@ -230,39 +234,6 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     return out
 
 
-def _cast(col: pl.Expr, source: Any, dtype: Any) -> pl.Expr:
-    """``col`` (of type ``source``) as ``dtype``; values that do not convert become null."""
-    import polars as pl
-
-    if source == pl.String and dtype != pl.String:
-        col = col.str.strip_chars()
-        col = pl.when(col == "").then(None).otherwise(col)
-    if isinstance(dtype, pl.Datetime):
-        if source == pl.String:
-            # an offset in the text is honoured; text without one is read as UTC
-            return col.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
-        if isinstance(source, pl.Datetime):
-            if source.time_zone:
-                return col.dt.convert_time_zone("UTC").cast(dtype)
-            return col.dt.replace_time_zone("UTC").cast(dtype)
-        if source == pl.Date:
-            return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    if dtype == pl.Date and source == pl.String:
-        return col.str.to_date(strict=False)
-    if dtype == pl.Date and isinstance(source, pl.Datetime):
-        return col.dt.date()
-    if dtype == pl.Boolean and source == pl.String:
-        lowered = col.str.to_lowercase()
-        return (
-            pl.when(lowered.is_in(["true", "1", "yes", "y", "t"]))
-            .then(True)
-            .when(lowered.is_in(["false", "0", "no", "n", "f"]))
-            .then(False)
-            .otherwise(None)
-        )
-    return col.cast(dtype, strict=False)
-
-
 def _split_pipeline(model: Any) -> tuple[list[Any], Any]:
     """(feature steps, final estimator) of a scikit-learn Pipeline; ([], model) otherwise."""
     from sklearn.pipeline import Pipeline
@@ -273,17 +244,16 @@ def _split_pipeline(model: Any) -> tuple[list[Any], Any]:
     return steps, model.steps[-1][1]
 
 
-def _positive_index(classes: tuple[Any, ...], positive_label: Any) -> int | None:
-    """Which probability column is ``_score``: the positive label's (binary), else none."""
+def _positive_index(classes: tuple[Any, ...], positive: Any) -> int | None:
+    """Which probability column is ``_score``: the bundle's positive class (binary), else
+    none. A bundle without one gets the rule training uses (``loopml.core.labels``)."""
     if len(classes) != 2:
         return None
-    if positive_label is None:
-        return 1
-    for i, c in enumerate(classes):
-        if c == positive_label or str(c) == str(positive_label):
-            return i
-    raise ServeError(
-        f"The positive label {positive_label!r} is not one of the model's classes {list(classes)}.",
-        hint="Set problem.positive_label in loopml.yaml to one of the classes and retrain.",
-    )
-
+    try:
+        return positive_index(classes, positive_label(classes, positive))
+    except TargetError as exc:
+        raise ServeError(
+            f"The positive label {positive!r} is not one of the model's classes "
+            f"{list(classes)}.",
+            hint="Set problem.positive_label in loopml.yaml to one of the classes and retrain.",
+        ) from exc

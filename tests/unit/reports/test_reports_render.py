@@ -167,6 +167,13 @@ def test_rendering_a_29_column_profile_is_repeatable_and_inlines_plotly_once(fli
     assert all(c.name in first for c in flights_profile.columns)
 
 
+def test_profile_overview_names_the_positive_class(pages, flights_profile):
+    """The overview names the profile's positive class (the one training scores), spelled
+    as the class balance and the relationship plots spell it."""
+    assert flights_profile.positive_label is True
+    assert "classification; positive class: true" in pages["profile"]
+
+
 def test_records_are_not_changed_by_rendering(drift):
     """Rendering reads a record and leaves it equal to a copy taken before."""
     before = dataclasses.replace(drift)
