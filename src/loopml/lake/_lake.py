@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeError, first_line, unknown_name
+from loopml.core.errors import LakeConflictError, LakeError, first_line, unknown_name
 from loopml.core.records import TableRef
 
 if TYPE_CHECKING:
@@ -166,14 +166,14 @@ class Lake:
                 commit_properties=props,
             )
         except SchemaMismatchError as exc:
-            raise LakeError(
+            raise LakeConflictError(
                 f"Cannot append to {table}: the batch's column types differ from the table's "
                 f"({first_line(exc)}).",
                 hint="Cast the columns to the table's types, or write to a new table.",
             ) from exc
         except Exception as exc:  # delta-rs raises bare Exceptions for arrow cast errors
             if "cast" in str(exc).lower():
-                raise LakeError(
+                raise LakeConflictError(
                     f"Cannot append to {table}: a column's values do not fit the table's type "
                     f"({first_line(exc)}).",
                     hint="Cast the columns to the table's types, or write to a new table.",
