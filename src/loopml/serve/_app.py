@@ -139,8 +139,9 @@ def create_app(
         if log is not None:
             log.add(PredictionLog.rows(features, served.scorer.columns_for(scored),
                                        request_id=request_id, version=served.version, ids=ids))
-        if follower.shadow is not None:
-            shadows.submit(features, ids, request_id)
+        shadow_model = follower.shadow
+        if shadow_model is not None and shadow_model.version != served.version:
+            shadows.submit(features, ids, request_id)  # the same version would tell nothing
         payload: dict[str, Any] = {
             "model": model_name,
             "version": served.version,
