@@ -477,7 +477,9 @@ def _openapi(app: Any, served: Served) -> dict[str, Any]:
     components["PredictRequest"] = request
     spec["paths"]["/predict"]["post"]["requestBody"] = {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
+        },
     }
     app.state.openapi = (served, spec)
     return spec

@@ -360,7 +360,9 @@ class PredictionLog:
             self._keep(kept, sum(f.height for f in kept), time.monotonic(), error or conflict)
         return written
 
-    def _dead_letter(self, batch: list[pl.DataFrame], reason: str, *, drop_on_failure: bool) -> bool:
+    def _dead_letter(
+        self, batch: list[pl.DataFrame], reason: str, *, drop_on_failure: bool
+    ) -> bool:
         """Write ``batch`` to the dead-letter table as text with ``reason``; True on success.
 
         On failure the rows are counted as dropped (with an ERROR log line) when
