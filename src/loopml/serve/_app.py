@@ -75,6 +75,7 @@ def create_app(
 
     from fastapi import FastAPI, Request, Response
     from fastapi.responses import JSONResponse
+    from pydantic import ValidationError
     from starlette.concurrency import run_in_threadpool
 
     first = Served.build(bundle, version, max_records=max_records)
@@ -110,8 +111,6 @@ def create_app(
     def score(raw: bytes) -> Response:
         served = follower.current  # one model for validation, scoring and logging
         request_id = uuid.uuid4().hex
-        from pydantic import ValidationError
-
         try:
             body = served.schema.request.model_validate_json(raw or b"null")
         except ValidationError as exc:
