@@ -361,3 +361,17 @@ class RunResult:
     reports: dict[str, str]  # report name -> path
     seconds: float
     split_sizes: dict[str, int] = field(default_factory=dict)
+
+
+# ---- serve: feedback ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackResult:
+    """What became of a batch of labels sent back: upserted, unknown keys, rejected rows."""
+
+    accepted: int  # label rows upserted into feedback/<model> (a label by id may fill several)
+    unknown: int  # rows whose request id and record, or id, no logged prediction has
+    invalid: int  # rows rejected: a label outside the model's classes, not a number, no key
+    problems: tuple[str, ...] = ()  # one line per unknown or invalid row (the first ones)
+    table: str | None = None  # the feedback table written, with its version

@@ -62,7 +62,7 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
         rows = PredictionLog.rows(
             scored.select(bundle.feature_columns), [scored["_prediction"], scored["_score"]],
             request_id=f"batch-{uuid.uuid4().hex[:12]}", version=mv.version,
-            records=scored["_source_row"],
+            records=scored["_source_row"], ids=_file_ids(project, raw, scored, keys),
         )
         project.lake.append(table_name("predictions", mv.name), rows,
                             metadata={"loopml.stage": "predict", "loopml.file": str(data)})
@@ -76,13 +76,18 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
 def build_app(project: Project, *, model: str | None) -> Any:
     from loopml.serve import PredictionLog, create_app
 
+    from loopml.pipeline._feedback import serving_options
+
     mv, bundle = project.load(model)
     serving = project.config.serving
     log = PredictionLog(
-        project.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s
+        project.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s,
+        max_pending_rows=serving.log_max_pending_rows,
     )
     project.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
-    return create_app(bundle, model_name=mv.name, version=mv.version, log=log)
+    return create_app(bundle, model_name=mv.name, version=mv.version, log=log,
+                      **serving_options(project, mv.name, model,
+                                        current=(mv.version, bundle)))
 
 
 def monitor(project: Project, *, model: str | None) -> tuple[DriftReport, Path]:
@@ -115,6 +120,18 @@ def monitor(project: Project, *, model: str | None) -> tuple[DriftReport, Path]:
          "drifted": [f.name for f in report.features if f.status != "ok"]},
     )
     return report, path
+
+
+def _file_ids(project: Project, raw: pl.DataFrame, scored: pl.DataFrame,
+              keys: list[str]) -> pl.Series | None:
+    """The id column's value (as text) of each scored row, when the project names one."""
+    import polars as pl
+
+    id_column = project.config.problem.id_column
+    if id_column is None or id_column not in raw.columns:
+        return None
+    found = scored.select(keys).join(raw.select([*keys, id_column]), on=keys, how="left")
+    return found[id_column].cast(pl.String)
 
 
 def _scoring_contract(contract: Contract) -> Contract:

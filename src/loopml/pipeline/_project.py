@@ -13,7 +13,13 @@ from loopml.core.errors import NotAProjectError
 from loopml.core.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
-    from loopml.core.records import DriftReport, IngestResult, ModelVersion, RunResult
+    from loopml.core.records import (
+        DriftReport,
+        FeedbackResult,
+        IngestResult,
+        ModelVersion,
+        RunResult,
+    )
     from loopml.lake import Lake
     from loopml.registry import Catalog
 
@@ -197,6 +203,13 @@ class Project:
             host=host or self.config.serving.host,
             port=self.config.serving.port if port is None else port,
         )
+
+    def feedback(self, data: str | Path, *, model: str | None = None) -> FeedbackResult:
+        """Send ground truth from a file (CSV, Parquet or NDJSON with ``label`` and
+        ``request_id``+``record`` or the id column) into the lake table ``feedback/<model>``."""
+        from loopml.pipeline._feedback import feedback_file
+
+        return feedback_file(self, Path(data), model=model)
 
     def monitor(self, *, model: str | None = None) -> tuple[DriftReport, Path]:
         """Drift of logged predictions against the training data; writes an HTML report."""
