@@ -16,6 +16,7 @@ from typing import Any
 from loopml.core.contract import Contract
 from loopml.core.errors import IntegrityError
 from loopml.core.records import (
+    Calibration,
     Evaluation,
     FeatureReference,
     ModelBundle,
@@ -94,10 +95,15 @@ def reference_from_dict(raw: dict[str, Any]) -> Reference:
         )
 
     pred = raw.get("prediction")
+    cal = raw.get("calibration")
     return Reference(
         features=tuple(feature(f) for f in raw["features"]),
         prediction=None if pred is None else feature(pred),
         rows=raw.get("rows", 0),
+        calibration=None if cal is None else Calibration(
+            target=cal["target"], scores=tuple(cal["scores"]),
+            probabilities=tuple(cal["probabilities"]), rows=cal.get("rows", 0),
+        ),  # fmt: skip
     )
 
 

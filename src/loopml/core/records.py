@@ -302,6 +302,7 @@ class Reference:
     features: tuple[FeatureReference, ...]
     prediction: FeatureReference | None = None
     rows: int = 0
+    calibration: Calibration | None = None  # score -> probability, from held-out rows
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -358,3 +359,44 @@ class RunResult:
     reports: dict[str, str]  # report name -> path
     seconds: float
     split_sizes: dict[str, int] = field(default_factory=dict)
+
+
+# ---- monitor: performance ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calibration:
+    """An isotonic map from a classifier's score to the probability it stands for, learnt on
+    held-out rows at training time. ``target`` "positive": the positive-class score of a
+    binary model to P(label is the positive class); "correct": the top-class probability of a
+    multiclass model to P(the prediction is right). Between knots the map is linear; outside
+    them it is clipped to the end values."""
+
+    target: Literal["positive", "correct"]
+    scores: tuple[float, ...]  # knots, increasing
+    probabilities: tuple[float, ...]  # the probability at each knot, non-decreasing
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowReport:
+    """One window of the prediction log: its drift (None below ``monitoring.min_rows``), the
+    realised metrics on its labelled rows, the label-free estimate (classifiers) and the
+    status, the worst of drift and performance."""
+
+    model: str
+    version: int
+    start: datetime | None
+    end: datetime | None
+    rows: int
+    drift: DriftReport | None
+    labelled_rows: int = 0
+    metric: str | None = None  # the primary metric
+    realised: dict[str, float] = field(default_factory=dict)
+    estimated: dict[str, float] = field(default_factory=dict)
+    estimate_gap: float | None = None  # |estimated - realised| on the primary metric
+    estimate_disagrees: bool = False
+    status: Status = "ok"
+    reference_score: float | None = None  # the primary metric at training (test split)
+    concept_drift_at: datetime | None = None  # first change in the errors of labelled rows
+    reasons: tuple[str, ...] = ()  # why the status is not ok, one sentence each
