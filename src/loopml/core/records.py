@@ -293,6 +293,14 @@ class FeatureReference:
     categories: tuple[str, ...] = ()  # categorical: the kept categories ("other" is implicit)
     shares: tuple[float, ...] = ()  # per bin / category (+ other), then missing; sums to 1
     rows: int = 0
+    # numeric, for Kolmogorov–Smirnov and Wasserstein from binned CDFs: the deduplicated
+    # 0, 1/100, ..., 1 quantiles of the present values, the share of present values per
+    # right-closed bin (== min, then (e_i-1, e_i]), and the present values' mean and std
+    fine_edges: tuple[float, ...] = ()
+    fine_shares: tuple[float, ...] = ()
+    mean: float | None = None
+    std: float | None = None
+    known: tuple[str, ...] = ()  # categorical: every value seen (or allowed); () = not kept
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,6 +310,7 @@ class Reference:
     features: tuple[FeatureReference, ...]
     prediction: FeatureReference | None = None
     rows: int = 0
+    sample: pl.DataFrame | None = None  # bounded sample of reference rows (domain classifier)
     calibration: Calibration | None = None  # score -> probability, from held-out rows
 
 
@@ -314,6 +323,12 @@ class FeatureDrift:
     labels: tuple[str, ...]
     reference_shares: tuple[float, ...]
     current_shares: tuple[float, ...]
+    # every statistic by name (psi, ks, ks_p, chi2, chi2_p, js, wasserstein, wasserstein_norm)
+    stats: dict[str, float] = field(default_factory=dict)
+    effect: float = 0.0  # the size of the shift the status was decided on
+    null_rate: float = 0.0  # share of missing values in the window
+    reference_null_rate: float = 0.0
+    unseen: int = 0  # rows with a category outside the reference's (or contract's) values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,6 +343,9 @@ class DriftReport:
     prediction: FeatureDrift | None
     status: Status
     thresholds: dict[str, float]
+    domain_auc: float | None = None  # AUC of a classifier telling reference from window rows
+    domain_status: Status = "ok"
+    extra_columns: tuple[str, ...] = ()  # window columns that are neither features nor log's
 
 
 # ---- loop --------------------------------------------------------------------------------
