@@ -415,6 +415,7 @@ class WindowReport:
     estimate_gap: float | None = None  # |estimated - realised| on the primary metric
     estimate_disagrees: bool = False
     status: Status = "ok"
+    performance_status: Status = "ok"  # the part of the status that performance sets
     reference_score: float | None = None  # the primary metric at training (test split)
     concept_drift_at: datetime | None = None  # first change in the errors of labelled rows
     reasons: tuple[str, ...] = ()  # why the status is not ok, one sentence each
