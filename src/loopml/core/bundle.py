@@ -111,6 +111,7 @@ def reference_from_dict(raw: dict[str, Any]) -> Reference:
             rows=f["rows"],
             fine_edges=tuple(f.get("fine_edges", ())),
             fine_shares=tuple(f.get("fine_shares", ())),
+            fine_means=tuple(f.get("fine_means", ())),
             mean=f.get("mean"),
             std=f.get("std"),
             known=tuple(f.get("known", ())),

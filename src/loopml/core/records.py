@@ -295,9 +295,11 @@ class FeatureReference:
     rows: int = 0
     # numeric, for Kolmogorov–Smirnov and Wasserstein from binned CDFs: the deduplicated
     # 0, 1/100, ..., 1 quantiles of the present values, the share of present values per
-    # right-closed bin (== min, then (e_i-1, e_i]), and the present values' mean and std
+    # right-closed bin (== min, then (e_i-1, e_i]) with their means, and the present values'
+    # mean and std
     fine_edges: tuple[float, ...] = ()
     fine_shares: tuple[float, ...] = ()
+    fine_means: tuple[float, ...] = ()  # mean of the present values in each fine bin
     mean: float | None = None
     std: float | None = None
     known: tuple[str, ...] = ()  # categorical: every value seen (or allowed); () = not kept
