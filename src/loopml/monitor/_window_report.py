@@ -186,37 +186,40 @@ def history_rows(report: WindowReport, *, monitored_at: datetime | None = None) 
 
 
 def _drift_rows(drift: DriftReport) -> list[tuple[str, str, float, str]]:
-    """Every number a drift report holds per column: PSI and whatever statistics it carries
-    (scalar fields and name -> value maps), so new statistics reach the history unchanged."""
+    """Every number a drift report holds per column: its statistics (the ``stats`` map and
+    scalar fields such as PSI, effect, null rate), so new statistics reach the history
+    unchanged; the report's ``domain_*`` numbers go under ``_domain``."""
     rows: list[tuple[str, str, float, str]] = []
     for feature in drift.features:
         rows += [(feature.name, s, v, feature.status) for s, v in _numbers(feature)]
     if drift.prediction is not None:
         rows += [("_prediction", s, v, drift.prediction.status)
                  for s, v in _numbers(drift.prediction)]  # fmt: skip
-    skip = {"version", "reference_rows", "current_rows"}
-    for name, value in _numbers(drift, skip=skip):
-        if name.startswith("thresholds"):
-            continue
-        rows.append(("_domain", name.removeprefix("domain_"), value, drift.status))
+    domain_status = str(getattr(drift, "domain_status", drift.status))
+    for name, value in _numbers(drift):
+        if name.startswith("domain_"):
+            rows.append(("_domain", name.removeprefix("domain_"), value, domain_status))
     return rows
 
 
-def _numbers(record: object, *, skip: set[str] = frozenset()) -> list[tuple[str, float]]:  # type: ignore[assignment]
-    out: list[tuple[str, float]] = []
+def _numbers(record: object) -> list[tuple[str, float]]:
+    """(name, value) of a record's numbers: scalar fields and the entries of its maps (a map
+    named ``stats``/``statistics`` by their own names), each name once, the first kept."""
+    out: dict[str, float] = {}
     for f in dataclasses.fields(record):  # type: ignore[arg-type]
         value = getattr(record, f.name)
-        if f.name in skip or isinstance(value, bool):
-            continue
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            out.append((f.name, float(value)))
+        if _number(value):
+            out.setdefault(f.name, float(value))
         elif isinstance(value, dict):
-            out += [(f"{f.name}_{k}" if f.name != "statistics" else str(k), float(v))
-                    for k, v in value.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)]  # fmt: skip
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            out += [(f"{f.name}_{k}", v) for k, v in _numbers(value)]
-    return out
+            own = f.name in ("stats", "statistics")
+            for k, v in value.items():
+                if _number(v):
+                    out.setdefault(str(k) if own else f"{f.name}_{k}", float(v))
+    return list(out.items())
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _primary(bundle: ModelBundle, metric: str | None) -> str | None:

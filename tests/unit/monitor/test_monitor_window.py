@@ -186,6 +186,10 @@ def test_history_rows_hold_every_number_of_the_report(setup):
 
     for f in report.drift.features:
         assert value(f.name, "psi") == (pytest.approx(f.psi), f.status)
+        for name, v in getattr(f, "stats", {}).items():
+            assert value(f.name, name)[0] == pytest.approx(v, nan_ok=True)
+    if getattr(report.drift, "domain_auc", None) is not None:
+        assert value("_domain", "auc")[0] == pytest.approx(report.drift.domain_auc)
     assert value("_prediction", "psi")[0] == pytest.approx(report.drift.prediction.psi)
     for name, v in report.realised.items():
         assert value("_performance", f"realised_{name}")[0] == pytest.approx(v)
