@@ -203,10 +203,12 @@ def _drift_rows(drift: DriftReport) -> list[tuple[str, str, float, str]]:
 
 
 def _numbers(record: object) -> list[tuple[str, float]]:
-    """(name, value) of a record's numbers: scalar fields and the entries of its maps (a map
-    named ``stats``/``statistics`` by their own names), each name once, the first kept."""
+    """(name, value) of a record's numbers: the entries of a map named ``stats`` or
+    ``statistics`` by their own names (these win), then scalar fields and other maps' entries."""
     out: dict[str, float] = {}
-    for f in dataclasses.fields(record):  # type: ignore[arg-type]
+    fields = sorted(dataclasses.fields(record),  # type: ignore[arg-type]
+                    key=lambda f: f.name not in ("stats", "statistics"))  # fmt: skip
+    for f in fields:
         value = getattr(record, f.name)
         if _number(value):
             out.setdefault(f.name, float(value))
