@@ -44,10 +44,10 @@ def numeric_edges(series: pl.Series, bins: int) -> tuple[float, ...]:
 
 
 def fine_reference(values: np.ndarray, bins: int = FINE_BINS) -> dict[str, object]:
-    """``FeatureReference`` fields of the present ``values`` for KS and Wasserstein:
-    ``fine_edges`` are the deduplicated 0, 1/bins, ..., 1 quantiles (the first is the minimum,
-    the last the maximum); ``fine_shares``/``fine_means`` are the share and mean of the values
-    per bin ``x == e_0`` then ``e_i-1 < x <= e_i``; ``mean``/``std`` of all of them.
+    """``FeatureReference`` fields of the present ``values``, sorted ascending, for KS and
+    Wasserstein: ``fine_edges`` are the deduplicated 0, 1/bins, ..., 1 quantiles (the first is
+    the minimum, the last the maximum); ``fine_shares``/``fine_means`` are the share and mean
+    of the values per bin ``x == e_0`` then ``e_i-1 < x <= e_i``; ``mean``/``std`` of all.
 
     >>> fine = fine_reference(np.array([1.0, 2.0, 3.0, 4.0]), bins=2)
     >>> fine["fine_edges"], fine["fine_shares"], fine["fine_means"], fine["mean"]
@@ -55,16 +55,18 @@ def fine_reference(values: np.ndarray, bins: int = FINE_BINS) -> dict[str, objec
     """
     if values.size == 0:
         return {}
-    edges = np.unique(quantiles(values, np.arange(bins + 1) / bins))
-    index = bin_index(values, edges)  # nothing lies above the maximum
-    counts = np.bincount(index, minlength=edges.size)
-    sums = np.bincount(index, weights=values, minlength=edges.size)
-    means = np.where(counts > 0, sums / np.maximum(counts, 1), edges)
+    edges = np.unique(quantiles(values, np.arange(bins + 1) / bins, presorted=True))
+    ends = np.searchsorted(values, edges, side="right")  # nothing lies above the maximum
+    counts = np.diff(np.concatenate([[0], ends]))
+    mean = float(values.mean())
+    cum = np.concatenate([[0.0], np.cumsum(values - mean)])  # centred: no cancellation
+    sums = np.diff(cum[ends], prepend=0.0)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1) + mean, edges)
     return {
         "fine_edges": tuple(float(e) for e in edges),
         "fine_shares": shares(counts),
         "fine_means": tuple(float(m) for m in means),
-        "mean": float(values.mean()),
+        "mean": mean,
         "std": float(values.std()),
     }
 

@@ -55,6 +55,8 @@ class Counts:
 
 def count(series: pl.Series, ref: FeatureReference) -> Counts:
     """Count one column of a window (or of a partition of it) in ``ref``'s bins."""
+    if ref.kind == "numeric" and ref.fine_edges:
+        return _count_numeric(series, ref)
     coarse = bin_counts(series, ref)
     if ref.kind != "numeric":
         unseen = 0
@@ -62,15 +64,28 @@ def count(series: pl.Series, ref: FeatureReference) -> Counts:
             text = clean(series).drop_nulls().cast(pl.String)
             unseen = int((~text.is_in(pl.Series(ref.known, dtype=pl.String).implode())).sum())
         return Counts(coarse=coarse, fine=_NONE, sums=_NONE.astype(float), unseen=unseen)
-    if not ref.fine_edges:
-        return Counts(coarse=coarse, fine=_NONE, sums=_NONE.astype(float))
-    values = numeric_values(series)
+    return Counts(coarse=coarse, fine=_NONE, sums=_NONE.astype(float))
+
+
+def _count_numeric(series: pl.Series, ref: FeatureReference) -> Counts:
+    """One pass over the values for the fine bins; the coarse (PSI) bins are sums of fine
+    ones when their edges are among the fine edges (quantiles at multiples of 1/100 are)."""
+    clean_series = clean(series)
+    missing = int(clean_series.null_count())
+    values = numeric_values(clean_series)
     edges = np.asarray(ref.fine_edges, dtype=float)
     # 0: below the minimum, 1: equal to it, i + 1: (e_i-1, e_i], len(edges) + 1: above the max
     index = bin_index(values, edges) + 1
     index[values < edges[0]] = 0
     fine = np.bincount(index, minlength=edges.size + 2).astype(np.int64)
     sums = np.bincount(index, weights=values, minlength=edges.size + 2)
+    position = np.searchsorted(edges, ref.edges)
+    if np.array_equal(edges[np.minimum(position, edges.size - 1)], ref.edges):
+        cumulative = np.cumsum(fine)
+        inner = np.diff(np.concatenate([[0], cumulative[position + 1], [values.size]]))
+        coarse = np.append(inner, missing).astype(np.int64)
+    else:
+        coarse = bin_counts(series, ref)
     return Counts(coarse=coarse, fine=fine, sums=sums)
 
 

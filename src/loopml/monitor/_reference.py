@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
 import polars as pl
 
+from loopml.core.bins import quantile_edges, sorted_counts
 from loopml.core.contract import NUMERIC_TYPES, Contract
 from loopml.core.errors import MonitorError, unknown_name
 from loopml.core.records import FeatureReference, Reference
-from loopml.core.bins import quantile_edges
 from loopml.monitor._bins import (
     MAX_KNOWN,
     bin_counts,
@@ -121,9 +122,14 @@ def _describe(series: pl.Series, name: str, kind: str, bins: int) -> FeatureRefe
                 "contract says is numeric.",
                 hint="Build the reference from the clean (contract-typed) training frame.",
             ) from exc
-        edges = tuple(float(v) for v in quantile_edges(values, bins))
-        ref = FeatureReference(name=name, kind="numeric", edges=edges,
-                               **fine_reference(values))  # type: ignore[arg-type]
+        values = np.sort(values)
+        edges = quantile_edges(values, bins, presorted=True)
+        counts = np.append(sorted_counts(values, edges), series.len() - values.size)
+        return FeatureReference(
+            name=name, kind="numeric", edges=tuple(float(v) for v in edges),
+            shares=shares(counts), rows=series.len(),
+            **fine_reference(values),  # type: ignore[arg-type]
+        )  # fmt: skip
     else:
         text = clean(series).drop_nulls().cast(pl.String)
         distinct = text.unique()
