@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from loopml.core.bins import bin_index
 from loopml.core.records import FeatureReference
 from loopml.monitor._bins import bin_counts, clean, numeric_values
 
@@ -72,13 +71,15 @@ def _count_numeric(series: pl.Series, ref: FeatureReference) -> Counts:
     ones when their edges are among the fine edges (quantiles at multiples of 1/100 are)."""
     clean_series = clean(series)
     missing = int(clean_series.null_count())
-    values = numeric_values(clean_series)
+    values = np.sort(numeric_values(clean_series))  # then each edge is one binary search
     edges = np.asarray(ref.fine_edges, dtype=float)
     # 0: below the minimum, 1: equal to it, i + 1: (e_i-1, e_i], len(edges) + 1: above the max
-    index = bin_index(values, edges) + 1
-    index[values < edges[0]] = 0
-    fine = np.bincount(index, minlength=edges.size + 2).astype(np.int64)
-    sums = np.bincount(index, weights=values, minlength=edges.size + 2)
+    ends = np.concatenate([[0], [np.searchsorted(values, edges[0], side="left")],
+                           np.searchsorted(values, edges, side="right"), [values.size]])
+    fine = np.diff(ends).astype(np.int64)
+    origin = float(ref.mean or 0.0)  # centred cumulative sums: no cancellation
+    cumulative = np.concatenate([[0.0], np.cumsum(values - origin)])
+    sums = np.diff(cumulative[ends]) + fine * origin
     position = np.searchsorted(edges, ref.edges)
     if np.array_equal(edges[np.minimum(position, edges.size - 1)], ref.edges):
         cumulative = np.cumsum(fine)
