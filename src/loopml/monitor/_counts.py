@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from loopml.core.records import FeatureReference
-from loopml.monitor._bins import bin_counts, clean, numeric_values
+from loopml.monitor._bins import bin_counts, bin_sums, clean, numeric_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +77,8 @@ def _count_numeric(series: pl.Series, ref: FeatureReference) -> Counts:
     ends = np.concatenate([[0], [np.searchsorted(values, edges[0], side="left")],
                            np.searchsorted(values, edges, side="right"), [values.size]])
     fine = np.diff(ends).astype(np.int64)
-    origin = float(ref.mean or 0.0)  # centred cumulative sums: no cancellation
-    cumulative = np.concatenate([[0.0], np.cumsum(values - origin)])
-    sums = np.diff(cumulative[ends]) + fine * origin
+    origin = float(ref.mean or 0.0)
+    sums = bin_sums(values, ends[1:], origin) + fine * origin
     position = np.searchsorted(edges, ref.edges)
     if np.array_equal(edges[np.minimum(position, edges.size - 1)], ref.edges):
         cumulative = np.cumsum(fine)

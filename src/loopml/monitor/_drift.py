@@ -40,7 +40,7 @@ import polars as pl
 from loopml.core.config import MonitoringConfig
 from loopml.core.errors import MonitorError
 from loopml.core.records import DriftReport, FeatureDrift, FeatureReference, Reference, Status
-from loopml.monitor._bins import bin_labels, shares
+from loopml.monitor._bins import bin_labels, in_threads, shares
 from loopml.monitor._counts import Counts, count
 from loopml.monitor._reference import PREDICTION, SCORE
 from loopml.monitor._stats import (
@@ -123,9 +123,10 @@ def check_drift(
             hint="Check that the prediction log stores every feature the model was trained on.",
         )
     columns = len(reference.features) + (reference.prediction is not None)
+    counts = in_threads(lambda ref: _counts(current, ref.name, ref), reference.features)
     features = tuple(
-        compare(ref, _counts(current, ref.name, ref), config, columns=columns)
-        for ref in reference.features
+        compare(ref, c, config, columns=columns)
+        for ref, c in zip(reference.features, counts, strict=True)
     )
     prediction = None
     if reference.prediction is not None:

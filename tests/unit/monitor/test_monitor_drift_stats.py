@@ -118,7 +118,7 @@ def test_merged_partition_counts_equal_one_pass_counts():
         assert one.stats == pytest.approx(many.stats, rel=1e-9, abs=1e-12)
 
 
-# ---- the decision rule ----------------------------------------------------------------------------
+# ---- the decision rule ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("rows", [200_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
@@ -133,7 +133,8 @@ def test_known_shifts_are_found_and_steady_columns_are_not(rows):
     assert flagged == SHIFTED
     by_name = {f.name: f for f in report.features}
     for name in SHIFTED:  # every shift is sized, not only significant
-        assert by_name[name].effect >= CONFIG.warn_distance and by_name[name].stats["p_value"] < 1e-6
+        drift = by_name[name]
+        assert drift.effect >= CONFIG.warn_distance and drift.stats["p_value"] < 1e-6
     assert max(f.effect for f in report.features if f.name not in SHIFTED) < 0.02
     assert len([f for f in report.features if f.psi >= CONFIG.warn_psi]) <= 2
     assert by_name["missing_number"].null_rate == pytest.approx(0.03, abs=0.003)
@@ -172,7 +173,7 @@ def test_thresholds_and_significance_come_from_the_config():
     assert {f.status for f in report.features} <= {"warn", "alert"}
 
 
-# ---- multivariate drift, data quality -------------------------------------------------------------
+# ---- multivariate drift, data quality ------------------------------------------------------------
 
 
 def test_domain_classifier_sees_a_joint_shift_that_marginals_miss():
@@ -236,7 +237,7 @@ def test_flights_january_against_july_and_against_itself(january, july, contract
     assert winter.status == "ok" and winter.domain_auc < 0.6
 
 
-# ---- bad input ---------------------------------------------------------------------------------------
+# ---- bad input -----------------------------------------------------------------------------------
 
 
 def test_bad_input_is_a_monitor_error_with_a_hint():
@@ -261,7 +262,7 @@ def test_bad_input_is_a_monitor_error_with_a_hint():
                         columns=["normal"])  # fmt: skip
 
 
-# ---- windows -----------------------------------------------------------------------------------------
+# ---- windows -------------------------------------------------------------------------------------
 
 
 def test_split_windows_cuts_aligned_time_windows_or_row_counts():
