@@ -51,7 +51,8 @@ EVIDENTLY = (
 
 def run_loopml(folder: Path, count: int) -> dict:
     import polars as pl
-    import scipy.special  # noqa: F401  (warm imports: a monitor process has them loaded)
+    import lightgbm  # noqa: F401  (warm imports: a monitor process has them loaded)
+    import scipy.special  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import sklearn.metrics  # noqa: F401
     import sklearn.model_selection  # noqa: F401
@@ -203,7 +204,9 @@ def main() -> None:
         "peer": "scipy exact tests (Evidently's statistics on full columns)",
         "scipy": peer,
         "evidently": {"run": False, "reason": EVIDENTLY},
-        "ratio_scipy_to_loopml": round(peer["seconds"] / ours["seconds"], 2),
+        # per window: the reference is built once, at registration; the peer starts from raw rows
+        "ratio_per_window": round(peer["seconds"] / ours["check_drift_s"], 2),
+        "ratio_with_reference_build": round(peer["seconds"] / ours["seconds"], 2),
         "targets": {"ratio": 20, "found": 9, "false_alarms_at_most": 1,
                     "wide_seconds": 60, "wide_memory_mb": 4096},  # fmt: skip
         "wide": wide and {"columns": args.wide, **wide},
@@ -212,7 +215,8 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"ratio {result['ratio_scipy_to_loopml']}x -> {RESULTS}")
+    print(f"ratio {result['ratio_per_window']}x per window, "
+          f"{result['ratio_with_reference_build']}x with the reference build -> {RESULTS}")
 
 
 if __name__ == "__main__":
