@@ -4,6 +4,6 @@
 """
 
 from loopml.evaluate._evaluate import evaluate
-from loopml.evaluate._metrics import default_metric, greater_is_better, score
+from loopml.evaluate._metrics import default_metric, greater_is_better, score, task_metrics
 
-__all__ = ["default_metric", "evaluate", "greater_is_better", "score"]
+__all__ = ["default_metric", "evaluate", "greater_is_better", "score", "task_metrics"]
