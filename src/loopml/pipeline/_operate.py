@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     import polars as pl
 
     from loopml.core.records import DriftReport
-    from loopml.pipeline._project import Project
+    from loopml.pipeline._context import Context
 
 _OUT_FORMATS = (".csv", ".parquet", ".ndjson", ".jsonl")
 
 
-def predict_file(project: Project, data: Path, out: Path, *, model: str | None) -> Path:
+def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> Path:
     """Score every row of ``data``; rows that break the contract get ``_reasons`` instead of a
     prediction, so the output has exactly the input's rows, in order."""
 
@@ -35,7 +35,7 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
             f"Cannot write predictions to {out.name}: unknown format {out.suffix or '(none)'}.",
             hint=f"Name the output file with one of: {', '.join(_OUT_FORMATS)}.",
         )
-    mv, bundle = project.load(model)
+    mv, bundle = ctx.load(model)
     data = data if data.is_absolute() else Path.cwd() / data
     batch = read_source(SourceConfig(name="predict", path=str(data)), base_dir=data.parent)
     raw = batch.frame
@@ -64,52 +64,52 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
             request_id=f"batch-{uuid.uuid4().hex[:12]}", version=mv.version,
             records=scored["_source_row"],
         )
-        project.lake.append(table_name("predictions", mv.name), rows,
+        ctx.lake.append(table_name("predictions", mv.name), rows,
                             metadata={"loopml.stage": "predict", "loopml.file": str(data)})
-    project.catalog.log_event(
+    ctx.catalog.log_event(
         "predict", mv.ref, {"file": str(data), "rows": raw.height, "scored": scored.height,
                             "rejected": checked.quarantined.height, "out": str(out)},
     )
     return out
 
 
-def build_app(project: Project, *, model: str | None) -> Any:
+def build_app(ctx: Context, *, model: str | None) -> Any:
     from loopml.serve import PredictionLog, create_app
 
-    mv, bundle = project.load(model)
-    serving = project.config.serving
+    mv, bundle = ctx.load(model)
+    serving = ctx.config.serving
     log = PredictionLog(
-        project.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s
+        ctx.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s
     )
-    project.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
+    ctx.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
     return create_app(bundle, model_name=mv.name, version=mv.version, log=log)
 
 
-def monitor(project: Project, *, model: str | None) -> tuple[DriftReport, Path]:
+def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:
     import polars as pl
 
     from loopml.monitor import check_drift
     from loopml.reports import write_report
 
-    mv, bundle = project.load(model)
+    mv, bundle = ctx.load(model)
     table = table_name("predictions", mv.name)
-    if not project.lake.exists(table):
+    if not ctx.lake.exists(table):
         raise MonitorError(
             f"No predictions have been logged for {mv.name} yet.",
             hint="Serve the model ('loopml serve') and send requests, or score a file with "
             "'loopml predict', then run 'loopml monitor' again.",
         )
-    window = project.lake.scan(table).filter(pl.col("_model_version") == mv.version).collect()
+    window = ctx.lake.scan(table).filter(pl.col("_model_version") == mv.version).collect()
     report = check_drift(
         bundle.reference, window, model=mv.name, version=mv.version,
-        config=project.config.monitoring,
+        config=ctx.config.monitoring,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     path = write_report(
-        report, project.reports_dir / "monitor" / f"{mv.name}-v{mv.version}-{stamp}.html",
+        report, ctx.reports_dir / "monitor" / f"{mv.name}-v{mv.version}-{stamp}.html",
         title=f"Drift of {mv.ref}",
     )
-    project.catalog.log_event(
+    ctx.catalog.log_event(
         "monitor", mv.ref,
         {"status": report.status, "rows": report.current_rows, "report": str(path),
          "drifted": [f.name for f in report.features if f.status != "ok"]},

@@ -15,6 +15,7 @@ from loopml.core.progress import SILENT, Reporter
 if TYPE_CHECKING:
     from loopml.core.records import DriftReport, IngestResult, ModelVersion, RunResult
     from loopml.lake import Lake
+    from loopml.pipeline._context import Context
     from loopml.registry import Catalog
 
 
@@ -120,6 +121,20 @@ class Project:
         return Contract.load(self.root / "contracts" / f"{name}.yaml")
 
     @property
+    def context(self) -> Context:
+        """What the pipeline's steps take: config, lake, catalog, contracts, model loading."""
+        from loopml.pipeline._context import Context
+
+        folder = self.root / "contracts"
+        contracts = {
+            s.name: Contract.load(folder / f"{s.name}.yaml")
+            for s in self.config.sources
+            if (folder / f"{s.name}.yaml").exists()
+        }
+        return Context(config=self.config, lake=self.lake, catalog=self.catalog,
+                       contracts=contracts, root=self.root)
+
+    @property
     def reports_dir(self) -> Path:
         return self.path(self.config.storage.reports_dir)
 
@@ -133,25 +148,22 @@ class Project:
         self, source: str | None = None, *, reporter: Reporter = SILENT, run_id: str | None = None
     ) -> IngestResult | None:
         """Ingest a source's new files into the lake (raw, clean and quarantine tables)."""
-        from loopml.pipeline._ingest import ingest
+        from loopml.pipeline._ingest import ingest_source
 
-        src = self.config.source(source)
-        result = ingest(src, self.contract(src.name), lake=self.lake, base_dir=self.root,
-                        reporter=reporter)
-        if result is not None:
-            self.catalog.record_ingest(result, run_id=run_id)
-        return result
+        return ingest_source(self.context, source, reporter=reporter, run_id=run_id)
 
     def run(self, *, time_budget: int | None = None, reporter: Reporter = SILENT) -> RunResult:
         """Ingest, validate, profile, split, train, evaluate and register: one run."""
+        from dataclasses import replace
+
         from loopml.pipeline._run import run
 
-        config = self.config
+        ctx = self.context
         if time_budget is not None:
-            config = config.model_copy(
-                update={"training": config.training.model_copy(update={"time_budget_s": time_budget})}
-            )
-        return run(self, config, reporter=reporter)
+            config = ctx.config
+            training = config.training.model_copy(update={"time_budget_s": time_budget})
+            ctx = replace(ctx, config=config.model_copy(update={"training": training}))
+        return run(ctx, reporter=reporter)
 
     def models(self) -> list[ModelVersion]:
         """Every registered version of every model, with aliases and metrics."""
@@ -166,25 +178,19 @@ class Project:
 
     def load(self, ref: str | None = None) -> tuple[ModelVersion, Any]:
         """A registered model version and its verified bundle (``NAME@ALIAS`` or ``NAME@N``)."""
-        from loopml.core.bundle import load_bundle
-        from loopml.registry import parse_model_ref
-
-        name, which = parse_model_ref(ref or self.config.serving.model or f"{self.model_name}@champion")
-        mv = self.catalog.model_version(name, which)
-        folder = self.catalog.fetch(mv.name, mv.version)  # sha256 of every file checked
-        return mv, load_bundle(folder)
+        return self.context.load(ref)
 
     def predict(self, data: str | Path, out: str | Path, *, model: str | None = None) -> Path:
         """Score a file and write it with ``_prediction`` (and ``_score``) columns."""
         from loopml.pipeline._operate import predict_file
 
-        return predict_file(self, Path(data), Path(out), model=model)
+        return predict_file(self.context, Path(data), Path(out), model=model)
 
     def app(self, *, model: str | None = None) -> Any:
         """The FastAPI app serving a model version; predictions are logged to the lake."""
         from loopml.pipeline._operate import build_app
 
-        return build_app(self, model=model)
+        return build_app(self.context, model=model)
 
     def serve(self, *, model: str | None = None, host: str | None = None,
               port: int | None = None) -> None:
@@ -202,4 +208,4 @@ class Project:
         """Drift of logged predictions against the training data; writes an HTML report."""
         from loopml.pipeline._operate import monitor
 
-        return monitor(self, model=model)
+        return monitor(self.context, model=model)
