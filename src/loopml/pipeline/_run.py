@@ -16,6 +16,7 @@ from loopml.core.version import VERSION
 from loopml.core.records import (
     Decision,
     Evaluation,
+    Evidence,
     IngestResult,
     ModelBundle,
     ModelVersion,
@@ -216,16 +217,41 @@ def register_bundle(ctx: Context, trained: Trained, *, run_id: str | None) -> Mo
 
 
 def first_decision(ctx: Context, trained: Trained, version: ModelVersion) -> Decision:
-    """Champion or challenger for a version registered by ``run``; sets the alias and logs
-    the decision."""
+    """Champion or challenger for a version that ``run`` registered, by the loop's rule: the
+    current champion is loaded (verified) and re-scored on the new model's test split, and the
+    new model is promoted only when it wins there by more than ``loop.min_gain`` with a paired
+    bootstrap interval above zero. Sets the alias and logs the decision."""
     from loopml.loop import decide
 
-    catalog = ctx.catalog
-    champion = _current_champion(catalog, ctx.config.name)
-    decision = decide(trained.evaluation, champion)
-    catalog.set_alias(ctx.config.name, decision.alias, version.version)
-    catalog.log_event("decision", f"{ctx.config.name}@{version.version}", to_plain(decision))
+    catalog, name = ctx.catalog, ctx.config.name
+    champion = _current_champion(catalog, name)
+    evidence = []
+    if champion is not None and trained.bundle.task != "clustering":
+        evidence.append(test_split_evidence(ctx, ctx.load_version(champion), trained))
+    decision = decide(
+        evidence, champion_version=None if champion is None else champion.version,
+        candidate_version=version.version, candidate_score=trained.evaluation.score,
+        min_gain=ctx.config.loop.min_gain,
+    )
+    if champion is not None and trained.bundle.task == "clustering":
+        decision = replace(decision, reason=(
+            f"clustering models have no ground truth to be compared on; champion "
+            f"v{champion.version} stays (promote by hand with 'loopml promote')"))
+    catalog.set_alias(name, decision.alias, version.version)
+    catalog.log_event("decision", f"{name}@{version.version}", to_plain(decision))
     return decision
+
+
+def test_split_evidence(ctx: Context, champion: ModelBundle, trained: Trained) -> Evidence:
+    """Champion and the new model on the new model's held-out test split."""
+    from loopml.pipeline._evidence import same_rows
+
+    test = trained.splits.test
+    return same_rows(
+        champion, trained.bundle, test, test[ctx.config.problem.target].to_list(),
+        name="test split", policy=ctx.config.loop, metric=trained.evaluation.metric,
+        seed=ctx.config.training.seed,
+    )
 
 
 def _usable(frame: pl.DataFrame, target: str | None) -> pl.DataFrame:
