@@ -28,6 +28,31 @@ def to_plain(record: Any) -> dict[str, Any]:
     return asdict(record, dict_factory=lambda kv: {k: v for k, v in kv if keep(v)})
 
 
+def plain_json(value: Any) -> Any:
+    """``value`` as strict JSON data: times in ISO 8601, NaN and infinities as null.
+
+    >>> from datetime import datetime, UTC
+    >>> plain_json({"at": datetime(2013, 7, 1, tzinfo=UTC), "score": float("nan"), "n": (1,)})
+    {'at': '2013-07-01T00:00:00+00:00', 'score': None, 'n': [1]}
+    """
+    import math
+    from datetime import date
+
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return plain_json(value.item())
+    return str(value)
+
+
 # ---- lake --------------------------------------------------------------------------------
 
 
@@ -411,6 +436,49 @@ class Decision:
     min_gain: float = 0.0
     triggers: tuple[Trigger, ...] = ()
     evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopCycle:
+    """One cycle of ``loopml loop``: the signals, the triggers that fired, and the decision
+    (None when no trigger fired and nothing was trained)."""
+
+    model: str
+    champion_version: int
+    signals: Signals
+    triggers: tuple[Trigger, ...]
+    reason: str
+    seconds: float
+    windows: int = 0  # windows monitored in this cycle
+    decision: Decision | None = None
+    challenger_version: int | None = None
+    training_rows: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckItem:
+    """One gate of ``loopml check``: what was checked, the value, the limit, the verdict."""
+
+    name: str  # e.g. "floor roc_auc" or "window vs champion v2"
+    value: float | None
+    threshold: float | None
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckReport:
+    """Whether the newest model version may ship: not worse than the champion on the same
+    evidence, and not below the configured floors."""
+
+    model: str
+    version: int
+    champion_version: int | None
+    items: tuple[CheckItem, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(i.passed for i in self.items)
 
 
 # ---- pipeline ----------------------------------------------------------------------------

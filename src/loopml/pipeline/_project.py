@@ -13,7 +13,14 @@ from loopml.core.errors import NotAProjectError
 from loopml.core.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
-    from loopml.core.records import DriftReport, IngestResult, ModelVersion, RunResult
+    from loopml.core.records import (
+        CheckReport,
+        DriftReport,
+        IngestResult,
+        LoopCycle,
+        ModelVersion,
+        RunResult,
+    )
     from loopml.lake import Lake
     from loopml.pipeline._context import Context
     from loopml.registry import Catalog
@@ -209,3 +216,42 @@ class Project:
         from loopml.pipeline._operate import monitor
 
         return monitor(self.context, model=model)
+
+    def write_ci(self, *, force: bool = False) -> Path:
+        """Write a GitHub Actions workflow running ``loopml run`` then ``loopml check``."""
+        from loopml.pipeline._init import write_ci_workflow
+
+        return write_ci_workflow(self.root, force=force)
+
+    def loop_once(self, *, reporter: Reporter = SILENT) -> LoopCycle:
+        """One cycle of the loop: monitor, check the triggers, retrain and decide if one fires."""
+        from loopml.pipeline._loop import loop_once
+
+        return loop_once(self.context, reporter=reporter)
+
+    def watch(self, *, every_s: float | None = None, on_cycle: Any, on_error: Any,
+              reporter: Reporter = SILENT) -> int:
+        """Run loop cycles every ``every_s`` seconds (default ``loop.every``) until SIGINT or
+        SIGTERM; returns the number of cycles."""
+        from loopml.core.config import duration_s
+        from loopml.pipeline._loop import watch
+
+        every = duration_s(self.config.loop.every) if every_s is None else every_s
+        return watch(self.context, every_s=every, on_cycle=on_cycle, on_error=on_error,
+                     reporter=reporter)
+
+    def rollback(self, name: str | None = None) -> tuple[ModelVersion, int]:
+        """Restore the previous champion; returns it and the version it replaced."""
+        from loopml.pipeline._loop import rollback
+
+        return rollback(self.context, name)
+
+    def events(self, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Catalog events, newest first (decisions carry their evidence)."""
+        return self.catalog.events(kind=kind, limit=limit)
+
+    def check(self) -> CheckReport:
+        """The CI gate: the newest model against the champion's evidence and the floors."""
+        from loopml.pipeline._check import check
+
+        return check(self.context)
