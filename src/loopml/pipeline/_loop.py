@@ -127,10 +127,10 @@ def monitor_windows(
     order."""
     import polars as pl
 
-    from loopml.monitor import check_window, history_rows
-
     if served.height == 0:
         return []
+    from loopml.monitor import check_window, history_rows
+
     own = served.filter(pl.col("_model_version") == mv.version)
     windows = windows_of(ctx, own)
     if not windows:
@@ -179,7 +179,6 @@ def gather_signals(
     import polars as pl
 
     from loopml.evaluate import greater_is_better
-    from loopml.monitor import concept_drift
 
     metric = champion.metric
     last = _version(ctx, champion.name, "latest") or champion
@@ -193,6 +192,11 @@ def gather_signals(
         new_labels = got.filter(pl.col("_label_received_at") > last.created_at).height
         own = got.filter(pl.col("_model_version") == champion.version)
         errors = _errors(own)
+    detected = False
+    if errors:
+        from loopml.monitor import concept_drift
+
+        detected = concept_drift(errors) is not None
     return Signals(
         model=champion.name, version=champion.version,
         window_start=None if newest is None else newest.start,
@@ -204,7 +208,7 @@ def gather_signals(
         realised=labelled[-1].realised[metric] if labelled else None,
         estimated=None if newest is None else newest.estimated.get(metric),
         reference_score=champion.score,
-        concept_drift=bool(errors) and concept_drift(errors) is not None,
+        concept_drift=detected,
         seconds_since_training=(now - last.created_at).total_seconds(),
         new_labels=new_labels,
     )
