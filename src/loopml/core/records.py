@@ -170,6 +170,9 @@ class Profile:
     correlations: tuple[tuple[str, ...], tuple[tuple[float, ...], ...]] | None = None
     sampled_rows: int | None = None  # rows the heavier statistics were computed on
     table: TableRef | None = None
+    # classification: the positive class as training chooses it (loopml.core.labels), in
+    # the target's own type (e.g. "yes", 1, True); None for multiclass unless configured
+    positive_label: Any = None
 
 
 # ---- train -------------------------------------------------------------------------------

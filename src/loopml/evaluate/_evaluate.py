@@ -12,7 +12,7 @@ from loopml.evaluate._metrics import (
     classification_metrics,
     default_metric,
     greater_is_better,
-    positive_index,
+    positive_column,
     regression_metrics,
     silhouette,
 )
@@ -89,7 +89,7 @@ def _classification(
     confusion = m.confusion_matrix(y, pred, labels=classes)
     roc = pr = None
     if len(classes) == 2:
-        pos = positive_index(classes, positive_label)
+        pos = positive_column(classes, positive_label)
         y_pos = (y == classes[pos]).astype(int)
         if 0 < y_pos.sum() < len(y_pos):
             fpr, tpr, _ = m.roc_curve(y_pos, proba[:, pos])

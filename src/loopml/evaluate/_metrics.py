@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from loopml.core import labels
 from loopml.core.errors import ConfigError, unknown_name
 from loopml.evaluate._outputs import REGRESSION, metric_values
 
@@ -79,7 +79,7 @@ def classification_metrics(
 ) -> dict[str, float]:
     """Every classification metric of class probabilities ``proba`` (in ``classes`` order)."""
     classes = list(classes)
-    pos = positive_index(classes, positive_label) if len(classes) == 2 else None
+    pos = positive_column(classes, positive_label) if len(classes) == 2 else None
     names = ["accuracy", "log_loss", "f1", "precision", "recall", "roc_auc"]
     out = {
         name: float(metric_values(name, y, proba, classes=classes, positive=pos)[0])
@@ -108,15 +108,14 @@ def silhouette(model: Any, X: pl.DataFrame) -> float:
     )
 
 
-def positive_index(classes: Any, positive_label: Any = None) -> int:
-    """Index of the positive class: the configured label, else True / 1 / the second class."""
-    classes = list(classes)
-    if positive_label is not None:
-        for i, c in enumerate(classes):
-            if c == positive_label or str(c) == str(positive_label):
-                return i
-    for candidate in (True, 1, "1", "yes", "true"):
-        for i, c in enumerate(classes):
-            if type(c) is type(candidate) and c == candidate:
-                return i
-    return len(classes) - 1
+def positive_column(classes: Any, positive: Any = None) -> int:
+    """Which of a binary model's classes is scored as positive: ``positive`` (the bundle's
+    answer) when given, else ``loopml.core.labels.positive_label`` over ``classes``.
+
+    >>> positive_column(["no", "yes"]), positive_column([0, 1], "0")
+    (1, 0)
+    """
+    classes = np.asarray(classes).tolist()  # plain values: "yes" names "yes", not np.str_
+    index = labels.positive_index(classes, labels.positive_label(classes, positive))
+    assert index is not None  # a binary target always has a positive class
+    return index

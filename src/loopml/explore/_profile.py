@@ -14,7 +14,6 @@ from loopml.explore._target import (
     class_distribution,
     correlations,
     encode_target,
-    positive_class,
     relation,
 )
 
@@ -32,6 +31,7 @@ def profile(
     source: str,
     target: str | None,
     task: str,
+    positive_label: Any = None,
     max_rows: int = 200_000,
     seed: int = 0,
 ) -> Profile:
@@ -42,13 +42,16 @@ def profile(
     random sample of ``max_rows`` rows (``Profile.sampled_rows``). Provenance columns and any
     column whose name starts with ``_`` are skipped. For classification the relationships
     show the share of one class, whose index in ``target_distribution`` is the target
-    column's ``stats["positive_index"]``. Datetime ``min``/``max`` are epoch seconds (UTC).
+    column's ``stats["positive_index"]``: the positive class (``Profile.positive_label``,
+    chosen by ``loopml.core.labels.positive_label`` from the classes and their counts, as
+    training chooses it; ``positive_label`` is ``problem.positive_label``), else the most
+    frequent class. Datetime ``min``/``max`` are epoch seconds (UTC).
 
     >>> import polars as pl
     >>> frame = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 50, "y": [0, 0, 1, 1] * 50})
     >>> p = profile(frame, source="demo", target="y", task="classification")
-    >>> [c.name for c in p.columns], p.target_distribution
-    (['x', 'y'], (('0', '1'), (100, 100)))
+    >>> [c.name for c in p.columns], p.target_distribution, p.positive_label
+    (['x', 'y'], (('0', '1'), (100, 100)), 1)
     >>> p.columns[0].association  # x determines y
     1.0
     """
@@ -77,7 +80,7 @@ def profile(
     stats = scalar_stats(data, kinds)
 
     sample = data.sample(n=max_rows, seed=seed) if data.height > max_rows else data
-    target_info = _target_side(data, sample, target, task)
+    target_info = _target_side(data, sample, target, task, positive_label)
 
     columns = []
     for name in names:
@@ -116,28 +119,29 @@ def profile(
         target_distribution=None if target_info is None else target_info["distribution"],
         correlations=correlations(sample, numeric),
         sampled_rows=sample.height,
+        positive_label=None if target_info is None else target_info["positive"],
     )
 
 
 def _target_side(
-    data: pl.DataFrame, sample: pl.DataFrame, target: str | None, task: str
+    data: pl.DataFrame, sample: pl.DataFrame, target: str | None, task: str, configured: Any
 ) -> dict[str, Any] | None:
-    """The target's distribution, its encoding on the sampled rows that have it, and the
-    index of the positive class."""
+    """The target's distribution, its positive class, its encoding on the sampled rows that
+    have it, and the index of the class whose share the relationships show."""
     if target is None or task == "clustering":
         return None
     labelled = sample.filter(pl.col(target).is_not_null())
     if task == "classification":
-        labels, counts = class_distribution(data[target])
-        positive = positive_class(list(labels), list(counts)) if labels else None
-        index = labels.index(positive) if positive is not None else -1
+        labels, counts, positive, index = class_distribution(data[target], configured)
+        shown = labels[index] if index >= 0 else None
         distribution = (labels, counts)
     else:  # regression: the target column's histogram, filled in by the caller
-        positive, index, distribution = None, -1, None
+        positive, shown, index, distribution = None, None, -1, None
     return {
         "sample": labelled,
-        "encoded": encode_target(labelled[target], task, positive),
+        "encoded": encode_target(labelled[target], task, shown),
         "distribution": distribution,
+        "positive": positive,
         "positive_index": index,
     }
 

@@ -14,10 +14,12 @@ Both are 0 when the feature tells nothing about the target and 1 when it determi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from loopml.core.labels import positive_label
 from loopml.explore._bins import codes
 
 RELATION_BINS = 10  # bars a reader sees
@@ -35,27 +37,29 @@ class Target:
     positive: str | None  # classification: the class whose share is shown
 
 
-def positive_class(labels: list[str], counts: list[int]) -> str:
-    """The class whose share the relationships show: ``true``/``1``/``yes`` when the target is
-    binary and has one, else the rarest class of a binary target, else the most frequent class.
+def class_distribution(
+    series: pl.Series, configured: Any = None
+) -> tuple[tuple[str, ...], tuple[int, ...], Any, int]:
+    """Class labels (as text) and counts, most frequent first, ties by label; the positive
+    class (``loopml.core.labels.positive_label`` over the classes and their counts, the rule
+    training uses); and the index of the class whose share the relationships show: the
+    positive class, else (multiclass) the most frequent.
 
-    >>> positive_class(["no", "yes"], [90, 10]), positive_class(["a", "b", "c"], [5, 50, 9])
-    ('yes', 'b')
+    >>> class_distribution(pl.Series("y", ["no", "yes", "no", None]))
+    (('no', 'yes'), (2, 1), 'yes', 1)
+    >>> class_distribution(pl.Series("y", ["a", "b", "b", "c"]))
+    (('b', 'a', 'c'), (2, 1, 1), None, 0)
     """
-    if len(labels) == 2:
-        for name in ("true", "1", "1.0", "yes", "y", "positive", "pos"):
-            for label in labels:
-                if label.lower() == name:
-                    return label
-        return labels[int(np.argmin(counts))]
-    return labels[int(np.argmax(counts))]
-
-
-def class_distribution(series: pl.Series) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """Class labels (as text) and counts, most frequent first, ties by label."""
-    counts = series.drop_nulls().cast(pl.String).value_counts()
-    counts = counts.sort(["count", series.name], descending=[True, False])
-    return tuple(counts[series.name].to_list()), tuple(int(n) for n in counts["count"])
+    name = series.name
+    counts = series.drop_nulls().value_counts()
+    counts = counts.with_columns(pl.col(name).cast(pl.String).alias("_text"))
+    counts = counts.sort(["count", "_text"], descending=[True, False])
+    texts = tuple(counts["_text"].to_list())
+    natives = counts[name].to_list()
+    numbers = [int(n) for n in counts["count"]]
+    positive = positive_label(natives, configured, counts=numbers) if natives else None
+    shown = natives.index(positive) if positive is not None else (0 if natives else -1)
+    return texts, tuple(numbers), positive, shown
 
 
 def encode_target(series: pl.Series, task: str, positive: str | None) -> Target:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import save_bundle
 from loopml.core.errors import TargetError
+from loopml.core.labels import positive_label
 from loopml.core.progress import Reporter
 from loopml.core.version import VERSION
 from loopml.core.records import (
@@ -122,7 +123,8 @@ def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: R
 
     problem = ctx.config.problem
     reporter.start("profile", total=None)
-    prof = profile(frame, source=problem.source, target=problem.target, task=problem.task)
+    prof = profile(frame, source=problem.source, target=problem.target, task=problem.task,
+                   positive_label=problem.positive_label)
     path = write_report(prof, folder / "profile.html", title=f"Profile of {problem.source}")
     reporter.finish("profile", note=f"{len(prof.columns)} columns")
     return path
@@ -266,23 +268,11 @@ def _usable(frame: pl.DataFrame, target: str | None) -> pl.DataFrame:
 
 
 def _positive_label(frame: pl.DataFrame, target: str | None, task: str, configured: Any) -> Any:
+    """The one rule (``loopml.core.labels``) over the classes and their counts, as explore."""
     if task != "classification" or target is None:
         return None
-    values = frame[target].drop_nulls().unique().sort().to_list()
-    if configured is not None:
-        for v in values:
-            if str(v) == str(configured):
-                return v
-        raise TargetError(
-            f"problem.positive_label {configured!r} is not a class of {target!r}.",
-            hint=f"Classes found: {values[:20]}.",
-        )
-    if len(values) != 2:
-        return None
-    for candidate in (True, 1):
-        if candidate in values and type(values[0]) is type(candidate):
-            return candidate
-    return values[1]
+    counts = frame[target].drop_nulls().value_counts()
+    return positive_label(counts[target].to_list(), configured, counts=counts["count"].to_list())
 
 
 def _current_champion(catalog: Any, name: str) -> Any:

@@ -27,13 +27,17 @@ def infer_contract(
     Text columns get the narrowest type every value converts to; ``nullable`` is false
     where no value is missing (always false for the target); numeric columns get sanity
     bounds (the observed range rounded outward to a power of ten); text columns with few
-    distinct values become categories with the values seen.
+    distinct values become categories with the values seen. A target keeps the user's
+    labels: text such as ``yes``/``no`` becomes a category of those words, not a boolean.
 
     >>> import polars as pl
     >>> c = infer_contract(pl.DataFrame({"age": ["31", "47"], "city": ["Oslo", "Oslo"]}),
     ...                    source="people")
     >>> [(s.name, s.type, s.min, s.max, s.allowed) for s in c.columns]
     [('age', 'integer', 0.0, 100.0, None), ('city', 'category', None, None, ('Oslo',))]
+    >>> infer_contract(pl.DataFrame({"churn": ["yes", "no"]}), source="s",
+    ...                target="churn").column("churn").allowed
+    ('no', 'yes')
     """
     columns = [c for c in frame.columns if c not in PROVENANCE_COLUMNS]
     if frame.height == 0 or not columns:
@@ -47,30 +51,30 @@ def infer_contract(
             unknown_name("target column", target, columns),
             hint="Pass --target with one of the listed column names.",
         )
-    specs = [_infer_column(frame[c], max_categories=max_categories) for c in columns]
-    if target is not None:
-        specs = [
-            ColumnSpec(
-                name=s.name, type=s.type, nullable=False, min=s.min, max=s.max, allowed=s.allowed
-            )
-            if s.name == target
-            else s
-            for s in specs
-        ]
+    specs = [
+        _infer_column(frame[c], max_categories=max_categories, target=c == target)
+        for c in columns
+    ]
     return Contract(source=source, columns=tuple(specs))
 
 
-def _infer_column(series: pl.Series, *, max_categories: int) -> ColumnSpec:
+def _infer_column(series: pl.Series, *, max_categories: int, target: bool = False) -> ColumnSpec:
+    """One column's spec. The target is never nullable, and a target of yes/no-like words
+    stays text (a category of the words as written) so that predictions come back in the
+    user's own labels: a target of ``yes``/``no`` is predicted as ``yes``/``no``."""
     import polars as pl
 
     name = series.name
     values = series.drop_nulls()
     if values.dtype.is_float():
         values = values.drop_nans()
-    nullable = values.len() < series.len()
+    nullable = values.len() < series.len() and not target
     if values.len() == 0:
-        return ColumnSpec(name=name, type="string", nullable=True)
+        return ColumnSpec(name=name, type="string", nullable=nullable)
     kind = _infer_type(values)
+    if target and kind == "boolean" and values.dtype == pl.String:
+        allowed = tuple(sorted(values.str.strip_chars().unique().to_list()))
+        return ColumnSpec(name=name, type="category", nullable=False, allowed=allowed)
     converted = coerce(values, kind)
     lo = hi = None
     allowed = None

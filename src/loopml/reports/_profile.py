@@ -71,6 +71,13 @@ def _positive_label(profile: Profile, target: ColumnProfile | None) -> str | Non
     return labels[int(index)] if 0 <= int(index) < len(labels) else None
 
 
+def _task_note(profile: Profile) -> str:
+    """The task, and the positive class training scores (the profile's, by the same rule)."""
+    if profile.positive_label is None:
+        return profile.task
+    return f"{profile.task}; positive class: {profile.positive_label}"
+
+
 def _subtitle(profile: Profile) -> str:
     parts = [f"{profile.rows:,} rows", f"{len(profile.columns)} columns", f"task: {profile.task}"]
     if profile.target:
@@ -91,7 +98,7 @@ def _overview(profile: Profile) -> list[tuple[str, str, str]]:
     return [
         ("Rows", num(profile.rows), ""),
         ("Columns", num(len(profile.columns)), ", ".join(f"{n} {k}" for k, n in kinds.items())),
-        ("Target", profile.target or "—", profile.task),
+        ("Target", profile.target or "—", _task_note(profile)),
         ("Missing cells", pct(missing / cells if cells else 0), f"{missing:,} cells"),
         ("Columns with warnings", num(warned), ""),
         (

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import to_native
 from loopml.core.contract import polars_schema
-from loopml.core.errors import SchemaError, ServeError
+from loopml.core.errors import SchemaError, ServeError, TargetError
+from loopml.core.labels import positive_index, positive_label
 
 if TYPE_CHECKING:
     import numpy as np
@@ -273,17 +274,16 @@ def _split_pipeline(model: Any) -> tuple[list[Any], Any]:
     return steps, model.steps[-1][1]
 
 
-def _positive_index(classes: tuple[Any, ...], positive_label: Any) -> int | None:
-    """Which probability column is ``_score``: the positive label's (binary), else none."""
+def _positive_index(classes: tuple[Any, ...], positive: Any) -> int | None:
+    """Which probability column is ``_score``: the bundle's positive class (binary), else
+    none. A bundle without one gets the rule training uses (``loopml.core.labels``)."""
     if len(classes) != 2:
         return None
-    if positive_label is None:
-        return 1
-    for i, c in enumerate(classes):
-        if c == positive_label or str(c) == str(positive_label):
-            return i
-    raise ServeError(
-        f"The positive label {positive_label!r} is not one of the model's classes {list(classes)}.",
-        hint="Set problem.positive_label in loopml.yaml to one of the classes and retrain.",
-    )
-
+    try:
+        return positive_index(classes, positive_label(classes, positive))
+    except TargetError as exc:
+        raise ServeError(
+            f"The positive label {positive!r} is not one of the model's classes "
+            f"{list(classes)}.",
+            hint="Set problem.positive_label in loopml.yaml to one of the classes and retrain.",
+        ) from exc

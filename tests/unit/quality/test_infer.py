@@ -33,7 +33,34 @@ def test_flights_contract(flights_sample: pl.DataFrame) -> None:
     assert c.column("time_hour").type == "datetime"
     assert c.column("dep_delay").min < 0 < c.column("dep_delay").max
     assert c.column("dep_delay").nullable  # cancelled flights never left
-    assert c.column("delayed").type == "boolean" and not c.column("delayed").nullable
+    # the target keeps the words it is written in, so predictions come back in them
+    assert c.column("delayed").type == "category" and not c.column("delayed").nullable
+    assert c.column("delayed").allowed == ("false", "true")
+
+
+@pytest.mark.parametrize(
+    ("values", "kind", "allowed", "as_feature"),
+    [
+        (["yes", "no", " yes"], "category", ("no", "yes"), "boolean"),
+        (["Y", "N", "N"], "category", ("N", "Y"), "boolean"),
+        (["0", "1", "1"], "integer", None, "integer"),
+        (["adelie", "gentoo", "adelie", "gentoo"], "category", ("adelie", "gentoo"), "category"),
+    ],
+)
+def test_a_target_keeps_the_users_labels(values, kind, allowed, as_feature) -> None:
+    """A target of yes/no words is a category of those words as written (a feature of the
+    same words is a boolean); a 0/1 target stays integer, other labels stay text."""
+    frame = pl.DataFrame({"label": values, "feature": values})
+    c = infer_contract(frame, source="s", target="label")
+    assert (c.column("label").type, c.column("label").allowed) == (kind, allowed)
+    assert not c.column("label").nullable
+    assert c.column("feature").type == as_feature
+
+
+def test_a_boolean_target_stays_boolean() -> None:
+    """A target already held as booleans (e.g. from Parquet) keeps its type: True/False."""
+    c = infer_contract(pl.DataFrame({"y": [True, False, None]}), source="s", target="y")
+    assert (c.column("y").type, c.column("y").nullable) == ("boolean", False)
 
 
 def test_bounds_round_outward() -> None:
