@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from loopml.core.contract import Contract
 from loopml.core.errors import IntegrityError
 from loopml.core.records import (
+    Calibration,
     Evaluation,
     FeatureReference,
     ModelBundle,
@@ -26,6 +27,7 @@ MODEL_FILE = "model.joblib"
 META_FILE = "bundle.json"
 CONTRACT_FILE = "contract.yaml"
 REFERENCE_FILE = "reference.json"
+SAMPLE_FILE = "reference_sample.parquet"  # bounded sample of reference rows, for drift
 EVALUATION_FILE = "evaluation.json"
 
 
@@ -45,7 +47,11 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "positive_label": to_native(bundle.positive_label),
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2))
-    (folder / REFERENCE_FILE).write_text(json.dumps(asdict(bundle.reference), indent=1))
+    reference = asdict(replace(bundle.reference, sample=None))
+    reference.pop("sample")
+    (folder / REFERENCE_FILE).write_text(json.dumps(reference, indent=1))
+    if bundle.reference.sample is not None:
+        bundle.reference.sample.write_parquet(folder / SAMPLE_FILE)
     if bundle.evaluation is not None:
         (folder / EVALUATION_FILE).write_text(json.dumps(asdict(bundle.evaluation), indent=1))
     return folder
@@ -77,12 +83,24 @@ def load_bundle(folder: str | Path) -> ModelBundle:
         feature_columns=tuple(meta["feature_columns"]),
         classes=None if classes is None else tuple(classes),
         positive_label=meta["positive_label"],
-        reference=reference_from_dict(json.loads((folder / REFERENCE_FILE).read_text())),
+        reference=_reference(folder),
         evaluation=evaluation,
     )
 
 
+def _reference(folder: Path) -> Reference:
+    reference = reference_from_dict(json.loads((folder / REFERENCE_FILE).read_text()))
+    if (folder / SAMPLE_FILE).exists():
+        import polars as pl
+
+        reference = replace(reference, sample=pl.read_parquet(folder / SAMPLE_FILE))
+    return reference
+
+
 def reference_from_dict(raw: dict[str, Any]) -> Reference:
+    """A ``Reference`` from its JSON form; bundles written before the finer statistics load
+    with their defaults (PSI only)."""
+
     def feature(f: dict[str, Any]) -> FeatureReference:
         return FeatureReference(
             name=f["name"],
@@ -91,13 +109,24 @@ def reference_from_dict(raw: dict[str, Any]) -> Reference:
             categories=tuple(f["categories"]),
             shares=tuple(f["shares"]),
             rows=f["rows"],
+            fine_edges=tuple(f.get("fine_edges", ())),
+            fine_shares=tuple(f.get("fine_shares", ())),
+            fine_means=tuple(f.get("fine_means", ())),
+            mean=f.get("mean"),
+            std=f.get("std"),
+            known=tuple(f.get("known", ())),
         )
 
     pred = raw.get("prediction")
+    cal = raw.get("calibration")
     return Reference(
         features=tuple(feature(f) for f in raw["features"]),
         prediction=None if pred is None else feature(pred),
         rows=raw.get("rows", 0),
+        calibration=None if cal is None else Calibration(
+            target=cal["target"], scores=tuple(cal["scores"]),
+            probabilities=tuple(cal["probabilities"]), rows=cal.get("rows", 0),
+        ),  # fmt: skip
     )
 
 

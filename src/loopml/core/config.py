@@ -83,6 +83,15 @@ class MonitoringConfig(_Section):
     min_rows: PositiveInt = 100
     # a window of the prediction log: a duration ("12h", "1d", "7d") or a row count ("5000rows")
     window: str = Field(default="7d", pattern=r"^[1-9][0-9]*(s|m|h|d|w|rows)$")
+    # drift is flagged when a shift is both large (an effect size: Wasserstein distance in
+    # reference standard deviations, or Jensen–Shannon distance) and significant (p below p_value)
+    warn_distance: float = Field(default=0.05, gt=0)
+    alert_distance: float = Field(default=0.1, gt=0)
+    p_value: float = Field(default=0.01, gt=0, lt=1)
+    # multivariate drift: AUC of a classifier telling reference rows from window rows
+    warn_auc: float = Field(default=0.55, gt=0.5, le=1)
+    alert_auc: float = Field(default=0.65, gt=0.5, le=1)
+    domain_rows: int = Field(default=5000, ge=0)  # rows per side for it; 0 turns it off
 
 
 class LoopConfig(_Section):

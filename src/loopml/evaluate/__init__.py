@@ -5,7 +5,9 @@
 """
 
 from loopml.evaluate._evaluate import evaluate
-from loopml.evaluate._metrics import default_metric, greater_is_better, score
+from loopml.evaluate._metrics import default_metric, greater_is_better, score, task_metrics
 from loopml.evaluate._outputs import metric_values
 
-__all__ = ["default_metric", "evaluate", "greater_is_better", "metric_values", "score"]
+__all__ = [
+    "default_metric", "evaluate", "greater_is_better", "metric_values", "score", "task_metrics",
+]

@@ -74,6 +74,40 @@ def score(
     return classification_metrics(y, proba, model.classes_, positive_label=positive_label)[metric]
 
 
+def task_metrics(
+    task: str,
+    y: Any,
+    output: Any,
+    *,
+    classes: Any = None,
+    positive_label: Any = None,
+) -> dict[str, float]:
+    """Every metric of ``task`` from true values and a model's outputs, as ``evaluate`` reports
+    them: ``output`` is the probability matrix (rows x ``classes``) of a classifier or the
+    predicted values of a regressor.
+
+    >>> import numpy as np
+    >>> proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    >>> out = task_metrics("classification", np.array(["no", "yes", "yes", "yes"]), proba,
+    ...                    classes=["no", "yes"], positive_label="yes")
+    >>> out["accuracy"], round(out["roc_auc"], 3)
+    (0.75, 1.0)
+    >>> task_metrics("regression", [1.0, 2.0], [1.0, 4.0])["mae"]
+    1.0
+    """
+    if task == "classification":
+        if classes is None:
+            raise ConfigError("Classification metrics need the model's classes.")
+        return classification_metrics(np.asarray(y), np.asarray(output, dtype=float), classes,
+                                       positive_label=positive_label)  # fmt: skip
+    if task == "regression":
+        return regression_metrics(np.asarray(y, dtype=float), np.asarray(output, dtype=float))
+    raise ConfigError(
+        f"There are no metrics from labels for a {task} task.",
+        hint="Realised metrics apply to classification and regression.",
+    )
+
+
 def classification_metrics(
     y: np.ndarray, proba: np.ndarray, classes: Any, *, positive_label: Any = None
 ) -> dict[str, float]:

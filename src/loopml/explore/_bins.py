@@ -1,28 +1,18 @@
-"""Binning shared by the column statistics and the target relationships: nice equal-width
-bins for histograms, quantile bins for relationships, and compact number labels."""
+"""Binning of the column statistics and the target relationships: nice equal-width bins for
+histograms here; quantile bins and number labels come from ``loopml.core.bins``, which monitor
+uses too."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
 
+from loopml.core.bins import bin_index, fmt, interval_labels, quantile_edges, top_categories
+
 HISTOGRAM_BINS = 25
-
-
-def fmt(x: float) -> str:
-    """A short label for a number: integers without decimals, others to four digits.
-
-    >>> fmt(3.0), fmt(0.000123456), fmt(1234567.0)
-    ('3', '0.0001235', '1.235e+06')
-    """
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "missing"
-    if float(x).is_integer() and abs(x) < 1e6:
-        return str(int(x))
-    return f"{x:.4g}"
 
 
 def nice_width(span: float, bins: int, *, integer: bool) -> float:
@@ -64,26 +54,6 @@ def histogram(
     return tuple(labels), tuple(inner)
 
 
-def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
-    """Inner edges at the 1/bins ... (bins-1)/bins quantiles, deduplicated."""
-    if values.size == 0:
-        return np.array([], dtype=float)
-    qs = np.linspace(0, 1, bins + 1)[1:-1]
-    return np.unique(np.quantile(values, qs, method="nearest"))
-
-
-def interval_labels(edges: Sequence[float], label: Callable[[float], str] = fmt) -> list[str]:
-    """Labels of the right-closed bins that ``edges`` cut the line into.
-
-    >>> interval_labels([1, 5])
-    ['≤ 1', '(1, 5]', '> 5']
-    """
-    if len(edges) == 0:
-        return ["all"]
-    inner = [f"({label(a)}, {label(b)}]" for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    return [f"≤ {label(edges[0])}", *inner, f"> {label(edges[-1])}"]
-
-
 def codes(
     series: pl.Series, kind: str, *, bins: int, top: int
 ) -> tuple[np.ndarray, list[str]]:
@@ -99,17 +69,16 @@ def codes(
                 labels = interval_labels(edges, time_label(series.dtype))
         else:
             labels = interval_labels(edges)
-        out = np.searchsorted(edges, np.where(missing, 0, values), side="left")
+        out = bin_index(np.where(missing, 0, values), edges)
     else:
         text = series.cast(pl.String)
-        counts = text.drop_nulls().value_counts(sort=True)
-        kept = counts[text.name].head(top).to_list()
+        kept = list(top_categories(text, top))
         labels = [str(k) for k in kept]
         found = text.replace_strict(
             kept, list(range(len(kept))), default=len(kept), return_dtype=pl.Int64
         )
         out = found.to_numpy()
-        if len(counts) > len(kept):
+        if text.drop_nulls().n_unique() > len(kept):
             labels.append("other")
     out = np.where(missing, len(labels), out).astype(np.int64)
     return out, [*labels, "missing"]

@@ -4,7 +4,22 @@
 0.0
 """
 
+from loopml.monitor._cbpe import build_calibration
+from loopml.monitor._concept import ADWIN, PageHinkley, concept_drift
 from loopml.monitor._drift import check_drift, psi
 from loopml.monitor._reference import build_reference
+from loopml.monitor._windows import split_windows
+from loopml.monitor._window_report import check_window, history_rows
 
-__all__ = ["build_reference", "check_drift", "psi"]
+__all__ = [
+    "ADWIN",
+    "PageHinkley",
+    "build_calibration",
+    "build_reference",
+    "check_drift",
+    "check_window",
+    "concept_drift",
+    "history_rows",
+    "psi",
+    "split_windows",
+]

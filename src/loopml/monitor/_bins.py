@@ -1,7 +1,9 @@
 """Counting a column's rows in the bins of a ``FeatureReference``.
 
-Counts are plain integer arrays, so counts of chunks of a window add up to the counts of the
-whole window: shares (and so PSI) are computed only once all chunks are counted.
+The binning itself (quantile edges, right-closed bins, labels) is ``loopml.core.bins``, shared
+with explore. Counts are plain integer arrays, so counts of chunks of a window add up to the
+counts of the whole window: shares (and so every statistic) are computed only once all chunks
+are counted.
 """
 
 from __future__ import annotations
@@ -11,34 +13,60 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from loopml.core.bins import (
+    MAX_CATEGORIES,
+    bin_index,
+    bin_counts as count_values,
+    clean,
+    fmt,
+    interval_labels,
+    quantile_edges,
+    quantiles,
+    top_categories,
+)
 from loopml.core.records import FeatureReference
 
-MAX_CATEGORIES = 20
+FINE_BINS = 100  # quantile bins behind Kolmogorov–Smirnov and Wasserstein
+MAX_KNOWN = 1000  # categorical values kept to count unseen ones
+
+__all__ = ["MAX_CATEGORIES", "bin_counts", "bin_labels", "clean", "fine_reference",
+           "numeric_edges", "numeric_values", "shares", "top_categories"]  # fmt: skip
 
 
-def clean(series: pl.Series) -> pl.Series:
-    """NaN counts as missing, like null."""
-    return series.fill_nan(None) if series.dtype.is_float() else series
+def numeric_values(series: pl.Series) -> np.ndarray:
+    """The present values of a numeric column as float64 (NaN and null dropped)."""
+    return clean(series).drop_nulls().cast(pl.Float64).to_numpy()
 
 
 def numeric_edges(series: pl.Series, bins: int) -> tuple[float, ...]:
-    """Inner quantile edges (the 1/bins ... (bins-1)/bins quantiles), deduplicated. The
-    "lower" quantile is an observed value with at most the quantile's share below or at it,
-    which suits right-closed bins."""
-    values = clean(series).drop_nulls().cast(pl.Float64)
-    if values.len() == 0:
-        return ()
-    frame = values.to_frame("x")
-    qs = [i / bins for i in range(1, bins)]
-    row = frame.select(pl.col("x").quantile(q, "lower").alias(str(q)) for q in qs).row(0)
-    return tuple(sorted({float(v) for v in row}))
+    """Inner quantile edges (the 1/bins ... (bins-1)/bins "lower" quantiles), deduplicated."""
+    return tuple(float(v) for v in quantile_edges(numeric_values(series), bins))
 
 
-def top_categories(series: pl.Series, top: int = MAX_CATEGORIES) -> tuple[str, ...]:
-    """The ``top`` most frequent values as text, ties broken by value so builds repeat."""
-    text = series.drop_nulls().cast(pl.String)
-    counts = text.value_counts().sort(["count", text.name], descending=[True, False])
-    return tuple(counts[text.name].head(top).to_list())
+def fine_reference(values: np.ndarray, bins: int = FINE_BINS) -> dict[str, object]:
+    """``FeatureReference`` fields of the present ``values`` for KS and Wasserstein:
+    ``fine_edges`` are the deduplicated 0, 1/bins, ..., 1 quantiles (the first is the minimum,
+    the last the maximum); ``fine_shares``/``fine_means`` are the share and mean of the values
+    per bin ``x == e_0`` then ``e_i-1 < x <= e_i``; ``mean``/``std`` of all of them.
+
+    >>> fine = fine_reference(np.array([1.0, 2.0, 3.0, 4.0]), bins=2)
+    >>> fine["fine_edges"], fine["fine_shares"], fine["fine_means"], fine["mean"]
+    ((1.0, 2.0, 4.0), (0.25, 0.25, 0.5), (1.0, 2.0, 3.5), 2.5)
+    """
+    if values.size == 0:
+        return {}
+    edges = np.unique(quantiles(values, np.arange(bins + 1) / bins))
+    index = bin_index(values, edges)  # nothing lies above the maximum
+    counts = np.bincount(index, minlength=edges.size)
+    sums = np.bincount(index, weights=values, minlength=edges.size)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), edges)
+    return {
+        "fine_edges": tuple(float(e) for e in edges),
+        "fine_shares": shares(counts),
+        "fine_means": tuple(float(m) for m in means),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+    }
 
 
 def bin_counts(series: pl.Series, ref: FeatureReference) -> np.ndarray:
@@ -47,9 +75,7 @@ def bin_counts(series: pl.Series, ref: FeatureReference) -> np.ndarray:
     series = clean(series)
     missing = int(series.null_count())
     if ref.kind == "numeric":
-        values = series.drop_nulls().cast(pl.Float64).to_numpy()
-        index = np.searchsorted(np.asarray(ref.edges, dtype=float), values, side="left")
-        inner = np.bincount(index, minlength=len(ref.edges) + 1)
+        inner = count_values(numeric_values(series), ref.edges)
     else:
         text = series.drop_nulls().cast(pl.String)
         found = dict(text.value_counts().iter_rows())
@@ -65,11 +91,7 @@ def bin_labels(ref: FeatureReference) -> tuple[str, ...]:
     ('≤ 1', '(1, 2.5]', '> 2.5', 'missing')
     """
     if ref.kind == "numeric":
-        e = [_short(x) for x in ref.edges]
-        if not e:
-            return ("all", "missing")
-        inner = [f"({a}, {b}]" for a, b in zip(e[:-1], e[1:], strict=True)]
-        return (f"≤ {e[0]}", *inner, f"> {e[-1]}", "missing")
+        return (*interval_labels(ref.edges, fmt), "missing")
     return (*ref.categories, "other", "missing")
 
 
@@ -78,7 +100,3 @@ def shares(counts: Sequence[int] | np.ndarray) -> tuple[float, ...]:
     counts = np.asarray(counts, dtype=float)
     total = counts.sum()
     return tuple(float(c) for c in (counts / total if total else counts))
-
-
-def _short(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:.4g}"

@@ -10,7 +10,16 @@ import polars as pl
 from loopml.core.contract import NUMERIC_TYPES, Contract
 from loopml.core.errors import MonitorError, unknown_name
 from loopml.core.records import FeatureReference, Reference
-from loopml.monitor._bins import bin_counts, numeric_edges, shares, top_categories
+from loopml.core.bins import quantile_edges
+from loopml.monitor._bins import (
+    MAX_KNOWN,
+    bin_counts,
+    clean,
+    fine_reference,
+    numeric_values,
+    shares,
+    top_categories,
+)
 
 SKIPPED_TYPES = frozenset({"datetime", "date"})
 SCORE = "_score"
@@ -24,6 +33,8 @@ def build_reference(
     columns: Sequence[str],
     predictions: pl.Series | None = None,
     bins: int = 10,
+    sample_rows: int = 5000,
+    seed: int = 0,
 ) -> Reference:
     """Reference distributions of ``columns`` of the training ``frame`` and of ``predictions``.
 
@@ -33,6 +44,12 @@ def build_reference(
     "other" share and one missing share. Datetime and date columns are skipped: time only
     moves forward, so their distribution differs in every new window by construction; monitor
     derived columns (hour, weekday) instead.
+
+    Numeric columns also keep 100 finer quantile bins with the mean of each, and their mean and
+    standard deviation, for the Kolmogorov–Smirnov and Wasserstein statistics; categorical
+    columns keep every value seen (up to 1,000) or the contract's allowed values, to count
+    unseen categories. ``sample_rows`` rows of the monitored columns (drawn with ``seed``) are
+    kept for the domain classifier (0 keeps none).
 
     ``predictions`` is the model's output on held-out rows: float scores (the positive class's
     probability, or a regression's prediction) are binned like a numeric column and named
@@ -71,7 +88,11 @@ def build_reference(
         if column_type in SKIPPED_TYPES:
             continue
         kind = "numeric" if column_type in NUMERIC_TYPES else "categorical"
-        features.append(_describe(frame[name], name, kind, bins))
+        feature = _describe(frame[name], name, kind, bins)
+        allowed = contract.column(name).allowed
+        if kind == "categorical" and allowed:
+            feature = replace(feature, known=tuple(sorted({*allowed, *feature.known})))
+        features.append(feature)
     prediction = None
     if predictions is not None:
         if not isinstance(predictions, pl.Series):
@@ -80,12 +101,33 @@ def build_reference(
             prediction = _describe(predictions, SCORE, "numeric", bins)
         else:
             prediction = _describe(predictions, PREDICTION, "categorical", bins)
-    return Reference(features=tuple(features), prediction=prediction, rows=frame.height)
+    sample = None
+    if sample_rows > 0 and features:
+        kept = frame.select(f.name for f in features)
+        sample = kept.sample(n=min(sample_rows, kept.height), seed=seed) if (
+            kept.height > sample_rows) else kept  # fmt: skip
+    return Reference(
+        features=tuple(features), prediction=prediction, rows=frame.height, sample=sample
+    )
 
 
 def _describe(series: pl.Series, name: str, kind: str, bins: int) -> FeatureReference:
     if kind == "numeric":
-        ref = FeatureReference(name=name, kind="numeric", edges=numeric_edges(series, bins))
+        try:
+            values = numeric_values(series)
+        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+            raise MonitorError(
+                f"Column {name!r} is {series.dtype} in the reference frame, which the "
+                "contract says is numeric.",
+                hint="Build the reference from the clean (contract-typed) training frame.",
+            ) from exc
+        edges = tuple(float(v) for v in quantile_edges(values, bins))
+        ref = FeatureReference(name=name, kind="numeric", edges=edges,
+                               **fine_reference(values))  # type: ignore[arg-type]
     else:
-        ref = FeatureReference(name=name, kind="categorical", categories=top_categories(series))
+        text = clean(series).drop_nulls().cast(pl.String)
+        distinct = text.unique()
+        known = tuple(sorted(distinct.to_list())) if distinct.len() <= MAX_KNOWN else ()
+        ref = FeatureReference(name=name, kind="categorical", categories=top_categories(series),
+                               known=known)  # fmt: skip
     return replace(ref, shares=shares(bin_counts(series, ref)), rows=series.len())
