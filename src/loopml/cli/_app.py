@@ -347,3 +347,28 @@ def _quiet() -> Any:
     import contextlib
 
     return contextlib.nullcontext()
+
+
+@app.command()
+@friendly
+def feedback(
+    data: Annotated[Path, typer.Argument(help="Labels: CSV, Parquet or NDJSON with 'label' and 'request_id'+'record' or the id column.")],
+    model: ModelOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Send ground truth for logged predictions.
+
+    Labels are upserted into the lake table feedback/MODEL: sending a label twice changes
+    nothing, a corrected label replaces the old one. Unknown keys and labels the model
+    cannot have are counted and listed.
+    """
+    from loopml.cli._render import console
+
+    proj = _project(project)
+    with proj, console().status(f"Reading labels from {data} ..."):
+        result = proj.feedback(data, model=model)
+    console().print(
+        f"Accepted [bold]{result.accepted}[/], unknown {result.unknown}, invalid {result.invalid}."
+    )
+    for problem in result.problems:
+        console().print(f"  {problem}", markup=False, highlight=False)

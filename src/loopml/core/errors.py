@@ -53,6 +53,12 @@ class LakeError(LoopmlError, OSError):
     headline = "The data lake could not be read or written"
 
 
+class LakeConflictError(LakeError):
+    """The rows do not fit the table's schema: retrying the same write cannot succeed."""
+
+    headline = "The data does not fit the lake table"
+
+
 class TrainingError(LoopmlError, RuntimeError):
     headline = "Training failed"
 

@@ -561,3 +561,17 @@ class WindowReport:
     reference_score: float | None = None  # the primary metric at training (test split)
     concept_drift_at: datetime | None = None  # first change in the errors of labelled rows
     reasons: tuple[str, ...] = ()  # why the status is not ok, one sentence each
+
+
+# ---- serve: feedback ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackResult:
+    """What became of a batch of labels sent back: upserted, unknown keys, rejected rows."""
+
+    accepted: int  # label rows upserted into feedback/<model> (a label by id may fill several)
+    unknown: int  # rows whose request id and record, or id, no logged prediction has
+    invalid: int  # rows rejected: a label outside the model's classes, not a number, no key
+    problems: tuple[str, ...] = ()  # one line per unknown or invalid row (the first ones)
+    table: str | None = None  # the feedback table written, with its version

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeError, first_line, unknown_name
+from loopml.core.errors import LakeConflictError, LakeError, first_line, unknown_name
 from loopml.core.records import TableRef
 
 if TYPE_CHECKING:
     import polars as pl
 
-ZONES = ("raw", "clean", "quarantine", "predictions", "feedback")
+ZONES = ("raw", "clean", "quarantine", "predictions", "feedback", "monitoring", "deadletter")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+# the dead-letter zone mirrors the zone of the table whose rows could not be written:
+# ``deadletter/predictions/flights``
+_DEAD_LETTER = "deadletter"
 
 
 def table_name(zone: str, name: str) -> str:
     """The lake name of a table: ``table_name("raw", "flights") == "raw/flights"``."""
     if zone not in ZONES:
         raise LakeError(unknown_name("lake zone", zone, ZONES))
+    if zone == _DEAD_LETTER:
+        inner, _, rest = name.partition("/")
+        if inner in ZONES and inner != _DEAD_LETTER and _NAME.match(rest):
+            return f"{zone}/{name}"
+        raise LakeError(
+            f"Dead-letter table name {name!r} is not allowed.",
+            hint="Name it after the table whose rows it keeps, e.g. 'predictions/flights'.",
+        )
     if not _NAME.match(name):
         raise LakeError(
             f"Table name {name!r} is not allowed.",
@@ -70,6 +82,70 @@ class Lake:
         """Replace the table's rows as one commit; earlier versions stay readable."""
         return self._write(table, frame, mode="overwrite", metadata=metadata)
 
+    def merge(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        keys: Sequence[str],
+        metadata: dict[str, str] | None = None,
+    ) -> TableRef:
+        """Upsert ``frame`` by ``keys`` as one commit (a Delta MERGE): rows whose keys are in
+        the table replace it, the others are inserted; a missing table is created.
+
+        Merging the same rows twice changes nothing; when ``frame`` holds one key twice, its
+        last row wins.
+
+        >>> import tempfile, polars as pl
+        >>> lake = Lake(tempfile.mkdtemp())
+        >>> _ = lake.merge("feedback/m", pl.DataFrame({"k": [1, 2], "v": ["a", "b"]}), keys=["k"])
+        >>> _ = lake.merge("feedback/m", pl.DataFrame({"k": [2, 3], "v": ["B", "c"]}), keys=["k"])
+        >>> lake.read("feedback/m").sort("k")["v"].to_list()
+        ['a', 'B', 'c']
+        """
+        from deltalake import CommitProperties, DeltaTable
+
+        keys = list(keys)
+        missing = [k for k in keys if k not in frame.columns]
+        if not keys or missing:
+            raise LakeError(
+                f"Cannot merge into {table}: the key column(s) {missing or keys} are not in the "
+                f"batch (columns: {', '.join(frame.columns)}).",
+                hint="Name key columns that the batch has.",
+            )
+        path = self.path(table)
+        existing = self._existing_schema(path)
+        if existing is None:
+            return self._write(table, frame.unique(keys, keep="last", maintain_order=True),
+                               mode="append", metadata=metadata)
+        if frame.height == 0:
+            return self.ref(table)
+        data = _delta_compatible(frame, existing).unique(keys, keep="last", maintain_order=True)
+        data = data.rechunk()
+        props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
+        predicate = " AND ".join(f'target."{k}" = source."{k}"' for k in keys)
+        try:
+            dt = DeltaTable(path, storage_options=self.storage_options)
+            (
+                dt.merge(
+                    data.to_arrow(),
+                    predicate,
+                    source_alias="source",
+                    target_alias="target",
+                    merge_schema=True,
+                    commit_properties=props,
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        except Exception as exc:  # delta-rs raises several types for the same cause
+            raise LakeError(
+                f"Merging {frame.height} row(s) into {table} failed: {first_line(exc)}",
+                hint="Cast the columns to the table's types, or write to a new table.",
+            ) from exc
+        return self.ref(table)
+
     def _write(
         self, table: str, frame: pl.DataFrame, *, mode: str, metadata: dict[str, str] | None
     ) -> TableRef:
@@ -90,14 +166,14 @@ class Lake:
                 commit_properties=props,
             )
         except SchemaMismatchError as exc:
-            raise LakeError(
+            raise LakeConflictError(
                 f"Cannot append to {table}: the batch's column types differ from the table's "
                 f"({first_line(exc)}).",
                 hint="Cast the columns to the table's types, or write to a new table.",
             ) from exc
         except Exception as exc:  # delta-rs raises bare Exceptions for arrow cast errors
             if "cast" in str(exc).lower():
-                raise LakeError(
+                raise LakeConflictError(
                     f"Cannot append to {table}: a column's values do not fit the table's type "
                     f"({first_line(exc)}).",
                     hint="Cast the columns to the table's types, or write to a new table.",
@@ -171,8 +247,9 @@ class Lake:
         root = Path(self.uri)
         found = []
         for zone in ZONES:
-            for p in sorted((root / zone).glob("*/_delta_log")):
-                found.append(f"{zone}/{p.parent.name}")
+            pattern = "*/*/_delta_log" if zone == _DEAD_LETTER else "*/_delta_log"
+            for p in sorted((root / zone).glob(pattern)):
+                found.append(p.parent.relative_to(root).as_posix())
         return found
 
     def _open(self, path: str, version: int | None, *, missing_ok: bool = False) -> Any:

@@ -62,7 +62,7 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
         rows = PredictionLog.rows(
             scored.select(bundle.feature_columns), [scored["_prediction"], scored["_score"]],
             request_id=f"batch-{uuid.uuid4().hex[:12]}", version=mv.version,
-            records=scored["_source_row"],
+            records=scored["_source_row"], ids=_file_ids(ctx, raw, scored, keys),
         )
         ctx.lake.append(table_name("predictions", mv.name), rows,
                             metadata={"loopml.stage": "predict", "loopml.file": str(data)})
@@ -74,15 +74,18 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
 
 
 def build_app(ctx: Context, *, model: str | None) -> Any:
+    from loopml.pipeline._feedback import serving_options
     from loopml.serve import PredictionLog, create_app
 
     mv, bundle = ctx.load(model)
     serving = ctx.config.serving
     log = PredictionLog(
-        ctx.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s
+        ctx.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s,
+        max_pending_rows=serving.log_max_pending_rows,
     )
     ctx.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
-    return create_app(bundle, model_name=mv.name, version=mv.version, log=log)
+    return create_app(bundle, model_name=mv.name, version=mv.version, log=log,
+                      **serving_options(ctx, mv.name, model, current=(mv.version, bundle)))
 
 
 def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:
@@ -115,6 +118,18 @@ def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:
          "drifted": [f.name for f in report.features if f.status != "ok"]},
     )
     return report, path
+
+
+def _file_ids(ctx: Context, raw: pl.DataFrame, scored: pl.DataFrame,
+              keys: list[str]) -> pl.Series | None:
+    """The id column's value (as text) of each scored row, when the project names one."""
+    import polars as pl
+
+    id_column = ctx.config.problem.id_column
+    if id_column is None or id_column not in raw.columns:
+        return None
+    found = scored.select(keys).join(raw.select([*keys, id_column]), on=keys, how="left")
+    return found[id_column].cast(pl.String)
 
 
 def _scoring_contract(contract: Contract) -> Contract:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from loopml.core.records import (
         CheckReport,
         DriftReport,
+        FeedbackResult,
         IngestResult,
         LoopCycle,
         ModelVersion,
@@ -210,6 +211,13 @@ class Project:
             host=host or self.config.serving.host,
             port=self.config.serving.port if port is None else port,
         )
+
+    def feedback(self, data: str | Path, *, model: str | None = None) -> FeedbackResult:
+        """Send ground truth from a file (CSV, Parquet or NDJSON with ``label`` and
+        ``request_id``+``record`` or the id column) into the lake table ``feedback/<model>``."""
+        from loopml.pipeline._feedback import feedback_file
+
+        return feedback_file(self.context, Path(data), model=model)
 
     def monitor(self, *, model: str | None = None) -> tuple[DriftReport, Path]:
         """Drift of logged predictions against the training data; writes an HTML report."""

@@ -2,7 +2,8 @@
 
 ``create_app`` builds a FastAPI app whose request model is generated from the model's
 contract; ``run_server`` serves it with uvicorn; ``PredictionLog`` batches every served
-prediction into the lake table ``predictions/<model>``; ``predict_frame`` scores a whole frame.
+prediction into the lake table ``predictions/<model>``; ``predict_frame`` scores a whole frame;
+``take_feedback`` upserts labels sent back for logged predictions into ``feedback/<model>``.
 
 Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
 
@@ -13,7 +14,8 @@ Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
 """
 
 from loopml.serve._app import create_app, run_server
+from loopml.serve._feedback import take_feedback
 from loopml.serve._log import PredictionLog
 from loopml.serve._scoring import predict_frame
 
-__all__ = ["PredictionLog", "create_app", "predict_frame", "run_server"]
+__all__ = ["PredictionLog", "create_app", "predict_frame", "run_server", "take_feedback"]

@@ -2,8 +2,26 @@
 
 A request only appends its rows to an in-memory list; a background thread writes them as one
 Delta commit when ``batch_rows`` rows are pending or the oldest has waited ``flush_s`` seconds.
-A failed write keeps the rows and is retried with a growing pause; ``close`` writes whatever is
-left, and runs at interpreter exit too, so stopping the server loses nothing.
+``close`` writes whatever is left, and runs at interpreter exit too.
+
+The log never blocks a request and never grows without bound:
+
+- A write that fails for a passing reason (the lake unreachable) keeps the rows and is retried
+  with a growing pause; after ``max_attempts`` failed attempts the batch goes to the
+  dead-letter table ``deadletter/predictions/<model>`` and the queue moves on.
+- A batch that can never be written (its types conflict with the table's) is split into the
+  requests it came from; those that still do not fit go to the dead-letter table at once with
+  the reason, the others are written.
+- At most ``max_pending_rows`` rows wait in memory. When one more request would pass the bound,
+  the oldest pending requests are handed to the dead-letter table (the writer thread writes
+  them next, ahead of the queue). If the dead-letter table cannot take them either - or if the
+  rows waiting for it pass the bound as well - they are dropped, with an ERROR log line, and
+  counted in ``dropped_rows`` (``/health`` shows it).
+
+Dead-letter rows keep every column as text, plus ``_reason`` and ``_failed_at``, so rows whose
+types conflict still fit one table. Every row added is, in the end, exactly one of written,
+dead-lettered or dropped: ``added_rows == written_rows + dead_letter_rows + dropped_rows +
+pending_rows`` whenever no write is under way.
 """
 
 from __future__ import annotations
@@ -17,7 +35,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeError, ServeError
+from loopml.core.errors import LakeConflictError, LakeError, ServeError
 from loopml.lake import table_name
 
 if TYPE_CHECKING:
@@ -29,6 +47,7 @@ logger = logging.getLogger("loopml.serve")
 
 CLOSE_ATTEMPTS = 3
 MAX_RETRY_PAUSE_S = 60.0
+MAX_ATTEMPTS = 5
 
 
 class PredictionLog:
@@ -50,19 +69,38 @@ class PredictionLog:
     """
 
     def __init__(
-        self, lake: Lake, model_name: str, *, batch_rows: int = 1000, flush_s: float = 2.0
+        self,
+        lake: Lake,
+        model_name: str,
+        *,
+        batch_rows: int = 1000,
+        flush_s: float = 2.0,
+        max_pending_rows: int = 200_000,
+        max_attempts: int = MAX_ATTEMPTS,
     ):
-        if batch_rows < 1 or not flush_s > 0:
+        if batch_rows < 1 or not flush_s > 0 or max_pending_rows < 1 or max_attempts < 1:
             raise ServeError(
-                f"The prediction log needs batch_rows >= 1 and flush_s > 0; got {batch_rows} "
-                f"and {flush_s}.",
-                hint="Set serving.log_batch_rows and serving.log_flush_s in loopml.yaml.",
+                f"The prediction log needs batch_rows >= 1, flush_s > 0, max_pending_rows >= 1 "
+                f"and max_attempts >= 1; got {batch_rows}, {flush_s}, {max_pending_rows} and "
+                f"{max_attempts}.",
+                hint="Set serving.log_batch_rows, serving.log_flush_s and "
+                "serving.log_max_pending_rows in loopml.yaml.",
             )
         self.lake = lake
         self.model_name = model_name
         self.table = table_name("predictions", model_name)
+        self.dead_letter_table = table_name("deadletter", self.table)
         self.batch_rows = batch_rows
         self.flush_s = float(flush_s)
+        self.max_pending_rows = max_pending_rows
+        self.max_attempts = max_attempts
+        # requests pushed out by the bound, waiting for the dead-letter table: (rows, reason)
+        self._overflow: list[tuple[pl.DataFrame, str]] = []
+        self._overflow_rows = 0
+        self._added_rows = 0
+        self._dead_rows = 0
+        self._dropped_rows = 0
+        self._last_dead_letter: str | None = None
         self._wake = threading.Condition(threading.Lock())  # guards every field below
         self._writing = threading.Lock()  # one lake write at a time, in arrival order
         self._pending: list[pl.DataFrame] = []
@@ -104,6 +142,30 @@ class PredictionLog:
             return self._commits
 
     @property
+    def added_rows(self) -> int:
+        """Rows handed to ``add`` since the log was made."""
+        with self._wake:
+            return self._added_rows
+
+    @property
+    def dead_letter_rows(self) -> int:
+        """Rows written to the dead-letter table instead of the log table."""
+        with self._wake:
+            return self._dead_rows
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows lost because neither the log table nor the dead-letter table took them."""
+        with self._wake:
+            return self._dropped_rows
+
+    @property
+    def last_dead_letter(self) -> str | None:
+        """Why rows last went to the dead-letter table, or None if none ever did."""
+        with self._wake:
+            return self._last_dead_letter
+
+    @property
     def last_error(self) -> str | None:
         """Why the latest write failed, or None once a write succeeds again."""
         with self._wake:
@@ -118,8 +180,10 @@ class PredictionLog:
         with self._wake:
             self._pending.append(frame)
             self._pending_rows += frame.height
+            self._added_rows += frame.height
             if self._oldest is None:
                 self._oldest = time.monotonic()
+            self._enforce_bound()
             if self._thread is None or not self._thread.is_alive():
                 self._stopping = False  # a log used again after close starts a new writer
                 self._start()
@@ -133,67 +197,87 @@ class PredictionLog:
         request_id: str,
         version: int,
         records: pl.Series | None = None,
+        ids: Sequence[Any] | pl.Series | None = None,
+        shadow: bool = False,
     ) -> pl.DataFrame:
         """The log rows of one request or scored file: ``_request_id``, ``_record`` (the
-        row's position, or ``records``), ``_model_version``, ``_predicted_at``, the features
-        and the outputs (``_prediction``, ``_score``)."""
+        row's position, or ``records``), ``_model_version``, ``_predicted_at``, ``_id`` (the
+        ``problem.id_column`` value as text, only when ``ids`` is given), the features, the
+        outputs (``_prediction``, ``_score``) and ``_shadow`` (True, only for rows a shadow
+        model scored).
+
+        >>> import polars as pl
+        >>> rows = PredictionLog.rows(pl.DataFrame({"x": [1.0]}), [pl.Series("_score", [0.5])],
+        ...                           request_id="r1", version=2, ids=[17])
+        >>> rows.columns
+        ['_request_id', '_record', '_model_version', '_predicted_at', '_id', 'x', '_score']
+        >>> rows["_id"].to_list()
+        ['17']
+        """
         from datetime import UTC, datetime
 
         import polars as pl
 
         now = datetime.now(UTC)
+        given_ids = None if ids is None else list(ids)
         positions = range(features.height) if records is None else records.to_list()
         ids = [
             {"_request_id": request_id, "_record": i, "_model_version": version,
              "_predicted_at": now}
             for i in positions
         ]  # fmt: skip
-        return pl.from_dicts(ids, schema=_log_id_schema()).hstack(
-            [*features.get_columns(), *outputs]
-        )
+        keys = pl.from_dicts(ids, schema=_log_id_schema())
+        if given_ids is not None:
+            text = [None if v is None else str(v) for v in given_ids]
+            keys = keys.with_columns(pl.Series("_id", text, dtype=pl.String))
+        out = keys.hstack([*features.get_columns(), *outputs])
+        if shadow:
+            out = out.with_columns(pl.lit(True).alias("_shadow"))
+        return out
 
     def flush(self) -> int:
         """Write every pending row now as one commit and return how many were written.
 
-        On failure the rows stay pending (the background thread retries them) and
-        ``LakeError`` is raised.
+        Rows pushed out by the pending bound go to the dead-letter table first. A batch
+        whose types conflict with the table is written request by request; the requests that
+        still do not fit go to the dead-letter table. After any other failure the rows stay
+        pending (the background thread retries them) and ``LakeError`` is raised; after
+        ``max_attempts`` failures in a row they go to the dead-letter table instead.
         """
-        import polars as pl
-
         with self._writing:
             with self._wake:
                 batch, rows = self._pending, self._pending_rows
                 oldest = self._oldest
                 self._pending, self._pending_rows, self._oldest = [], 0, None
+                overflow, self._overflow, self._overflow_rows = self._overflow, [], 0
+            for frame, reason in overflow:
+                self._dead_letter([frame], reason, drop_on_failure=True)
             if not batch:
                 return 0
             try:
-                frame = pl.concat(batch, how="diagonal_relaxed")
-                self.lake.append(
-                    self.table,
-                    frame,
-                    metadata={"loopml.stage": "serve", "loopml.rows": str(rows)},
-                )
-            except Exception as exc:
+                self._append(batch, rows)
+            except LakeConflictError as exc:
+                return self._write_apart(batch, exc)
+            except LakeError as exc:
+                with self._wake:
+                    attempts = self._failures + 1
+                if attempts >= self.max_attempts:
+                    reason = f"not written after {attempts} attempts: {_first(exc)}"
+                    if self._dead_letter(batch, reason, drop_on_failure=False):
+                        with self._wake:
+                            self._failures = 0
+                        return 0
                 self._keep(batch, rows, oldest, exc)
-                if isinstance(exc, LakeError):
-                    raise
-                raise LakeError(
-                    f"Writing {rows} prediction row(s) to {self.table} failed: {exc}"
-                ) from exc
-            with self._wake:
-                self._written_rows += rows
-                self._commits += 1
-                self._failures = 0
-                self._retry_at = 0.0
-                self._last_error = None
+                raise
+            self._written(rows)
             return rows
 
     def close(self) -> None:
         """Stop the background thread and write every pending row.
 
-        Tries a few times; if rows still cannot be written, logs and raises ``ServeError``
-        saying how many rows are lost, rather than dropping them silently.
+        Tries a few times; rows that still cannot be written go to the dead-letter table. If
+        that fails too, logs and raises ``ServeError`` saying how many rows are lost, rather
+        than dropping them silently.
         """
         with self._wake:
             self._stopping = True
@@ -207,17 +291,138 @@ class PredictionLog:
                 self.flush()
                 return
             except LakeError as exc:
-                if attempt == CLOSE_ATTEMPTS:
-                    lost = self.pending_rows
-                    logger.error(
-                        "Giving up on %d prediction row(s) for %s: %s", lost, self.table, exc
-                    )
-                    raise ServeError(
-                        f"{lost} prediction row(s) could not be written to {self.table} "
-                        f"after {CLOSE_ATTEMPTS} attempts: {exc}",
-                        hint="Check that the lake is reachable and writable.",
-                    ) from exc
-                time.sleep(0.25 * attempt)
+                if attempt < CLOSE_ATTEMPTS:
+                    time.sleep(0.25 * attempt)
+                    continue
+                with self._writing, self._wake:
+                    batch, self._pending = self._pending, []
+                    self._pending_rows, self._oldest = 0, None
+                if self._dead_letter(batch, f"not written at shutdown: {_first(exc)}",
+                                     drop_on_failure=True):
+                    return
+                lost = sum(f.height for f in batch)
+                raise ServeError(
+                    f"{lost} prediction row(s) could not be written to {self.table} "
+                    f"after {CLOSE_ATTEMPTS} attempts, nor to {self.dead_letter_table}: {exc}",
+                    hint="Check that the lake is reachable and writable.",
+                ) from exc
+
+    # ---- writing, dead letters and the bound ---------------------------------------------
+
+    def _append(self, batch: list[pl.DataFrame], rows: int) -> None:
+        import polars as pl
+
+        try:
+            frame = pl.concat(batch, how="diagonal_relaxed")
+        except pl.exceptions.PolarsError as exc:  # requests whose columns disagree
+            raise LakeConflictError(f"The logged rows do not share column types: {exc}") from exc
+        try:
+            self.lake.append(
+                self.table, frame, metadata={"loopml.stage": "serve", "loopml.rows": str(rows)}
+            )
+        except LakeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of the lake keeps the rows
+            raise LakeError(
+                f"Writing {rows} prediction row(s) to {self.table} failed: {exc}"
+            ) from exc
+
+    def _written(self, rows: int) -> None:
+        with self._wake:
+            self._written_rows += rows
+            self._commits += 1
+            self._failures = 0
+            self._retry_at = 0.0
+            self._last_error = None
+
+    def _write_apart(self, batch: list[pl.DataFrame], conflict: LakeConflictError) -> int:
+        """Write a conflicting batch request by request; what still conflicts is dead-lettered,
+        what fails for another reason is kept for a retry."""
+        if len(batch) == 1:
+            if not self._dead_letter(batch, _first(conflict), drop_on_failure=False):
+                self._keep(batch, batch[0].height, time.monotonic(), conflict)
+            return 0
+        written, kept, error = 0, [], None
+        for frame in batch:
+            try:
+                self._append([frame], frame.height)
+            except LakeConflictError as exc:
+                if not self._dead_letter([frame], _first(exc), drop_on_failure=False):
+                    kept.append(frame)
+            except LakeError as exc:
+                kept.append(frame)
+                error = exc
+            else:
+                self._written(frame.height)
+                written += frame.height
+        if kept:
+            self._keep(kept, sum(f.height for f in kept), time.monotonic(), error or conflict)
+        return written
+
+    def _dead_letter(self, batch: list[pl.DataFrame], reason: str, *, drop_on_failure: bool) -> bool:
+        """Write ``batch`` to the dead-letter table as text with ``reason``; True on success.
+
+        On failure the rows are counted as dropped (with an ERROR log line) when
+        ``drop_on_failure``, else left to the caller."""
+        from datetime import UTC, datetime
+
+        import polars as pl
+
+        rows = sum(f.height for f in batch)
+        if rows == 0:
+            return True
+        try:
+            now = datetime.now(UTC)
+            text = pl.concat([_as_text(f) for f in batch], how="diagonal")
+            text = text.with_columns(
+                pl.lit(reason, dtype=pl.String).alias("_reason"),
+                pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("_failed_at"),
+            )
+            self.lake.append(self.dead_letter_table, text,
+                             metadata={"loopml.stage": "serve", "loopml.rows": str(rows)})
+        except Exception as exc:  # noqa: BLE001 - the last resort must not raise
+            if drop_on_failure:
+                with self._wake:
+                    self._dropped_rows += rows
+                logger.error(
+                    "Dropped %d prediction row(s) for %s: %s; the dead-letter table %s could "
+                    "not take them either (%s).", rows, self.table, reason,
+                    self.dead_letter_table, _first(exc),
+                )
+            else:
+                logger.error("Could not write %d row(s) to %s: %s", rows,
+                             self.dead_letter_table, _first(exc))
+            return False
+        with self._wake:
+            self._dead_rows += rows
+            self._last_dead_letter = reason
+        logger.error("Wrote %d prediction row(s) to %s instead of %s: %s",
+                     rows, self.dead_letter_table, self.table, reason)
+        return True
+
+    def _enforce_bound(self) -> None:
+        """Past ``max_pending_rows``, hand the oldest pending requests to the dead-letter
+        queue, and drop the oldest of that queue past the same bound (caller holds the lock)."""
+        while self._pending_rows > self.max_pending_rows and self._pending:
+            frame = self._pending.pop(0)
+            self._pending_rows -= frame.height
+            self._overflow.append(
+                (frame, f"the log held more than {self.max_pending_rows} pending rows")
+            )
+            self._overflow_rows += frame.height
+        while self._overflow_rows > self.max_pending_rows and self._overflow:
+            frame, _ = self._overflow.pop(0)
+            self._overflow_rows -= frame.height
+            self._dropped_rows += frame.height
+            logger.error(
+                "Dropped %d prediction row(s) for %s: more than %d rows were waiting for "
+                "both the log table and the dead-letter table.",
+                frame.height, self.table, self.max_pending_rows,
+            )
+        if not self._pending:
+            self._oldest = None
+        if self._overflow:
+            self._retry_at = 0.0  # dead-letter them now rather than after a retry pause
 
     # ---- background thread --------------------------------------------------------------
 
@@ -266,6 +471,8 @@ class PredictionLog:
 
     def _seconds_to_flush(self, now: float) -> float | None:
         """Seconds until the next write is due; None while nothing is pending."""
+        if self._overflow:
+            return 0.0
         if self._oldest is None:
             return None
         due = now if self._pending_rows >= self.batch_rows else self._oldest + self.flush_s
@@ -283,6 +490,7 @@ class PredictionLog:
             self._failures += 1
             pause = min(self.flush_s * 2 ** min(self._failures - 1, 10), MAX_RETRY_PAUSE_S)
             self._retry_at = time.monotonic() + pause
+            self._enforce_bound()
             error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self._last_error = error
             pending = self._pending_rows
@@ -294,6 +502,25 @@ class PredictionLog:
             pending,
             pause,
         )
+
+
+def _first(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text, so rows of conflicting types share the dead-letter table."""
+    import polars as pl
+
+    out = []
+    for name, dtype in frame.schema.items():
+        column = frame[name]
+        try:
+            out.append(column.cast(pl.String))
+        except pl.exceptions.PolarsError:
+            out.append(pl.Series(name, [None if v is None else str(v) for v in column.to_list()],
+                                 dtype=pl.String))
+    return pl.DataFrame(out)
 
 
 @functools.cache

@@ -166,9 +166,11 @@ def test_health_is_degraded_while_the_lake_fails(classifier, client_for, tmp_pat
 
 
 def test_close_reports_rows_it_cannot_write(tmp_path):
-    """close raises ServeError with the number of rows lost when the lake stays unwritable."""
+    """close raises ServeError with the number of rows lost when neither the log table nor
+    the dead-letter table can be written."""
     lake = Lake(tmp_path / "lake")
     (tmp_path / "lake" / "predictions").write_text("not a folder")
+    (tmp_path / "lake" / "deadletter").write_text("not a folder")
     log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60)
     log.add(pl.DataFrame({"_request_id": ["a"], "_prediction": [1.0]}))
     with pytest.raises(ServeError, match="1 prediction row"):

@@ -1,0 +1,118 @@
+"""The prediction log never blocks: conflicting batches and overflow go to the dead-letter
+table, and every row is written, dead-lettered or counted as dropped."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from loopml.lake import Lake
+from loopml.serve import PredictionLog
+
+TABLE = "predictions/flights"
+DEAD = "deadletter/predictions/flights"
+
+
+def _rows(ids: list[str], values: list) -> pl.DataFrame:
+    return pl.DataFrame({"_request_id": ids, "distance": values})
+
+
+def _balanced(log: PredictionLog) -> bool:
+    return log.added_rows == (
+        log.written_rows + log.dead_letter_rows + log.dropped_rows + log.pending_rows
+    )
+
+
+def test_type_conflict_goes_to_dead_letter_and_the_queue_moves_on(tmp_path):
+    """A request whose types conflict with the table is dead-lettered with its reason; the
+    requests around it and later ones are written."""
+    lake = Lake(tmp_path / "lake")
+    log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60)
+    log.add(_rows(["a"], [1.0]))
+    assert log.flush() == 1
+    log.add(_rows(["b"], [2.0]))
+    log.add(_rows(["bad"], ["far"]))  # text where the table holds numbers
+    log.add(_rows(["c"], [3.0]))
+    assert log.flush() == 2
+    assert log.pending_rows == 0 and log.last_error is None
+    log.add(_rows(["d"], [4.0]))
+    assert log.flush() == 1
+    assert sorted(lake.read(TABLE)["_request_id"].to_list()) == ["a", "b", "c", "d"]
+    dead = lake.read(DEAD)
+    assert dead["_request_id"].to_list() == ["bad"]
+    assert dead["distance"].to_list() == ["far"]
+    assert "type" in dead["_reason"][0]
+    assert dead.schema["_failed_at"] == pl.Datetime("us", "UTC")
+    assert (log.written_rows, log.dead_letter_rows, log.dropped_rows) == (4, 1, 0)
+    assert _balanced(log)
+    log.close()
+
+
+def test_failing_writes_go_to_dead_letter_after_max_attempts(tmp_path):
+    """A batch that fails max_attempts times in a row is dead-lettered, not retried forever."""
+    lake = Lake(tmp_path / "lake")
+    (tmp_path / "lake" / "predictions").write_text("not a folder")
+    log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60, max_attempts=2)
+    log.add(_rows(["a", "b"], [1.0, 2.0]))
+    try:
+        log.flush()
+    except Exception:  # noqa: BLE001 - the first attempt fails and keeps the rows
+        pass
+    assert log.pending_rows == 2
+    assert log.flush() == 0
+    assert log.pending_rows == 0 and log.dead_letter_rows == 2
+    assert "2 attempts" in lake.read(DEAD)["_reason"][0]
+    assert _balanced(log)
+    log.close()
+
+
+def test_pending_bound_dead_letters_the_oldest_rows(tmp_path):
+    """Past max_pending_rows the oldest requests go to the dead-letter table; the newest
+    stay pending; nothing is lost."""
+    lake = Lake(tmp_path / "lake")
+    (tmp_path / "lake" / "predictions").write_text("not a folder")  # the log table is down
+    log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60, max_pending_rows=5)
+    for i in range(4):
+        log.add(_rows([f"r{i}", f"r{i}"], [float(i), float(i)]))
+    assert log.pending_rows <= 5
+    try:
+        log.flush()
+    except Exception:  # noqa: BLE001 - the log table still fails
+        pass
+    dead = lake.read(DEAD)
+    assert sorted(set(dead["_request_id"].to_list())) == ["r0", "r1"]
+    assert "more than 5 pending rows" in dead["_reason"][0]
+    assert log.pending_rows == 4 and log.dead_letter_rows == 4 and log.dropped_rows == 0
+    assert _balanced(log)
+    (tmp_path / "lake" / "predictions").unlink()
+    log.close()
+    assert sorted(set(lake.read(TABLE)["_request_id"].to_list())) == ["r2", "r3"]
+    assert _balanced(log) and log.written_rows == 4
+
+
+def test_rows_no_table_takes_are_dropped_and_counted(tmp_path, caplog):
+    """When the dead-letter table fails too, rows past the bound are dropped with an ERROR
+    log line and counted; written + dead-lettered + dropped + pending = added."""
+    lake = Lake(tmp_path / "lake")
+    (tmp_path / "lake" / "predictions").write_text("not a folder")
+    (tmp_path / "lake" / "deadletter").write_text("not a folder")
+    log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60, max_pending_rows=3)
+    for i in range(5):
+        log.add(_rows([f"r{i}"], [float(i)]))
+    try:
+        log.flush()
+    except Exception:  # noqa: BLE001 - the log table still fails
+        pass
+    assert log.dropped_rows == 2 and log.pending_rows == 3
+    assert any(r.levelname == "ERROR" and "Dropped" in r.message for r in caplog.records)
+    assert _balanced(log)
+    (tmp_path / "lake" / "predictions").unlink()
+    log.close()
+    assert lake.read(TABLE).height == 3
+    assert _balanced(log) and log.written_rows == 3
+
+
+def test_health_counts_dead_letters_and_drops(classifier, client_for, tmp_path):
+    """/health reports rows dead-lettered and dropped."""
+    log = PredictionLog(Lake(tmp_path / "lake"), "flights")
+    health = client_for(classifier, log=log).get("/health").json()
+    assert health["rows_dead_lettered"] == 0 and health["rows_dropped"] == 0

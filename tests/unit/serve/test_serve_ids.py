@@ -1,0 +1,50 @@
+"""The id column travels through /predict and the log; unseen categories are warned about."""
+
+from __future__ import annotations
+
+import polars as pl
+from tests.unit.serve.serve_models import record
+
+from loopml.serve import PredictionLog
+
+
+def test_ids_are_answered_and_logged_as_text(classifier, client_for, lake):
+    """Records may carry the id column (not a feature, optional): the answer lists the ids and
+    the log stores them as _id text."""
+    log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60)
+    client = client_for(classifier, log=log, id_column="flight_id")
+    records = [record(flight_id="UA-1"), record(), record(flight_id=1234)]
+    body = client.post("/predict", json={"records": records}).json()
+    assert body["ids"] == ["UA-1", None, "1234"]
+    log.close()
+    rows = lake.read("predictions/flights").sort("_record")
+    assert rows.schema["_id"] == pl.String
+    assert rows["_id"].to_list() == ["UA-1", None, "1234"]
+    assert "flight_id" not in rows.columns
+
+
+def test_ids_must_be_scalars(classifier, client_for):
+    """An id that is an object or a list gets a 422 naming record and field."""
+    client = client_for(classifier, id_column="flight_id")
+    response = client.post("/predict", json={"records": [record(flight_id={"a": 1})]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["record"] == 0
+    assert response.json()["detail"][0]["field"] == "flight_id"
+
+
+def test_without_id_column_no_ids(classifier, client_for):
+    """Without an id column the answer has no ids and the id field is ignored."""
+    body = client_for(classifier).post("/predict", json={"records": [record(flight_id="x")]}).json()
+    assert "ids" not in body
+
+
+def test_unseen_categories_are_scored_with_a_warning(classifier, client_for):
+    """A category the contract does not list is still scored, and the answer names the
+    record, field and value."""
+    client = client_for(classifier)
+    body = client.post("/predict", json={"records": [record(), record(carrier="ZZ")]}).json()
+    assert len(body["predictions"]) == 2
+    (warning,) = body["warnings"]
+    assert (warning["record"], warning["field"], warning["value"]) == (1, "carrier", "ZZ")
+    clean = client.post("/predict", json={"records": [record(carrier=None)]}).json()
+    assert clean["warnings"] == []
