@@ -144,7 +144,9 @@ def monitor_windows(
     reports = []
     for i in sorted(wanted):
         report = check_window(bundle, windows[i], model=mv.name, version=mv.version,
-                              config=ctx.config.monitoring, metric=metric)
+                              config=ctx.config.monitoring, metric=metric,
+                              decay_margin=ctx.config.loop.decay_margin,
+                              estimate_tolerance=ctx.config.loop.estimate_tolerance)
         reports.append(report)
         rows = history_rows(report)
         if rows.height:
@@ -174,8 +176,8 @@ def gather_signals(
     now: datetime,
 ) -> Signals:
     """What the triggers look at: the newest window's drift and estimate, the newest labelled
-    window's realised metric, concept drift in the champion's errors, time and labels since
-    the last training."""
+    window's realised metric, concept drift in the errors of the windows checked, time and
+    labels since the last training."""
     import polars as pl
 
     from loopml.evaluate import greater_is_better
@@ -186,17 +188,9 @@ def gather_signals(
     labelled = [r for r in reports if r.labelled_rows > 0 and metric in r.realised]
     drift = None if newest is None else newest.drift
     new_labels = 0
-    errors: list[float] = []
     if served.height:
         got = served.filter(pl.col("_label").is_not_null())
         new_labels = got.filter(pl.col("_label_received_at") > last.created_at).height
-        own = got.filter(pl.col("_model_version") == champion.version)
-        errors = _errors(own)
-    detected = False
-    if errors:
-        from loopml.monitor import concept_drift
-
-        detected = concept_drift(errors) is not None
     return Signals(
         model=champion.name, version=champion.version,
         window_start=None if newest is None else newest.start,
@@ -208,22 +202,10 @@ def gather_signals(
         realised=labelled[-1].realised[metric] if labelled else None,
         estimated=None if newest is None else newest.estimated.get(metric),
         reference_score=champion.score,
-        concept_drift=detected,
+        concept_drift=any(r.concept_drift_at is not None for r in reports),
         seconds_since_training=(now - last.created_at).total_seconds(),
         new_labels=new_labels,
     )
-
-
-def _errors(rows: pl.DataFrame) -> list[float]:
-    """Per-row errors of the logged predictions, in prediction order: 0/1 misclassification,
-    or the absolute error of a regression."""
-    if rows.height == 0:
-        return []
-    pred, label = rows["_prediction"].to_list(), rows["_label"].to_list()
-    if rows["_prediction"].dtype.is_float():
-        return [abs(float(p) - float(y)) for p, y in zip(pred, label, strict=True)]
-    return [0.0 if match_label(y, [p]) is not None else 1.0
-            for p, y in zip(pred, label, strict=True)]
 
 
 # ---- retraining --------------------------------------------------------------------------------
