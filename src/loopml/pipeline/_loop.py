@@ -65,8 +65,8 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
                          seconds=round(time.monotonic() - started, 3))
 
     evidence_window, training_log = evidence_split(ctx, served)
-    frame = training_frame(ctx, champion, training_log)
-    trained, version = retrain(ctx, frame, fired, reporter=reporter)
+    clean, extra = training_frame(ctx, training_log)
+    trained, version = retrain(ctx, clean, extra, fired, reporter=reporter)
     evidence = []
     if evidence_window is not None:
         evidence.append(window_evidence(ctx, champion, trained.bundle, evidence_window))
@@ -76,7 +76,8 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
     decision = apply_decision(ctx, champion_mv, version, trained, evidence, fired)
     return LoopCycle(
         **common, decision=decision, challenger_version=version.version,
-        training_rows=frame.height, reason=decision.reason,
+        training_rows=trained.splits.train.height + trained.splits.valid.height,
+        reason=decision.reason,
         seconds=round(time.monotonic() - started, 3),
     )
 
@@ -229,8 +230,9 @@ def evidence_split(ctx: Context, served: pl.DataFrame) -> tuple[pl.DataFrame | N
     return labelled[last], training
 
 
-def training_frame(ctx: Context, champion: ModelBundle, log: pl.DataFrame) -> pl.DataFrame:
-    """The clean table plus the labelled log rows (features, ``_label`` as the target)."""
+def training_frame(ctx: Context, log: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The clean table (split as for every model) and the labelled log rows in its columns
+    (features, ``_label`` as the target), which join the training split."""
     import polars as pl
 
     problem = ctx.config.problem
@@ -242,7 +244,7 @@ def training_frame(ctx: Context, champion: ModelBundle, log: pl.DataFrame) -> pl
                if c != target and c not in problem.exclude and c in clean.columns]
     base = clean.select([*columns, target])
     if log.height == 0:
-        return base
+        return base, base.head(0)
     present = [c for c in columns if c in log.columns]
     labels = _as_target(log["_label"], base[target])
     extra = log.select(present).with_columns(labels.alias(target))
@@ -250,7 +252,7 @@ def training_frame(ctx: Context, champion: ModelBundle, log: pl.DataFrame) -> pl
         [pl.col(c).cast(base.schema[c], strict=False) for c in present]
         + [pl.lit(None, dtype=base.schema[c]).alias(c) for c in columns if c not in present]
     ).select(base.columns)
-    return pl.concat([base, extra], how="vertical_relaxed")
+    return base, extra
 
 
 def _as_target(labels: pl.Series, target: pl.Series) -> pl.Series:
@@ -267,10 +269,11 @@ def _as_target(labels: pl.Series, target: pl.Series) -> pl.Series:
                      dtype=target.dtype)
 
 
-def retrain(ctx: Context, frame: pl.DataFrame, fired: tuple[Trigger, ...], *,
-            reporter: Reporter) -> tuple[Trained, ModelVersion]:
-    """Train a challenger on ``frame`` with the project's training settings and register it
-    (alias challenger until the decision); one catalog run of kind "retrain"."""
+def retrain(ctx: Context, clean: pl.DataFrame, extra: pl.DataFrame, fired: tuple[Trigger, ...],
+            *, reporter: Reporter) -> tuple[Trained, ModelVersion]:
+    """Train a challenger on the clean table's training split plus the ``extra`` labelled
+    rows, with the project's training settings, and register it (alias challenger until the
+    decision); one catalog run of kind "retrain"."""
     from loopml.pipeline._run import register_bundle, train_model
 
     catalog, name = ctx.catalog, ctx.model_name
@@ -280,7 +283,7 @@ def retrain(ctx: Context, frame: pl.DataFrame, fired: tuple[Trigger, ...], *,
         code_version=VERSION,
     )
     try:
-        trained = train_model(ctx, frame, run_id=run_id, reporter=reporter)
+        trained = train_model(ctx, clean, run_id=run_id, reporter=reporter, extra=extra)
         version = register_bundle(ctx, trained, run_id=run_id)
         catalog.set_alias(name, "challenger", version.version)
         catalog.finish_run(run_id, status="finished", metrics=dict(trained.evaluation.metrics),
@@ -292,7 +295,7 @@ def retrain(ctx: Context, frame: pl.DataFrame, fired: tuple[Trigger, ...], *,
                            contract_fingerprint=None, git_commit=None)
         raise
     catalog.log_event("retrain", version.ref, {
-        "run": run_id, "rows": frame.height, "split_sizes": trained.splits.sizes,
+        "run": run_id, "labelled_rows": extra.height, "split_sizes": trained.splits.sizes,
         "triggers": [to_plain(t) for t in fired], "metric": trained.evaluation.metric,
         "test_score": trained.evaluation.score,
     })

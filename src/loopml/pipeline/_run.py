@@ -131,10 +131,17 @@ def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: R
 
 
 def train_model(
-    ctx: Context, frame: pl.DataFrame, *, run_id: str | None, reporter: Reporter
+    ctx: Context, frame: pl.DataFrame, *, run_id: str | None, reporter: Reporter,
+    extra: pl.DataFrame | None = None,
 ) -> Trained:
     """Split ``frame``, search models within the budget, evaluate the winner on the test split
-    once and build its bundle with the drift reference (train + validation rows)."""
+    once and build its bundle with the drift reference (train + validation rows).
+
+    ``extra`` rows (labelled predictions, in ``frame``'s columns) join the training split
+    only: ``frame`` (the clean table) is split exactly as for every other model of the project,
+    so all of them share one held-out test split that none trained on."""
+    import polars as pl
+
     from loopml.evaluate import evaluate
     from loopml.features import build_features
     from loopml.train import split, train
@@ -149,6 +156,10 @@ def train_model(
         valid_size=config.training.valid_size, test_size=config.training.test_size,
         seed=config.training.seed,
     )
+    if extra is not None and extra.height:
+        train_rows = pl.concat([splits.train, _usable(extra, target).select(splits.train.columns)],
+                               how="vertical_relaxed")
+        splits = replace(splits, train=train_rows)
     columns = [
         c for c in contract.names
         if c != target and c not in problem.exclude and c in frame.columns

@@ -54,19 +54,21 @@ def test_a_cycle_retrains_and_decides_on_the_same_evidence(served: Project) -> N
         cycle = served.loop_once()
         assert [t.kind for t in cycle.triggers] == ["new_labels"]
         assert cycle.signals.new_labels == 2 * WINDOW and cycle.challenger_version == 2
-        assert cycle.training_rows == 300 - served_quarantined(served) + WINDOW
+        retrain = served.events(kind="retrain", limit=1)[0]["payload"]
+        assert retrain["labelled_rows"] == WINDOW  # the first window; the second is evidence
+        champion_test_rows = served.load("cells@1")[1].evaluation.rows
+        assert retrain["split_sizes"]["test"] == champion_test_rows  # the same held-out split
         d = cycle.decision
         assert d is not None and d.candidate_version == 2 and d.champion_version == 1
         window, test = d.evidence
         assert (window.name, window.comparison.rows) == ("window", WINDOW)
-        assert test.name == "test split" and test.comparison.rows > 0
+        assert test.name == "test split" and test.comparison.rows == champion_test_rows
         assert window.start is not None and window.start <= window.end
         aliases = {mv.version: mv.aliases for mv in served.models()}
         assert ("champion" in aliases[2]) == d.promote
         event = served.events(kind="decision", limit=1)[0]
         assert event["subject"] == "cells@2" and event["payload"]["reason"] == d.reason
         assert len(event["payload"]["evidence"]) == 2
-        assert served.events(kind="retrain", limit=1)[0]["payload"]["rows"] == cycle.training_rows
         history = Lake(served.root / ".loopml/lake").read("monitoring/cells")
         assert history["window_start"].n_unique() == 3
         assert {"realised_roc_auc", "rows"} <= set(history["statistic"].to_list())
@@ -74,8 +76,3 @@ def test_a_cycle_retrains_and_decides_on_the_same_evidence(served: Project) -> N
         again = served.loop_once()  # no new labels since the challenger: nothing fires
         assert again.triggers == () and again.decision is None
         assert served.models()[-1].version == 2
-
-
-def served_quarantined(project: Project) -> int:
-    return Lake(project.root / ".loopml/lake").rows("quarantine/cells") if Lake(
-        project.root / ".loopml/lake").exists("quarantine/cells") else 0
