@@ -224,24 +224,25 @@ def monitor(model: ModelOpt = None, as_json: JsonOpt = False, project: ProjectOp
 @friendly
 def demo(
     directory: Annotated[Path, typer.Argument(help="Folder for the demo project.")] = Path("demo-project"),
-    time_budget: Annotated[int, typer.Option("--time-budget", min=5, help="Seconds for the model search.")] = 90,
-    replay_rows: Annotated[int, typer.Option("--replay-rows", min=1, help="July-September flights to send through the server.")] = 2000,
+    time_budget: Annotated[int, typer.Option("--time-budget", min=5, help="Seconds for each model search (the first run and each retraining).")] = 12,
+    month_rows: Annotated[int, typer.Option("--month-rows", min=100, help="July-December flights sent through the server per month.")] = 1500,
+    train_rows: Annotated[int, typer.Option("--train-rows", min=1000, help="January-June flights to train on (a sample).")] = 30_000,
 ) -> None:
-    """Run the NYC flights demo end to end.
+    """Run the NYC flights demo: the whole loop, month by month.
 
-    Trains on January-June 2013, serves the model, replays July-September flights
-    through HTTP and measures drift.
+    Trains on January-June 2013, serves the champion, replays July-December
+    month by month through HTTP, sends each month's ground truth a month late
+    through /feedback and runs one loop cycle after each month, printing each
+    decision with its evidence.
     """
     from loopml.cli._render import RichReporter, console, show_demo
     from loopml.pipeline import demo as run_demo
 
     with RichReporter() as reporter:
-        result = run_demo(directory, time_budget=time_budget, replay_rows=replay_rows,
-                          reporter=reporter, say=reporter.say)
+        result = run_demo(directory, time_budget=time_budget, month_rows=month_rows,
+                          train_rows=train_rows, reporter=reporter, say=reporter.say)
     show_demo(result)
     console().print(f"[green]Demo finished in {result.seconds:.0f} s.[/]")
-
-
 
 
 @app.command()

@@ -178,11 +178,27 @@ def show_drift(report: DriftReport, path: Any) -> None:
 
 
 def show_demo(result: Any) -> None:
-    show_run(result.run)
-    show_drift(result.drift, result.drift_report)
     c = console()
-    c.print(f"\nThe demo project is in [bold]{result.directory}[/]. Open the reports in a browser;"
-            " try [bold]loopml models[/] or [bold]loopml serve[/] inside it.")
+    table = Table(title="The loop, month by month", title_justify="left")
+    for col in ("month", "served by", "labels back", "triggers", "decision", f"realised {result.metric}"):
+        table.add_column(col, overflow="fold")
+    realised = {m: (v, value) for m, v, value in result.performance}
+    for m in result.months:
+        d = m.cycle.decision
+        decision = ("-" if d is None else
+                    f"[green]v{d.candidate_version} promoted[/]" if d.promote else
+                    f"[yellow]v{d.candidate_version} not promoted[/]")
+        value = realised.get(m.month, (None, None))[1]
+        table.add_row(m.month, ", ".join(f"v{v}" for v in m.served_by),
+                      f"{m.labels_for} ({m.accepted:,})" if m.labels_for else "-",
+                      ", ".join(t.kind for t in m.cycle.triggers) or "-", decision, _num(value))
+    c.print(table)
+    c.print(f"Replayed {result.replayed:,} flights. Reports (open in a browser):")
+    for name, path in result.run.reports.items():
+        c.print(f"  {name}: {path}", markup=False, soft_wrap=True)
+    c.print(f"  monitoring: {result.drift_report}", markup=False, soft_wrap=True)
+    c.print(f"\nThe demo project is in [bold]{result.directory}[/]; try [bold]loopml events[/], "
+            "[bold]loopml models[/] or [bold]loopml loop[/] inside it.")
 
 
 def print_json(data: Any) -> None:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from loopml.pipeline._run import Trained
 
 KEY = ["_request_id", "_record"]
-HISTORY_KEYS = ["window_start", "window_end", "model_version", "column", "statistic"]
+# a window is known by its first prediction: a row window that grows keeps its start
+HISTORY_KEYS = ["window_start", "model_version", "column", "statistic"]
 
 
 def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None = None
@@ -120,52 +121,88 @@ def windows_of(ctx: Context, log: pl.DataFrame) -> list[pl.DataFrame]:
 # ---- monitoring ------------------------------------------------------------------------------
 
 
+def record_windows(ctx: Context) -> list[Any]:
+    """Bring the monitoring history up to date (labels that arrived since the last cycle)
+    without checking triggers; returns the champion's reports checked."""
+    champion = _version(ctx, ctx.model_name, "champion")
+    if champion is None:
+        return []
+    served = served_log(ctx, ctx.model_name)
+    return monitor_windows(ctx, champion, ctx.load_version(champion), served)
+
+
 def monitor_windows(
-    ctx: Context, mv: ModelVersion, bundle: ModelBundle, served: pl.DataFrame
+    ctx: Context, champion: ModelVersion, bundle: ModelBundle, served: pl.DataFrame
 ) -> list[Any]:
-    """Check the champion's windows that need it (the newest, the newest labelled one, and any
-    not yet in ``monitoring/<model>``), append their history, and return the reports in time
-    order."""
+    """Check every window of every served version whose rows or labels changed since the
+    history recorded it (labels arrive late, so a window is checked again when they do), and
+    always the champion's newest and newest labelled windows; upsert their rows into
+    ``monitoring/<model>``. Returns the champion's reports, oldest first."""
     import polars as pl
 
     if served.height == 0:
         return []
     from loopml.monitor import check_window, history_rows
 
-    own = served.filter(pl.col("_model_version") == mv.version)
-    windows = windows_of(ctx, own)
-    if not windows:
-        return []
-    table = table_name("monitoring", mv.name)
-    seen = _recorded_windows(ctx, table, mv.version)
-    labelled = [i for i, w in enumerate(windows) if w["_label"].is_not_null().any()]
-    wanted = {len(windows) - 1, *(labelled[-1:])}
-    wanted |= {i for i, w in enumerate(windows) if _bounds(w) not in seen}
-    metric = mv.metric
+    table = table_name("monitoring", champion.name)
+    recorded = _recorded_windows(ctx, table)
     reports = []
-    for i in sorted(wanted):
-        report = check_window(bundle, windows[i], model=mv.name, version=mv.version,
-                              config=ctx.config.monitoring, metric=metric,
-                              decay_margin=ctx.config.loop.decay_margin,
-                              estimate_tolerance=ctx.config.loop.estimate_tolerance)
-        reports.append(report)
-        rows = history_rows(report)
-        if rows.height:
-            ctx.lake.merge(table, rows, keys=HISTORY_KEYS,
-                           metadata={"loopml.stage": "monitor"})
+    for version in sorted(served["_model_version"].unique().to_list()):
+        windows = windows_of(ctx, served.filter(pl.col("_model_version") == version))
+        wanted = {i for i, w in enumerate(windows)
+                  if recorded.get((version, _start(w))) != _counts(w)}
+        is_champion = version == champion.version
+        if is_champion and windows:
+            labelled = [i for i, w in enumerate(windows) if w["_label"].is_not_null().any()]
+            wanted |= {len(windows) - 1, *labelled[-1:]}
+        own = bundle if is_champion else _bundle(ctx, champion.name, version) if wanted else None
+        if own is None:
+            continue
+        for i in sorted(wanted):
+            report = check_window(own, windows[i], model=champion.name, version=version,
+                                  config=ctx.config.monitoring, metric=champion.metric,
+                                  decay_margin=ctx.config.loop.decay_margin,
+                                  estimate_tolerance=ctx.config.loop.estimate_tolerance)
+            rows = history_rows(report)
+            if rows.height:
+                ctx.lake.merge(table, rows, keys=HISTORY_KEYS,
+                               metadata={"loopml.stage": "monitor"})
+            if is_champion:
+                reports.append(report)
     return reports
 
 
-def _recorded_windows(ctx: Context, table: str, version: int) -> set[tuple[Any, Any]]:
+def _recorded_windows(ctx: Context, table: str) -> dict[tuple[int, Any], tuple[int, int]]:
+    """(version, window start) -> (rows, labelled rows) as the history last recorded them."""
     import polars as pl
 
     if not ctx.lake.exists(table):
-        return set()
-    done = (
-        ctx.lake.scan(table).filter(pl.col("model_version") == version)
-        .select("window_start", "window_end").unique().collect()
+        return {}
+    counts = (
+        ctx.lake.scan(table).filter(pl.col("column") == "_window")
+        .select("model_version", "window_start", "statistic", "value").collect()
     )
-    return {(r["window_start"], r["window_end"]) for r in done.iter_rows(named=True)}
+    out: dict[tuple[int, Any], dict[str, float]] = {}
+    for r in counts.iter_rows(named=True):
+        out.setdefault((r["model_version"], r["window_start"]), {})[r["statistic"]] = r["value"]
+    return {k: (int(v.get("rows", -1)), int(v.get("labelled_rows", -1)))
+            for k, v in out.items()}
+
+
+def _start(window: pl.DataFrame) -> Any:
+    return window["_predicted_at"].min()
+
+
+def _counts(window: pl.DataFrame) -> tuple[int, int]:
+    return window.height, int(window["_label"].is_not_null().sum())
+
+
+def _bundle(ctx: Context, name: str, version: int) -> ModelBundle | None:
+    try:
+        mv = ctx.catalog.model_version(name, version)
+    except RegistryError:  # a version no longer in the catalog: nothing to check it with
+        return None
+    return ctx.load_version(mv)
 
 
 def _bounds(window: pl.DataFrame) -> tuple[Any, Any]:
