@@ -24,8 +24,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -84,17 +82,12 @@ def measure_cycle(project: Path) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def measure_swap(project: Path, clients: int, hold: float) -> dict:
     import httpx
 
     from loopml.core.records import plain_json
     from loopml.pipeline import Project
+    from loopml.pipeline._demo import Server, free_port  # the demo's own server process
     from loopml.serve import predict_frame
 
     with Project(project) as p:
@@ -109,13 +102,9 @@ def measure_swap(project: Path, clients: int, hold: float) -> dict:
     expected = {v: plain_json(predict_frame(b, typed)["_prediction"].to_list())
                 for v, b in bundles.items()}
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "loopml", "serve", "--port", str(port), "--project", str(project)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "LOOPML_SERVING__FOLLOW_S": "0.5"},
-    )
+    os.environ["LOOPML_SERVING__FOLLOW_S"] = "0.5"  # read by the server process
+    server = Server(project, free_port())
+    url = server.url
     results: list[tuple[float, float, int, int | None, bool]] = []  # end, latency, status...
     lock, stop = threading.Lock(), threading.Event()
 
@@ -135,8 +124,7 @@ def measure_swap(project: Path, clients: int, hold: float) -> dict:
                 with lock:
                     results.append((t1, t1 - t0, status, version, right))
 
-    try:
-        _wait_ready(url)
+    with server:
         threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
         for t in threads:
             t.start()
@@ -159,9 +147,6 @@ def measure_swap(project: Path, clients: int, hold: float) -> dict:
         stop.set()
         for t in threads:
             t.join(timeout=30)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
 
     start = results[0][0] if results else 0.0
     errors = sum(1 for r in results if r[2] != 200)
@@ -201,20 +186,6 @@ def _lat(values: list[float]) -> dict[str, float]:
         return {"median": float("nan"), "p99": float("nan")}
     ms = np.asarray(values) * 1000
     return {"median": round(float(np.median(ms)), 2), "p99": round(float(np.percentile(ms, 99)), 2)}
-
-
-def _wait_ready(url: str, timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"The server did not answer on {url}.")
 
 
 def main() -> None:

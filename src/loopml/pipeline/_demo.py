@@ -133,21 +133,25 @@ def _demo_policy(project: Project, *, month_rows: int) -> None:
 
 
 class Server:
-    """``loopml serve`` in its own process, stopped with SIGTERM (which flushes its log)."""
+    """``loopml serve`` in its own process, its output in ``.loopml/serve.log``, stopped with
+    SIGTERM (which flushes its prediction log)."""
 
     def __init__(self, root: Path, port: int):
         self.root, self.port = root, port
         self.url = f"http://127.0.0.1:{port}"
+        self.output = root / ".loopml" / "serve.log"
         self.process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Server:
         env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "loopml", "serve", "--port", str(self.port),
-             "--project", str(self.root)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        _wait_ready(self.url, self.process)
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        with self.output.open("w") as out:  # a file, never a pipe nobody reads
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "loopml", "serve", "--port", str(self.port),
+                 "--project", str(self.root)],
+                env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            )
+        _wait_ready(self.url, self.process, self.output)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -334,13 +338,14 @@ def load_flights() -> tuple[pl.DataFrame, pl.DataFrame]:
     return flights, weather
 
 
-def _wait_ready(url: str, server: subprocess.Popen[str], timeout: float = 90) -> None:
+def _wait_ready(url: str, server: subprocess.Popen[str], output: Path, timeout: float = 90
+                ) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            out = server.stdout.read() if server.stdout else ""
+            out = output.read_text(errors="replace") if output.exists() else ""
             raise ServeError(f"The server exited early:\n{out[-2000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:

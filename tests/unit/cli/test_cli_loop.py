@@ -12,19 +12,6 @@ from typer.testing import CliRunner
 from loopml.cli import app
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Run loopml in a fresh folder; returns (exit code, stdout)."""
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> tuple[int, str]:
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        return result.exit_code, result.output
-
-    return invoke
-
-
 def test_help_names_the_loop_commands() -> None:
     """--help lists loop, rollback, events and check with what they do."""
     out = CliRunner().invoke(app, ["--help"]).output
