@@ -124,3 +124,24 @@ def test_check_fails_below_a_floor_and_when_worse_on_evidence(tmp_path: Path) ->
     assert not report.passed and report.version == 2 and report.champion_version == 1
     assert {i.name: i.passed for i in report.items} == {
         "test split vs champion v1": False, "floor roc_auc": False}
+
+
+def test_watch_goes_on_after_errors_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """A failing cycle is reported and the watch goes on; SIGTERM ends it after the cycle."""
+    import os
+    import signal
+
+    from loopml.pipeline._loop import watch
+
+    ctx = context(tmp_path)  # no model yet: every cycle is a LoopError
+    errors: list[Exception] = []
+
+    def on_error(exc: Exception) -> None:
+        errors.append(exc)
+        if len(errors) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    cycles = watch(ctx, every_s=0.01, on_cycle=lambda c: None, on_error=on_error)
+    assert cycles == 2 and all(isinstance(e, LoopError) for e in errors)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is given back
