@@ -23,6 +23,7 @@ _STEPS = {
     "refit": "Refitting the winner on train + validation",
     "evaluate": "Evaluating on the test split",
     "register": "Registering the model",
+    "monitor": "Monitoring the prediction log",
 }
 
 
