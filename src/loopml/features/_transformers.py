@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import TargetEncoder
 
+from loopml.core.convert import to_type
+
 _DATETIME_PARTS = ("year", "month", "day", "weekday", "hour", "dayofyear")
 _DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear")
 
@@ -38,8 +40,8 @@ class DateParts(TransformerMixin, BaseEstimator):
         exprs = []
         for name in frame.columns:
             col = pl.col(name)
-            if frame.schema[name] == pl.String:
-                col = col.str.to_datetime(strict=False)
+            if frame.schema[name] == pl.String:  # text, as the contract's converter reads it
+                col = to_type(col, pl.String, "datetime")
             for part in self._parts():
                 e = {
                     "year": col.dt.year(),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from loopml.core.contract import PROVENANCE_COLUMNS, ColumnSpec, Contract
 from loopml.core.errors import EmptyDataError, TargetError, unknown_name
-from loopml.quality._coerce import FALSE_TOKENS, TRUE_TOKENS, coerce
+from loopml.core.convert import FALSE_TOKENS, TRUE_TOKENS, convert
 
 if TYPE_CHECKING:
     import polars as pl
@@ -75,7 +75,7 @@ def _infer_column(series: pl.Series, *, max_categories: int, target: bool = Fals
     if target and kind == "boolean" and values.dtype == pl.String:
         allowed = tuple(sorted(values.str.strip_chars().unique().to_list()))
         return ColumnSpec(name=name, type="category", nullable=False, allowed=allowed)
-    converted = coerce(values, kind)
+    converted = convert(values, kind)
     lo = hi = None
     allowed = None
     if kind in ("integer", "float"):
@@ -113,10 +113,10 @@ def _infer_type(values: pl.Series) -> str:
     if lowered <= (TRUE_TOKENS | FALSE_TOKENS) - {"0", "1"} and len(lowered) <= 2:
         return "boolean"
     for kind in ("integer", "float"):
-        if coerce(text, kind).null_count() == 0:
+        if convert(text, kind).null_count() == 0:
             return kind
     if text.str.contains(r"^\d{4}-\d{2}-\d{2}").all() or text.str.contains(r"^\d{4}/\d").all():
-        if coerce(text, "datetime").null_count() == 0:
+        if convert(text, "datetime").null_count() == 0:
             has_time = text.str.len_chars().max() > 10  # type: ignore[operator]
             return "datetime" if has_time else "date"
     return "string"

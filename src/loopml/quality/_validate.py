@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loopml.core.contract import PROVENANCE_COLUMNS, ColumnSpec, Contract, polars_dtype
+from loopml.core.convert import convert
 from loopml.core.records import Validated, ValidationReport, Violation
-from loopml.quality._coerce import coerce
 
 if TYPE_CHECKING:
     import polars as pl
@@ -55,7 +55,7 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
             )
             continue
         original = frame[spec.name]
-        value = coerce(original, spec.type)
+        value = convert(original, spec.type)
         if original.dtype != value.dtype:
             coerced.append(spec.name)
         converted[spec.name] = value

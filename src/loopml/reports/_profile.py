@@ -34,7 +34,7 @@ def render_profile(profile: Profile, *, title: str | None = None) -> str:
         "kind": "profile",
         "title": title or f"Profile of {profile.source}",
         "subtitle": _subtitle(profile),
-        "overview": _overview(profile),
+        "overview": _overview(profile, positive),
         "warnings": [(c.name, w, anchors[c.name]) for c in profile.columns for w in c.warnings],
         "target_plot": _target_plot(page, profile, positive),
         "positive": positive,
@@ -71,11 +71,12 @@ def _positive_label(profile: Profile, target: ColumnProfile | None) -> str | Non
     return labels[int(index)] if 0 <= int(index) < len(labels) else None
 
 
-def _task_note(profile: Profile) -> str:
-    """The task, and the positive class training scores (the profile's, by the same rule)."""
-    if profile.positive_label is None:
+def _task_note(profile: Profile, positive: str | None) -> str:
+    """The task, and the positive class training scores (the profile's, by the same rule),
+    spelled as in the class balance."""
+    if profile.positive_label is None or positive is None:
         return profile.task
-    return f"{profile.task}; positive class: {profile.positive_label}"
+    return f"{profile.task}; positive class: {positive}"
 
 
 def _subtitle(profile: Profile) -> str:
@@ -87,7 +88,7 @@ def _subtitle(profile: Profile) -> str:
     return " · ".join(parts)
 
 
-def _overview(profile: Profile) -> list[tuple[str, str, str]]:
+def _overview(profile: Profile, positive: str | None) -> list[tuple[str, str, str]]:
     cells = profile.rows * len(profile.columns)
     missing = sum(c.nulls for c in profile.columns)
     warned = sum(1 for c in profile.columns if c.warnings)
@@ -98,7 +99,7 @@ def _overview(profile: Profile) -> list[tuple[str, str, str]]:
     return [
         ("Rows", num(profile.rows), ""),
         ("Columns", num(len(profile.columns)), ", ".join(f"{n} {k}" for k, n in kinds.items())),
-        ("Target", profile.target or "—", _task_note(profile)),
+        ("Target", profile.target or "—", _task_note(profile, positive)),
         ("Missing cells", pct(missing / cells if cells else 0), f"{missing:,} cells"),
         ("Columns with warnings", num(warned), ""),
         (

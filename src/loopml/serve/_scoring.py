@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import to_native
 from loopml.core.contract import polars_schema
+from loopml.core.convert import to_type
 from loopml.core.errors import SchemaError, ServeError, TargetError
 from loopml.core.labels import positive_index, positive_label
 
@@ -199,7 +200,7 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
             hint="Add the columns (empty values are fine: the model imputes them).",
         )
     casts = {
-        name: _cast(pl.col(name), frame.schema[name], dtype)
+        name: to_type(pl.col(name), frame.schema[name], contract.column(name).type)
         for name, dtype in polars_schema(contract).items()
         if frame.schema[name] != dtype
     }
@@ -214,6 +215,8 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     problems = []
     for name in casts:
         given = frame[name].is_not_null()
+        if frame.schema[name].is_float():  # NaN is a missing value, as null is
+            given = given & ~frame[name].is_nan()
         if frame.schema[name] == pl.String:
             given = given & (frame[name].str.strip_chars() != "")
         lost = given & out[name].is_null()
@@ -229,39 +232,6 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
             hint="Fix or blank out those values; empty values are fine, the model imputes them.",
         )
     return out
-
-
-def _cast(col: pl.Expr, source: Any, dtype: Any) -> pl.Expr:
-    """``col`` (of type ``source``) as ``dtype``; values that do not convert become null."""
-    import polars as pl
-
-    if source == pl.String and dtype != pl.String:
-        col = col.str.strip_chars()
-        col = pl.when(col == "").then(None).otherwise(col)
-    if isinstance(dtype, pl.Datetime):
-        if source == pl.String:
-            # an offset in the text is honoured; text without one is read as UTC
-            return col.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
-        if isinstance(source, pl.Datetime):
-            if source.time_zone:
-                return col.dt.convert_time_zone("UTC").cast(dtype)
-            return col.dt.replace_time_zone("UTC").cast(dtype)
-        if source == pl.Date:
-            return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    if dtype == pl.Date and source == pl.String:
-        return col.str.to_date(strict=False)
-    if dtype == pl.Date and isinstance(source, pl.Datetime):
-        return col.dt.date()
-    if dtype == pl.Boolean and source == pl.String:
-        lowered = col.str.to_lowercase()
-        return (
-            pl.when(lowered.is_in(["true", "1", "yes", "y", "t"]))
-            .then(True)
-            .when(lowered.is_in(["false", "0", "no", "n", "f"]))
-            .then(False)
-            .otherwise(None)
-        )
-    return col.cast(dtype, strict=False)
 
 
 def _split_pipeline(model: Any) -> tuple[list[Any], Any]:

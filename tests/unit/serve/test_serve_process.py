@@ -47,8 +47,8 @@ def _wait_until_up(url: str, server: subprocess.Popen, timeout: float = 30.0) ->
 
 
 def test_sigterm_writes_every_logged_prediction(classifier, tmp_path):
-    """A real uvicorn server answers over HTTP without delayed-ACK stalls, and stopped with
-    SIGTERM writes every prediction it served to the lake."""
+    """A real uvicorn server answers over HTTP, and stopped with SIGTERM writes every
+    prediction it served to the lake."""
     save_bundle(classifier, tmp_path / "bundle")
     port = _free_port()
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
@@ -72,12 +72,6 @@ def test_sigterm_writes_every_logged_prediction(classifier, tmp_path):
             answer = client.post("/predict", json={"records": [record()] * 10})
             request_ids.append(answer.json()["request_id"])
             health = client.get("/health").json()
-            times = []
-            for _ in range(20):
-                start = time.perf_counter()
-                client.get("/health")
-                times.append(time.perf_counter() - start)
-        assert sorted(times)[10] < 0.02  # Nagle + delayed ACK would add ~40 ms to each
         assert (health["rows_pending"], health["rows_logged"]) == (50, 0)
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)

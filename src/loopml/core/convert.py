@@ -1,0 +1,173 @@
+"""Converting values to the contract's types: the one converter quality and serve share.
+
+``to_type`` is the rule for each contract type as a Polars expression (for frames, lazy or
+eager); ``convert`` applies it to one Series. Values that do not convert become null, so the
+caller decides what a failed value means: quality quarantines the row, serve refuses the
+request. Text is stripped first; datetimes come out in UTC (text without an offset and naive
+datetimes are read as UTC, an offset in the text is honoured).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.contract import polars_dtype
+
+if TYPE_CHECKING:
+    import polars as pl
+
+TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0"})
+# tried after Polars' own format inference, in this order; the first that parses wins
+DATETIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+)
+_LARGEST_WHOLE = 2**62  # floats at least this large are not trusted as exact integers
+
+
+def convert(series: pl.Series, column_type: str) -> pl.Series:
+    """``series`` converted to the Polars type of ``column_type``; failures become null.
+
+    >>> import polars as pl
+    >>> convert(pl.Series("n", ["1", " 2 ", "3.0", "x"]), "integer").to_list()
+    [1, 2, 3, None]
+    >>> convert(pl.Series("b", ["Yes", "n", "maybe"]), "boolean").to_list()
+    [True, False, None]
+    """
+    import polars as pl
+
+    name = series.name
+    frame = series.alias("v").to_frame()
+    return frame.select(to_type(pl.col("v"), series.dtype, column_type)).to_series().alias(name)
+
+
+def to_type(value: pl.Expr, source: Any, column_type: str) -> pl.Expr:
+    """``value`` (an expression of Polars type ``source``) as ``column_type``; values that do
+    not convert become null. The result is named as the input column. Integers accept whole numbers written as floats ("3.0"), never
+    truncate; booleans accept true/false, yes/no, y/n, t/f, 1/0 in any case.
+
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"t": ["2024-01-01T12:00:00+02:00", "2024-01-01 12:00", "no"]})
+    >>> frame.select(to_type(pl.col("t"), pl.String, "datetime"))["t"].dt.hour().to_list()
+    [10, 12, None]
+    """
+    import polars as pl
+
+    if column_type not in _RULES:
+        raise ValueError(f"unknown column type {column_type!r}")
+    if isinstance(source, (pl.Categorical, pl.Enum)):
+        value, source = value.cast(pl.String), pl.String
+    if source == pl.String:
+        value = value.str.strip_chars()
+    return _RULES[column_type](value, source).name.keep()  # named as the input column
+
+
+def _nulls(value: pl.Expr, column_type: str) -> pl.Expr:
+    """As many nulls of the type as ``value`` has rows (a bare literal would be one row)."""
+    import polars as pl
+
+    empty = pl.lit(None, dtype=polars_dtype(column_type))
+    return pl.when(value.is_null()).then(empty).otherwise(empty)
+
+
+def _float(value: pl.Expr, source: Any) -> pl.Expr:
+    import polars as pl
+
+    if source == pl.Boolean:
+        return value.cast(pl.Float64)
+    if source.is_temporal():
+        return _nulls(value, "float")
+    return value.cast(pl.Float64, strict=False).fill_nan(None)
+
+
+def _integer(value: pl.Expr, source: Any) -> pl.Expr:
+    import polars as pl
+
+    if source.is_integer() or source == pl.Boolean:
+        return value.cast(pl.Int64, strict=False)
+    number = _float(value, source)
+    exact = number.is_finite() & (number == number.floor()) & (number.abs() < _LARGEST_WHOLE)
+    whole = pl.when(exact).then(number).otherwise(None).cast(pl.Int64, strict=False)
+    if source == pl.String:  # digits beyond a float's precision stay exact
+        return pl.coalesce(value.cast(pl.Int64, strict=False), whole)
+    return whole
+
+
+def _boolean(value: pl.Expr, source: Any) -> pl.Expr:
+    import polars as pl
+
+    if source == pl.Boolean:
+        return value
+    if source.is_numeric():
+        return pl.when(value == 1).then(True).when(value == 0).then(False).otherwise(None)
+    text = value.cast(pl.String, strict=False).str.to_lowercase()
+    return (
+        pl.when(text.is_in(sorted(TRUE_TOKENS)))
+        .then(True)
+        .when(text.is_in(sorted(FALSE_TOKENS)))
+        .then(False)
+        .otherwise(None)
+    )
+
+
+def _text(value: pl.Expr, source: Any) -> pl.Expr:
+    import polars as pl
+
+    if source == pl.Boolean:
+        return value.cast(pl.String).str.to_lowercase()
+    return value.cast(pl.String, strict=False)
+
+
+def _datetime(value: pl.Expr, source: Any) -> pl.Expr:
+    import polars as pl
+
+    target = pl.Datetime("us", "UTC")
+    if isinstance(source, pl.Datetime):
+        if source.time_zone:
+            return value.dt.convert_time_zone("UTC").cast(target)
+        return value.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if source == pl.Date:
+        return value.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if source != pl.String:
+        return _nulls(value, "datetime")
+    return pl.coalesce(
+        value.str.to_datetime(format=fmt, strict=False, time_unit="us", time_zone="UTC")
+        for fmt in (None, *DATETIME_FORMATS)
+    )
+
+
+def _date(value: pl.Expr, source: Any) -> pl.Expr:
+    import polars as pl
+
+    if source == pl.Date:
+        return value
+    if isinstance(source, pl.Datetime):
+        return value.dt.date()
+    if source != pl.String:
+        return _nulls(value, "date")
+    return pl.coalesce(value.str.to_date(strict=False), _datetime(value, source).dt.date())
+
+
+_RULES = {
+    "integer": _integer,
+    "float": _float,
+    "boolean": _boolean,
+    "string": _text,
+    "category": _text,
+    "datetime": _datetime,
+    "date": _date,
+}
