@@ -39,8 +39,11 @@ def clean(series: pl.Series) -> pl.Series:
     return series.fill_nan(None) if series.dtype.is_float() else series
 
 
-def quantiles(values: np.ndarray, qs: Sequence[float] | np.ndarray) -> np.ndarray:
-    """The "lower" quantiles ``qs`` of ``values`` (observed values), one partial sort.
+def quantiles(
+    values: np.ndarray, qs: Sequence[float] | np.ndarray, *, presorted: bool = False
+) -> np.ndarray:
+    """The "lower" quantiles ``qs`` of ``values`` (observed values), by one partial sort or
+    none when the values are ``presorted``.
 
     >>> quantiles(np.array([4.0, 1.0, 3.0, 2.0]), [0.0, 0.5, 1.0]).tolist()
     [1.0, 2.0, 4.0]
@@ -49,14 +52,26 @@ def quantiles(values: np.ndarray, qs: Sequence[float] | np.ndarray) -> np.ndarra
         return np.array([], dtype=float)
     index = np.floor(np.asarray(qs, dtype=float) * (values.size - 1) + 1e-9).astype(np.int64)
     index = np.clip(index, 0, values.size - 1)
+    if presorted:
+        return np.asarray(values[index], dtype=float)
     return np.partition(np.asarray(values, dtype=float), np.unique(index))[index]
 
 
-def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
+def quantile_edges(values: np.ndarray, bins: int, *, presorted: bool = False) -> np.ndarray:
     """Inner edges at the 1/bins ... (bins-1)/bins quantiles, deduplicated."""
     if values.size == 0:
         return np.array([], dtype=float)
-    return np.unique(quantiles(values, np.arange(1, bins) / bins))
+    return np.unique(quantiles(values, np.arange(1, bins) / bins, presorted=presorted))
+
+
+def sorted_counts(values: np.ndarray, edges: np.ndarray | Sequence[float]) -> np.ndarray:
+    """``bin_counts`` of values already sorted ascending, by binary search of the edges.
+
+    >>> sorted_counts(np.array([1.0, 2.0, 3.0, 4.0]), [2.0]).tolist()
+    [2, 2]
+    """
+    ends = np.searchsorted(values, np.asarray(edges, dtype=float), side="right")
+    return np.diff(np.concatenate([[0], ends, [values.size]])).astype(np.int64)
 
 
 def bin_index(values: np.ndarray, edges: np.ndarray | Sequence[float]) -> np.ndarray:

@@ -98,7 +98,8 @@ class ADWIN:
 
     >>> import random
     >>> rng = random.Random(1)
-    >>> stream = [rng.gauss(0.2, 0.1) for _ in range(1000)] + [rng.gauss(0.5, 0.1) for _ in range(1000)]
+    >>> stream = [rng.gauss(0.2, 0.1) for _ in range(1000)]
+    >>> stream += [rng.gauss(0.5, 0.1) for _ in range(1000)]
     >>> adwin = ADWIN()
     >>> first = next(i for i, x in enumerate(stream) if adwin.update(x).drift_detected)
     >>> 1000 <= first < 1100, adwin.width < 1100

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from loopml.core.bins import bin_index
 from loopml.core.records import FeatureReference
-from loopml.monitor._bins import bin_counts, clean, numeric_values
+from loopml.monitor._bins import bin_counts, bin_sums, clean, numeric_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +54,8 @@ class Counts:
 
 def count(series: pl.Series, ref: FeatureReference) -> Counts:
     """Count one column of a window (or of a partition of it) in ``ref``'s bins."""
+    if ref.kind == "numeric" and ref.fine_edges:
+        return _count_numeric(series, ref)
     coarse = bin_counts(series, ref)
     if ref.kind != "numeric":
         unseen = 0
@@ -62,15 +63,29 @@ def count(series: pl.Series, ref: FeatureReference) -> Counts:
             text = clean(series).drop_nulls().cast(pl.String)
             unseen = int((~text.is_in(pl.Series(ref.known, dtype=pl.String).implode())).sum())
         return Counts(coarse=coarse, fine=_NONE, sums=_NONE.astype(float), unseen=unseen)
-    if not ref.fine_edges:
-        return Counts(coarse=coarse, fine=_NONE, sums=_NONE.astype(float))
-    values = numeric_values(series)
+    return Counts(coarse=coarse, fine=_NONE, sums=_NONE.astype(float))
+
+
+def _count_numeric(series: pl.Series, ref: FeatureReference) -> Counts:
+    """One pass over the values for the fine bins; the coarse (PSI) bins are sums of fine
+    ones when their edges are among the fine edges (quantiles at multiples of 1/100 are)."""
+    clean_series = clean(series)
+    missing = int(clean_series.null_count())
+    values = np.sort(numeric_values(clean_series))  # then each edge is one binary search
     edges = np.asarray(ref.fine_edges, dtype=float)
     # 0: below the minimum, 1: equal to it, i + 1: (e_i-1, e_i], len(edges) + 1: above the max
-    index = bin_index(values, edges) + 1
-    index[values < edges[0]] = 0
-    fine = np.bincount(index, minlength=edges.size + 2).astype(np.int64)
-    sums = np.bincount(index, weights=values, minlength=edges.size + 2)
+    ends = np.concatenate([[0], [np.searchsorted(values, edges[0], side="left")],
+                           np.searchsorted(values, edges, side="right"), [values.size]])
+    fine = np.diff(ends).astype(np.int64)
+    origin = float(ref.mean or 0.0)
+    sums = bin_sums(values, ends[1:], origin) + fine * origin
+    position = np.searchsorted(edges, ref.edges)
+    if np.array_equal(edges[np.minimum(position, edges.size - 1)], ref.edges):
+        cumulative = np.cumsum(fine)
+        inner = np.diff(np.concatenate([[0], cumulative[position + 1], [values.size]]))
+        coarse = np.append(inner, missing).astype(np.int64)
+    else:
+        coarse = bin_counts(series, ref)
     return Counts(coarse=coarse, fine=fine, sums=sums)
 
 

@@ -1,14 +1,15 @@
 """Multivariate drift: how well a small classifier tells reference rows from window rows.
 
 Per-feature statistics miss a shift in how features go together (the same marginals, a new
-correlation). A gradient-boosted classifier, trained to say whether a row came from the
-reference sample or from the window, sees it: its cross-validated ROC AUC is 0.5 when the two
-are alike and approaches 1 as they separate. Both sides are capped at ``rows`` rows, so the
+correlation). A small LightGBM classifier (40 trees of 15 leaves, seeded), trained to say
+whether a row came from the reference sample or from the window, sees it: its out-of-fold
+ROC AUC (3 folds) is 0.5 when the two are alike and approaches 1 as they separate. Both sides are capped at ``rows`` rows, so the
 cost does not grow with the window.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,9 +40,9 @@ def domain_auc(
     >>> domain_auc(ref, ref.with_columns(pl.col("x") + 60), [x]) > 0.8
     True
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
 
     used = [f for f in features if f.name in sample.columns and f.name in window.columns]
     if not used or min(sample.height, window.height) < MIN_ROWS:
@@ -50,12 +51,17 @@ def domain_auc(
     right = window.sample(n=min(rows, window.height), seed=seed)
     x = np.column_stack([_column(left, right, f) for f in used])
     y = np.r_[np.zeros(left.height), np.ones(right.height)]
-    model = HistGradientBoostingClassifier(
-        max_iter=40, max_leaf_nodes=15, learning_rate=0.1, early_stopping=False,
-        categorical_features=[f.kind == "categorical" for f in used], random_state=seed,
-    )  # fmt: skip
+    categorical = [i for i, f in enumerate(used) if f.kind == "categorical"]
+    score = np.zeros(y.size)
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
-    score = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
+    for train, test in folds.split(x, y):  # out-of-fold scores: the AUC of unseen rows
+        model = lgb.LGBMClassifier(
+            n_estimators=40, num_leaves=15, learning_rate=0.1, max_bin=63, min_child_samples=20,
+            random_state=seed, deterministic=True, force_row_wise=True, verbose=-1,
+            n_jobs=min(4, os.cpu_count() or 1),
+        )  # fmt: skip
+        model.fit(x[train], y[train], categorical_feature=categorical or "auto")
+        score[test] = model.predict_proba(x[test])[:, 1]
     return round(float(roc_auc_score(y, score)), 6)
 
 

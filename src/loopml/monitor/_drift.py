@@ -9,7 +9,10 @@ can be chance. A feature therefore drifts only when its shift is both
   deviations and the Jensen–Shannon distance, which also sees missing values; categories: the
   Jensen–Shannon distance) reaches ``monitoring.warn_distance`` / ``alert_distance``, or its
   PSI reaches ``warn_psi`` / ``alert_psi``; and
-- significant: the smaller of its KS and chi-squared p-values is below ``monitoring.p_value``.
+- significant: its p-value (the smaller of its KS and chi-squared p-values, times the number
+  of tests) is below ``monitoring.p_value`` divided by the number of columns checked
+  (Bonferroni), so that a window of unshifted columns raises a false alarm in at most about
+  ``p_value`` of windows, whatever its size and number of columns.
 
 The Population Stability Index of a feature with reference shares r and current shares c
 over the same bins (missing values are a bin of their own) is
@@ -37,7 +40,7 @@ import polars as pl
 from loopml.core.config import MonitoringConfig
 from loopml.core.errors import MonitorError
 from loopml.core.records import DriftReport, FeatureDrift, FeatureReference, Reference, Status
-from loopml.monitor._bins import bin_labels, shares
+from loopml.monitor._bins import bin_labels, in_threads, shares
 from loopml.monitor._counts import Counts, count
 from loopml.monitor._reference import PREDICTION, SCORE
 from loopml.monitor._stats import (
@@ -119,14 +122,17 @@ def check_drift(
             f"it has {', '.join(map(repr, current.columns[:30]))}.",
             hint="Check that the prediction log stores every feature the model was trained on.",
         )
+    columns = len(reference.features) + (reference.prediction is not None)
+    counts = in_threads(lambda ref: _counts(current, ref.name, ref), reference.features)
     features = tuple(
-        compare(ref, _counts(current, ref.name, ref), config) for ref in reference.features
+        compare(ref, c, config, columns=columns)
+        for ref, c in zip(reference.features, counts, strict=True)
     )
     prediction = None
     if reference.prediction is not None:
         column = _prediction_column(reference.prediction, current)
-        prediction = compare(reference.prediction,
-                             _counts(current, column, reference.prediction), config)  # fmt: skip
+        prediction = compare(reference.prediction, _counts(current, column,
+                             reference.prediction), config, columns=columns)  # fmt: skip
     auc = None
     if reference.sample is not None and config.domain_rows > 0:
         from loopml.monitor._domain import domain_auc
@@ -176,9 +182,12 @@ def status_of(value: float, config: MonitoringConfig) -> Status:
     return _level(value, config.warn_psi, config.alert_psi)
 
 
-def compare(ref: FeatureReference, counts: Counts, config: MonitoringConfig) -> FeatureDrift:
+def compare(
+    ref: FeatureReference, counts: Counts, config: MonitoringConfig, *, columns: int = 1
+) -> FeatureDrift:
     """Every statistic, the effect and the status of one column, from its window ``counts``
-    (possibly merged from partitions) and its reference."""
+    (possibly merged from partitions) and its reference; ``columns`` is how many columns the
+    window checks, for the Bonferroni correction."""
     current = shares(counts.coarse)
     ref_counts = np.rint(np.asarray(ref.shares) * ref.rows)
     stats: dict[str, float] = {"psi": psi(ref.shares, current),
@@ -201,7 +210,8 @@ def compare(ref: FeatureReference, counts: Counts, config: MonitoringConfig) -> 
     stats["null_rate"], stats["unseen"] = null_rate, float(counts.unseen)
     level = max(_level(effect, config.warn_distance, config.alert_distance),
                 status_of(stats["psi"], config), key=_RANK.__getitem__)  # fmt: skip
-    significant = min(p_values) < config.p_value
+    stats["p_value"] = min(min(p_values) * len(p_values), 1.0)
+    significant = stats["p_value"] < config.p_value / max(columns, 1)
     return FeatureDrift(
         name=ref.name,
         kind=ref.kind,

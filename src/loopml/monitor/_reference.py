@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
 import polars as pl
 
+from loopml.core.bins import quantile_edges, sorted_counts
 from loopml.core.contract import NUMERIC_TYPES, Contract
 from loopml.core.errors import MonitorError, unknown_name
 from loopml.core.records import FeatureReference, Reference
-from loopml.core.bins import quantile_edges
 from loopml.monitor._bins import (
+    MAX_CATEGORIES,
     MAX_KNOWN,
-    bin_counts,
     clean,
     fine_reference,
+    in_threads,
     numeric_values,
     shares,
-    top_categories,
 )
 
 SKIPPED_TYPES = frozenset({"datetime", "date"})
@@ -71,7 +72,7 @@ def build_reference(
             "The reference frame has no rows, so there is nothing to compare windows with.",
             hint="Build the reference from the rows the model was trained or validated on.",
         )
-    features = []
+    wanted: list[tuple[str, str, tuple[str, ...] | None]] = []
     for name in columns:
         if name not in contract:
             raise MonitorError(
@@ -85,14 +86,18 @@ def build_reference(
                 hint="Build the reference from the training frame the model was fitted on.",
             )
         column_type = contract.column(name).type
-        if column_type in SKIPPED_TYPES:
-            continue
-        kind = "numeric" if column_type in NUMERIC_TYPES else "categorical"
+        if column_type not in SKIPPED_TYPES:
+            kind = "numeric" if column_type in NUMERIC_TYPES else "categorical"
+            wanted.append((name, kind, contract.column(name).allowed))
+
+    def describe(item: tuple[str, str, tuple[str, ...] | None]) -> FeatureReference:
+        name, kind, allowed = item
         feature = _describe(frame[name], name, kind, bins)
-        allowed = contract.column(name).allowed
         if kind == "categorical" and allowed:
             feature = replace(feature, known=tuple(sorted({*allowed, *feature.known})))
-        features.append(feature)
+        return feature
+
+    features = in_threads(describe, wanted)
     prediction = None
     if predictions is not None:
         if not isinstance(predictions, pl.Series):
@@ -121,13 +126,19 @@ def _describe(series: pl.Series, name: str, kind: str, bins: int) -> FeatureRefe
                 "contract says is numeric.",
                 hint="Build the reference from the clean (contract-typed) training frame.",
             ) from exc
-        edges = tuple(float(v) for v in quantile_edges(values, bins))
-        ref = FeatureReference(name=name, kind="numeric", edges=edges,
-                               **fine_reference(values))  # type: ignore[arg-type]
-    else:
-        text = clean(series).drop_nulls().cast(pl.String)
-        distinct = text.unique()
-        known = tuple(sorted(distinct.to_list())) if distinct.len() <= MAX_KNOWN else ()
-        ref = FeatureReference(name=name, kind="categorical", categories=top_categories(series),
-                               known=known)  # fmt: skip
-    return replace(ref, shares=shares(bin_counts(series, ref)), rows=series.len())
+        values = np.sort(values)
+        edges = quantile_edges(values, bins, presorted=True)
+        counts = np.append(sorted_counts(values, edges), series.len() - values.size)
+        return FeatureReference(
+            name=name, kind="numeric", edges=tuple(float(v) for v in edges),
+            shares=shares(counts), rows=series.len(),
+            **fine_reference(values),  # type: ignore[arg-type]
+        )  # fmt: skip
+    text = clean(series).drop_nulls().cast(pl.String)
+    found = text.value_counts().sort(["count", text.name], descending=[True, False])
+    categories = tuple(found[text.name].head(MAX_CATEGORIES).to_list())
+    kept = found["count"].head(MAX_CATEGORIES).to_list()
+    counts = [*kept, found["count"].sum() - sum(kept), series.len() - text.len()]
+    known = tuple(sorted(found[text.name].to_list())) if found.height <= MAX_KNOWN else ()
+    return FeatureReference(name=name, kind="categorical", categories=categories,
+                            known=known, shares=shares(counts), rows=series.len())  # fmt: skip

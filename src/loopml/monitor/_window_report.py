@@ -151,10 +151,15 @@ def history_rows(report: WindowReport, *, monitored_at: datetime | None = None) 
     ...     drift=None, labelled_rows=120, metric="accuracy", realised={"accuracy": 0.81},
     ...     estimated={"accuracy": 0.84}, estimate_gap=0.03)
     >>> rows = history_rows(report)
-    >>> rows.select("column", "statistic", "value").rows()[:3]
-    [('_performance', 'realised_accuracy', 0.81), ('_performance', 'estimated_accuracy', 0.84), ('_performance', 'estimate_gap', 0.03)]
-    >>> rows.columns
-    ['window_start', 'window_end', 'model_version', 'column', 'statistic', 'value', 'status', 'monitored_at']
+    >>> for row in rows.select("column", "statistic", "value").rows()[:3]:
+    ...     print(row)
+    ('_performance', 'realised_accuracy', 0.81)
+    ('_performance', 'estimated_accuracy', 0.84)
+    ('_performance', 'estimate_gap', 0.03)
+    >>> rows.columns[:4]
+    ['window_start', 'window_end', 'model_version', 'column']
+    >>> rows.columns[4:]
+    ['statistic', 'value', 'status', 'monitored_at']
     """
     rows: list[tuple[str, str, float, str]] = []
     perf = report.performance_status
@@ -251,7 +256,9 @@ def _concept_change(perf: Performance) -> datetime | None:
     return None
 
 
-def _span(window: pl.DataFrame, drift: DriftReport | None) -> tuple[datetime | None, datetime | None]:
+def _span(
+    window: pl.DataFrame, drift: DriftReport | None
+) -> tuple[datetime | None, datetime | None]:
     if drift is not None and drift.window_start is not None:
         return drift.window_start, drift.window_end
     if TIME in window.columns and window[TIME].dtype.is_temporal() and window.height:

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from loopml.core.errors import LoopmlError
-from loopml.core.records import DriftReport, Evaluation, Leaderboard, Profile, ValidationReport
+from loopml.core.records import (
+    DriftReport,
+    Evaluation,
+    Leaderboard,
+    Profile,
+    ValidationReport,
+    WindowReport,
+)
 
 
 class ReportError(LoopmlError, TypeError):
     headline = "The report could not be rendered"
 
 
-def render(record: Any, *, title: str | None = None, leaderboard: Leaderboard | None = None) -> str:
+def render(
+    record: Any,
+    *,
+    title: str | None = None,
+    leaderboard: Leaderboard | None = None,
+    events: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
     """Render a report record as one self-contained HTML page (plotly.js inlined once).
 
     ``record`` is a ``Profile``, an ``Evaluation`` (optionally with the ``leaderboard`` of
-    the search that produced the model), a ``Leaderboard`` alone, a ``DriftReport`` or a
-    ``ValidationReport``.
+    the search that produced the model), a ``Leaderboard`` alone, a ``DriftReport``, a
+    ``ValidationReport``, or a sequence of ``WindowReport`` (the monitoring report, with the
+    catalog ``events`` of the loop marked on its time axis).
 
     >>> from loopml.core.records import ValidationReport
     >>> html = render(ValidationReport(source="flights", contract_fingerprint="ab12",
@@ -30,6 +45,18 @@ def render(record: Any, *, title: str | None = None, leaderboard: Leaderboard | 
         raise ReportError(
             f"A leaderboard goes with an Evaluation, not a {type(record).__name__}.",
             hint="Call render(evaluation, leaderboard=leaderboard), or render(leaderboard).",
+        )
+    if isinstance(record, WindowReport) or (
+        isinstance(record, Sequence) and record and all(isinstance(r, WindowReport) for r in record)
+    ):
+        from loopml.reports._monitoring import render_monitoring
+
+        windows = [record] if isinstance(record, WindowReport) else list(record)
+        return render_monitoring(windows, events=events or (), title=title)
+    if events is not None:
+        raise ReportError(
+            f"Events go with monitoring windows, not a {type(record).__name__}.",
+            hint="Call render(window_reports, events=events).",
         )
     if isinstance(record, Profile):
         from loopml.reports._profile import render_profile
@@ -51,7 +78,8 @@ def render(record: Any, *, title: str | None = None, leaderboard: Leaderboard | 
         return render_validation(record, title=title)
     raise ReportError(
         f"There is no report for a {type(record).__name__}.",
-        hint="Render a Profile, Evaluation, Leaderboard, DriftReport or ValidationReport.",
+        hint="Render a Profile, Evaluation, Leaderboard, DriftReport, ValidationReport or a "
+        "list of WindowReports.",
     )
 
 

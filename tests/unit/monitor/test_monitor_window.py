@@ -224,3 +224,29 @@ def test_regression_decay_is_relative_to_the_reference_error():
         assert report.estimated == {} and report.labelled_rows == 400
         expected = "alert" if report.realised["rmse"] > 10.5 else "ok"
         assert report.performance_status == expected == status, report.realised
+
+
+def test_windows_of_a_log_with_late_feedback_give_one_history(setup):
+    """Three weeks of log, labels joined weeks later, cut into 7-day windows: each window
+    counts the labels of its own predictions, and the history stacks into one table."""
+    from loopml.monitor import split_windows
+
+    bundle, live = setup
+    log = log_of(bundle, live, labels=[None] * live.height, hours=21 * 24).drop("_label")
+    feedback = pl.DataFrame({
+        "_request_id": log["_request_id"], "_record": log["_record"], "_label": live["label"],
+        "_label_received_at": log["_predicted_at"] + timedelta(days=30),
+    }).filter(pl.int_range(pl.len()) % 4 != 0)  # fmt: skip
+    joined = log.join(feedback, on=["_request_id", "_record"], how="left")
+    windows = split_windows(joined, "7d")
+    reports = [check_window(bundle, w, model="cancer", version=3,
+                            config=MonitoringConfig(min_rows=20)) for w in windows]  # fmt: skip
+
+    assert len(reports) >= 3 and sum(r.rows for r in reports) == live.height
+    for window, report in zip(windows, reports, strict=True):
+        assert report.labelled_rows == window["_label"].is_not_null().sum() > 0
+        assert report.start == window["_predicted_at"].min()
+    history = pl.concat([history_rows(r) for r in reports])
+    assert history["window_start"].n_unique() == len(reports)
+    labelled = history.filter(pl.col("statistic") == "labelled_rows")["value"].sum()
+    assert labelled == feedback.height
