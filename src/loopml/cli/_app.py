@@ -139,8 +139,9 @@ def serve(
 ) -> None:
     """Serve a model over HTTP.
 
-    POST /predict, GET /health, OpenAPI at /docs. Every prediction is logged to the
-    lake table predictions/MODEL.
+    POST /predict, POST /feedback, POST /reload, GET /health, OpenAPI at /docs. Every
+    prediction is logged to the lake table predictions/MODEL; the server follows the
+    model's alias (promotions and rollbacks take effect without a restart).
     """
     proj = _project(project)
     with proj:

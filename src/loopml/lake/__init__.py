@@ -1,4 +1,5 @@
-"""Versioned Delta Lake tables: raw, clean, quarantine, predictions and feedback.
+"""Versioned Delta Lake tables: raw, clean, quarantine, predictions, feedback, monitoring and
+dead letters; appends, overwrites and upserts (``merge``) are each one atomic commit.
 
 >>> import tempfile, polars as pl
 >>> lake = Lake(tempfile.mkdtemp())

@@ -75,6 +75,7 @@ def create_app(
 
     from fastapi import FastAPI, Request, Response
     from fastapi.responses import JSONResponse
+    from pydantic import ValidationError
     from starlette.concurrency import run_in_threadpool
 
     first = Served.build(bundle, version, max_records=max_records)
@@ -110,8 +111,6 @@ def create_app(
     def score(raw: bytes) -> Response:
         served = follower.current  # one model for validation, scoring and logging
         request_id = uuid.uuid4().hex
-        from pydantic import ValidationError
-
         try:
             body = served.schema.request.model_validate_json(raw or b"null")
         except ValidationError as exc:
@@ -139,8 +138,9 @@ def create_app(
         if log is not None:
             log.add(PredictionLog.rows(features, served.scorer.columns_for(scored),
                                        request_id=request_id, version=served.version, ids=ids))
-        if follower.shadow is not None:
-            shadows.submit(features, ids, request_id)
+        shadow_model = follower.shadow
+        if shadow_model is not None and shadow_model.version != served.version:
+            shadows.submit(features, ids, request_id)  # the same version would tell nothing
         payload: dict[str, Any] = {
             "model": model_name,
             "version": served.version,
@@ -476,7 +476,9 @@ def _openapi(app: Any, served: Served) -> dict[str, Any]:
     components["PredictRequest"] = request
     spec["paths"]["/predict"]["post"]["requestBody"] = {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
+        },
     }
     app.state.openapi = (served, spec)
     return spec

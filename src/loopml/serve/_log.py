@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LakeConflictError, LakeError, ServeError
 from loopml.lake import table_name
+from loopml.serve._deadletter import write_dead_letter
 
 if TYPE_CHECKING:
     import polars as pl
@@ -359,27 +360,18 @@ class PredictionLog:
             self._keep(kept, sum(f.height for f in kept), time.monotonic(), error or conflict)
         return written
 
-    def _dead_letter(self, batch: list[pl.DataFrame], reason: str, *, drop_on_failure: bool) -> bool:
+    def _dead_letter(
+        self, batch: list[pl.DataFrame], reason: str, *, drop_on_failure: bool
+    ) -> bool:
         """Write ``batch`` to the dead-letter table as text with ``reason``; True on success.
 
         On failure the rows are counted as dropped (with an ERROR log line) when
         ``drop_on_failure``, else left to the caller."""
-        from datetime import UTC, datetime
-
-        import polars as pl
-
         rows = sum(f.height for f in batch)
         if rows == 0:
             return True
         try:
-            now = datetime.now(UTC)
-            text = pl.concat([_as_text(f) for f in batch], how="diagonal")
-            text = text.with_columns(
-                pl.lit(reason, dtype=pl.String).alias("_reason"),
-                pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("_failed_at"),
-            )
-            self.lake.append(self.dead_letter_table, text,
-                             metadata={"loopml.stage": "serve", "loopml.rows": str(rows)})
+            write_dead_letter(self.lake, self.dead_letter_table, batch, reason)
         except Exception as exc:  # noqa: BLE001 - the last resort must not raise
             if drop_on_failure:
                 with self._wake:
@@ -491,36 +483,16 @@ class PredictionLog:
             pause = min(self.flush_s * 2 ** min(self._failures - 1, 10), MAX_RETRY_PAUSE_S)
             self._retry_at = time.monotonic() + pause
             self._enforce_bound()
-            error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self._last_error = error
+            self._last_error = error = _first(exc)
             pending = self._pending_rows
         logger.error(
-            "Could not write %d prediction row(s) to %s (%s); %d row(s) pending, retrying in %.1fs.",
-            rows,
-            self.table,
-            error,
-            pending,
-            pause,
-        )
+            "Could not write %d prediction row(s) to %s (%s); %d row(s) pending, retrying in "
+            "%.1fs.", rows, self.table, error, pending, pause,
+        )  # fmt: skip
 
 
 def _first(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every column as text, so rows of conflicting types share the dead-letter table."""
-    import polars as pl
-
-    out = []
-    for name, dtype in frame.schema.items():
-        column = frame[name]
-        try:
-            out.append(column.cast(pl.String))
-        except pl.exceptions.PolarsError:
-            out.append(pl.Series(name, [None if v is None else str(v) for v in column.to_list()],
-                                 dtype=pl.String))
-    return pl.DataFrame(out)
 
 
 @functools.cache

@@ -203,9 +203,12 @@ class ShadowScorer:
         """Queue a request's rows for the shadow model; returns at once."""
         if self.follower.shadow is None:
             return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="loopml-shadow", daemon=True)
-            self._thread.start()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="loopml-shadow", daemon=True
+                )
+                self._thread.start()
         try:
             self._queue.put_nowait((features, ids, request_id))
         except queue.Full:
@@ -214,10 +217,11 @@ class ShadowScorer:
 
     def close(self) -> None:
         """Score what is queued, then stop the worker."""
-        if self._thread is not None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
             self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+            thread.join()
 
     def stats(self) -> dict[str, Any]:
         shadow = self.follower.shadow

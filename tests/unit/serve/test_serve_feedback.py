@@ -124,3 +124,35 @@ def test_post_feedback_answers_counts(classifier, client_for, lake):
     assert lake.read(FEEDBACK)["_label"].to_list() == ["late"]
     bad = client.post("/feedback", json={"rows": []})
     assert bad.status_code == 422 and "labels" in bad.json()["error"]
+
+
+def test_any_feedback_body_gets_an_answer_not_a_traceback(lake):
+    """Whatever JSON is posted, parsing and taking it raises only FeedbackError, and each
+    label row is counted once: accepted, unknown or invalid."""
+    import json
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from loopml.serve._app import _labels
+
+    _log(lake)
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+    item = st.fixed_dictionaries(
+        {}, optional={"request_id": scalars, "record": scalars, "id": scalars, "label": scalars}
+    )
+    bodies = st.fixed_dictionaries({"labels": st.lists(item | scalars, max_size=4)}) | scalars
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(bodies)
+    def check(body):
+        try:
+            rows = _labels(json.dumps(body).encode())
+            result = take_feedback(lake, "flights", pl.DataFrame(rows, infer_schema_length=None),
+                                   task="classification", classes=("late", "on_time"),
+                                   id_column="flight")
+        except FeedbackError:
+            return
+        assert result.accepted + result.unknown + result.invalid == len(rows)  # each row counted once
+
+    check()
