@@ -220,6 +220,7 @@ def drift_json(report: DriftReport) -> dict[str, Any]:
         d = to_plain(f)
         stats = {k: v for k, v in d.items() if isinstance(v, (int, float))
                  and not isinstance(v, bool)}
+        stats.update(d.get("stats") or {})
         return {"name": f.name, "kind": getattr(f, "kind", None), "status": f.status,
                 "statistics": stats}
 

@@ -132,12 +132,14 @@ def record_windows(ctx: Context) -> list[Any]:
 
 
 def monitor_windows(
-    ctx: Context, champion: ModelVersion, bundle: ModelBundle, served: pl.DataFrame
+    ctx: Context, champion: ModelVersion, bundle: ModelBundle, served: pl.DataFrame, *,
+    every: bool = False,
 ) -> list[Any]:
     """Check every window of every served version whose rows or labels changed since the
     history recorded it (labels arrive late, so a window is checked again when they do), and
     always the champion's newest and newest labelled windows; upsert their rows into
-    ``monitoring/<model>``. Returns the champion's reports, oldest first."""
+    ``monitoring/<model>``. Returns the reports of the champion's windows checked, oldest
+    first; with ``every``, every window of every version is checked and returned."""
     import polars as pl
 
     if served.height == 0:
@@ -150,7 +152,7 @@ def monitor_windows(
     for version in sorted(served["_model_version"].unique().to_list()):
         windows = windows_of(ctx, served.filter(pl.col("_model_version") == version))
         wanted = {i for i, w in enumerate(windows)
-                  if recorded.get((version, _start(w))) != _counts(w)}
+                  if every or recorded.get((version, _start(w))) != _counts(w)}
         is_champion = version == champion.version
         if is_champion and windows:
             labelled = [i for i, w in enumerate(windows) if w["_label"].is_not_null().any()]
@@ -167,7 +169,7 @@ def monitor_windows(
             if rows.height:
                 ctx.lake.merge(table, rows, keys=HISTORY_KEYS,
                                metadata={"loopml.stage": "monitor"})
-            if is_champion:
+            if is_champion or every:
                 reports.append(report)
     return reports
 

@@ -89,32 +89,42 @@ def build_app(ctx: Context, *, model: str | None) -> Any:
 
 
 def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:
+    """Every window of the served prediction log (with the ground truth that came back)
+    checked and recorded in ``monitoring/<model>``; returns the drift of the model version's
+    newest window and the monitoring report (windows over time with the loop's events)."""
     import polars as pl
 
     from loopml.monitor import check_drift
+    from loopml.pipeline._loop import monitor_windows, served_log, windows_of
     from loopml.reports import write_report
 
     mv, bundle = ctx.load(model)
-    table = table_name("predictions", mv.name)
-    if not ctx.lake.exists(table):
+    served = served_log(ctx, mv.name)
+    own = served.filter(pl.col("_model_version") == mv.version) if served.height else served
+    if own.height == 0:
         raise MonitorError(
-            f"No predictions have been logged for {mv.name} yet.",
+            f"No predictions have been logged for {mv.ref} yet.",
             hint="Serve the model ('loopml serve') and send requests, or score a file with "
             "'loopml predict', then run 'loopml monitor' again.",
         )
-    window = ctx.lake.scan(table).filter(pl.col("_model_version") == mv.version).collect()
-    report = check_drift(
-        bundle.reference, window, model=mv.name, version=mv.version,
+    reports = monitor_windows(ctx, mv, bundle, served, every=True)
+    newest = [r for r in reports if r.version == mv.version][-1]
+    report = newest.drift or check_drift(
+        bundle.reference, windows_of(ctx, own)[-1], model=mv.name, version=mv.version,
         config=ctx.config.monitoring,
     )
+    events = [e for e in ctx.catalog.events(limit=1000)
+              if e["subject"].split("@")[0] == mv.name
+              and e["kind"] in ("decision", "promote", "rollback", "alert", "retrain")]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     path = write_report(
-        report, ctx.reports_dir / "monitor" / f"{mv.name}-v{mv.version}-{stamp}.html",
-        title=f"Drift of {mv.ref}",
+        reports, ctx.reports_dir / "monitor" / f"{mv.name}-{stamp}.html", events=events,
+        title=f"Monitoring of {mv.name}",
     )
     ctx.catalog.log_event(
         "monitor", mv.ref,
         {"status": report.status, "rows": report.current_rows, "report": str(path),
+         "windows": len(reports), "window_start": report.window_start,
          "drifted": [f.name for f in report.features if f.status != "ok"]},
     )
     return report, path
