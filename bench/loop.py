@@ -155,7 +155,7 @@ def measure_swap(project: Path, clients: int, hold: float) -> dict:
     during: list[float] = []
     windows = []
     for to, at, first_new in swaps:
-        end = (first_new or at) + 1.0  # the alias change until a second after the new version answered
+        end = (first_new or at) + 1.0  # from the alias change to 1 s after the new one answered
         part = [r for r in results if at <= r[0] <= end]
         during += [r[1] for r in part]
         windows.append({
@@ -193,7 +193,8 @@ def main() -> None:
     parser.add_argument("--project", type=Path,
                         help="a demo project to copy (default: build one with loopml.demo)")
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--hold", type=float, default=4.0, help="seconds before and after each swap")
+    parser.add_argument("--hold", type=float, default=4.0,
+                        help="seconds before and after each swap")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -220,8 +221,9 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"loop cycle {cycle['loop_cycle_s']:.1f} s (training {cycle['of_which_training_s']:.1f} s;"
-          f" loopml run {cycle['peer_loopml_run_s']:.1f} s; ratio {cycle['ratio_cycle_to_run']})")
+    print(f"loop cycle {cycle['loop_cycle_s']:.1f} s "
+          f"(training {cycle['of_which_training_s']:.1f} s; "
+          f"loopml run {cycle['peer_loopml_run_s']:.1f} s; ratio {cycle['ratio_cycle_to_run']})")
     print(f"hot swap: {swap['requests']} requests, {swap['errors']} errors, "
           f"{swap['mis_scored']} mis-scored; during swaps "
           f"{sum(w['requests_during_swap'] for w in swap['swaps'])} requests")

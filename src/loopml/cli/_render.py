@@ -181,7 +181,9 @@ def show_drift(report: DriftReport, path: Any) -> None:
 def show_demo(result: Any) -> None:
     c = console()
     table = Table(title="The loop, month by month", title_justify="left")
-    for col in ("month", "served by", "labels back", "triggers", "decision", f"realised {result.metric}"):
+    columns = ("month", "served by", "labels back", "triggers", "decision",
+               f"realised {result.metric}")
+    for col in columns:
         table.add_column(col, overflow="fold")
     realised = {m: (v, value) for m, v, value in result.performance}
     for m in result.months:

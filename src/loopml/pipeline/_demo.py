@@ -121,7 +121,8 @@ def demo(
 
 def _demo_policy(project: Project, *, month_rows: int) -> None:
     """One window per replayed month; retrain when about two months of labels came back (some
-    flights were cancelled and have none), on decay or on concept drift; a quick bootstrap; a server that checks its alias every second."""
+    flights were cancelled and have none), on decay or on concept drift; a quick bootstrap;
+    a server that checks its alias every second."""
     from loopml.core.config import ProjectConfig
 
     raw = project.config.model_dump(mode="json")

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from loopml.core.records import ModelBundle
 
 
-def outputs(bundle: ModelBundle, frame: pl.DataFrame, classes: tuple[Any, ...] | None) -> np.ndarray:
+def outputs(bundle: ModelBundle, frame: pl.DataFrame, classes: tuple[Any, ...] | None
+            ) -> np.ndarray:
     """A model's outputs for ``frame``: class probabilities in the order of ``classes`` (a
     class the model does not know gets 0), or predicted values."""
     import numpy as np
@@ -25,7 +26,7 @@ def outputs(bundle: ModelBundle, frame: pl.DataFrame, classes: tuple[Any, ...] |
     if bundle.task != "classification":
         return np.asarray(bundle.model.predict(X), dtype=float)
     proba = np.asarray(bundle.model.predict_proba(X), dtype=float)
-    own = list(getattr(bundle.model, "classes_", None) if bundle.classes is None else bundle.classes)
+    own = list(bundle.classes if bundle.classes is not None else bundle.model.classes_)
     assert classes is not None
     out = np.zeros((X.height, len(classes)))
     for j, c in enumerate(own):

@@ -250,7 +250,7 @@ class Project:
 
     def rollback(self, name: str | None = None) -> tuple[ModelVersion, int]:
         """Restore the previous champion; returns it and the version it replaced."""
-        from loopml.pipeline._loop import rollback
+        from loopml.pipeline._rollback import rollback
 
         return rollback(self.context, name)
 

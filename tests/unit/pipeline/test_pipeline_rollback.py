@@ -16,7 +16,7 @@ from loopml.lake import Lake
 from loopml.pipeline import Context
 from loopml.pipeline._alerts import alert
 from loopml.pipeline._check import check
-from loopml.pipeline._loop import champion_history, rollback
+from loopml.pipeline._rollback import champion_history, rollback
 from loopml.registry import Catalog
 
 
