@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.core.errors import LoopError, RegistryError
 from loopml.core.labels import match_label
 from loopml.core.progress import SILENT, Reporter
-from loopml.core.records import LoopCycle, Signals, to_plain
+from loopml.core.records import LoopCycle, Signals, plain_json, to_plain
 from loopml.core.version import VERSION
 from loopml.lake import table_name
 from loopml.pipeline._alerts import alert
@@ -55,15 +55,14 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
     signals = gather_signals(ctx, champion_mv, served, reports, now=now)
     fired = triggers(ctx.config.loop, signals)
     reporter.finish("monitor", note=", ".join(t.kind for t in fired) or "no trigger")
-    for t in fired:
-        if t.kind in ("drift", "decay"):
-            alert(ctx, t.kind, f"{name}@{champion_mv.version}",
-                  {"trigger": to_plain(t), "signals": to_plain(signals)})
+    announce(ctx, champion_mv, signals)
     common = {"model": name, "champion_version": champion_mv.version, "signals": signals,
               "triggers": fired, "windows": len(reports)}
     if not fired:
         return LoopCycle(**common, reason="no trigger fired; the champion stays",
                          seconds=round(time.monotonic() - started, 3))
+
+    from loopml.pipeline._run import test_split_evidence
 
     evidence_window, training_log = evidence_split(ctx, served)
     clean, extra = training_frame(ctx, training_log)
@@ -71,8 +70,6 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
     evidence = []
     if evidence_window is not None:
         evidence.append(window_evidence(ctx, champion, trained.bundle, evidence_window))
-    from loopml.pipeline._run import test_split_evidence
-
     evidence.append(test_split_evidence(ctx, champion, trained))
     decision = apply_decision(ctx, champion_mv, version, trained, evidence, fired)
     return LoopCycle(
@@ -81,6 +78,24 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
         reason=decision.reason,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def announce(ctx: Context, champion: ModelVersion, signals: Signals) -> None:
+    """Alert on a drift alert or a decay of the champion, whether or not that retrains (once
+    per window: a condition that persists is not announced again until a new window shows
+    it)."""
+    from loopml.loop import triggers
+
+    policy = ctx.config.loop.model_copy(update={"triggers": ("drift", "decay")})
+    subject = f"{champion.name}@{champion.version}"
+    window = plain_json(signals.window_start)
+    told = {(e["payload"].get("event"), (e["payload"].get("evidence") or {}).get("window"))
+            for e in ctx.catalog.events(subject=subject, kind="alert", limit=50)}
+    for t in triggers(policy, signals):
+        if t.kind not in ("drift", "decay") or (t.kind, window) in told:
+            continue
+        alert(ctx, t.kind, subject, {"reason": t.reason, "window": window,
+                                     "trigger": to_plain(t), "signals": to_plain(signals)})
 
 
 # ---- reading the log -----------------------------------------------------------------------

@@ -145,3 +145,25 @@ def test_watch_goes_on_after_errors_and_stops_on_sigterm(tmp_path: Path) -> None
     cycles = watch(ctx, every_s=0.01, on_cycle=lambda c: None, on_error=on_error)
     assert cycles == 2 and all(isinstance(e, LoopError) for e in errors)
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is given back
+
+
+def test_drift_and_decay_are_announced_once_per_window(tmp_path: Path) -> None:
+    """A drift alert is announced even when drift does not retrain, once per window."""
+    from datetime import UTC, datetime
+
+    from loopml.core.records import Signals
+    from loopml.pipeline._loop import announce
+
+    ctx = context(tmp_path, triggers=["new_labels"])
+    register(ctx, tmp_path, 1)
+    mv = ctx.catalog.model_version("m", 1)
+    first = Signals(model="m", drift_status="alert", drifted=("x",),
+                    window_start=datetime(2024, 1, 1, tzinfo=UTC))
+    announce(ctx, mv, first)
+    announce(ctx, mv, first)
+    later = Signals(model="m", drift_status="alert", drifted=("x",), metric="roc_auc",
+                    realised=0.5, reference_score=0.8,
+                    window_start=datetime(2024, 1, 8, tzinfo=UTC))
+    announce(ctx, mv, later)
+    told = [e["payload"]["event"] for e in ctx.catalog.events(kind="alert")]
+    assert sorted(told) == ["decay", "drift", "drift"]
