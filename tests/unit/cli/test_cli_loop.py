@@ -71,6 +71,14 @@ def test_models_events_check_and_rollback(cli, penguins_csv: Path,
     assert code == 0, out
     assert "No retraining" in out
 
+    assert cli("predict", "penguins.csv", "-o", "scored.csv")[0] == 0
+    code, out = cli("monitor", "--json")
+    assert code == 0, out
+    drift = json.loads(out)
+    assert drift["rows"] == 344 and drift["report"].endswith(".html")
+    bill = next(f for f in drift["features"] if f["name"] == "bill_length_mm")
+    assert bill["status"] in ("ok", "warn", "alert") and "psi" in bill["statistics"]
+
     code, out = cli("rollback")
     assert code != 0  # v1 has been the only champion
     project = Path.cwd().name
