@@ -1,4 +1,6 @@
-"""Data and prediction drift: reference distributions at training time, PSI per window.
+"""Windows of the prediction log watched: data and prediction drift against the training
+reference (PSI, Kolmogorov–Smirnov, chi-squared, Jensen–Shannon, Wasserstein, a domain
+classifier, data quality), realised and estimated performance, and concept drift.
 
 >>> round(psi([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]), 6)
 0.0
