@@ -19,6 +19,7 @@ import sys
 import time
 import zipfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ class MonthResult:
     accepted: int
     cycle: LoopCycle
     champion: int  # after the cycle
+    sent_from: datetime  # when its first flight was sent (its window starts after this)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,13 +106,13 @@ def demo(
         with Server(root, port) as server:
             months = replay_months(project, server, replay_file, rows=month_rows,
                                    reporter=reporter, say=say)
+        drift, path = project.monitor()  # every window, with December's labels too
         performance = realised_by_month(project, months)
         metric = result.evaluation.metric
         say(f"Realised {metric} by month, once the labels arrived (served by):")
         for month, version, value in performance:
             shown = "-" if value is None else f"{value:.4f}"
             say(f"  {month}  v{version}  {shown}")
-        drift, path = project.monitor()
         say(f"Monitoring report: {path}")
     return DemoResult(
         directory=root, run=result, months=tuple(months), replayed=sum(m.sent for m in months),
@@ -184,6 +186,7 @@ def replay_months(
             month = f"2013-{m:02d}"
             sample = (flights.filter(pl.col("month") == m).sample(n=rows, seed=m)
                       .sort("time_hour"))
+            sent_from = datetime.now(UTC)
             labels, versions = _predict(client, sample, columns)
             logged += sample.height
             _wait_logged(project, logged)
@@ -200,7 +203,7 @@ def replay_months(
             result = MonthResult(
                 month=month, sent=sample.height, served_by=versions,
                 labels_for=None if pending is None else pending[0], accepted=accepted,
-                cycle=cycle, champion=champion,
+                cycle=cycle, champion=champion, sent_from=sent_from,
             )
             results.append(result)
             say(describe_month(result))
@@ -269,14 +272,12 @@ def describe_month(m: MonthResult) -> str:
 
 def realised_by_month(project: Project, months: list[MonthResult]
                       ) -> tuple[tuple[str, int, float | None], ...]:
-    """The realised primary metric of each month's window, from the monitoring history (after
-    the last labels arrived), with the version that served it."""
+    """The realised primary metric of each month's window, from the monitoring history (once
+    the last labels arrived and were monitored), with the version that served it."""
     import polars as pl
 
     from loopml.lake import table_name
-    from loopml.pipeline._loop import record_windows
 
-    record_windows(project.context)
     table = table_name("monitoring", project.model_name)
     metric = project.catalog.model_version(project.model_name, "champion").metric
     if not project.lake.exists(table):
@@ -289,10 +290,12 @@ def realised_by_month(project: Project, months: list[MonthResult]
     )
     windows = history.select("window_start", "model_version", "value").rows()
     out = []
-    for m, (_, version, value) in zip(months, windows, strict=False):
-        out.append((m.month, int(version), float(value)))
-    for m in months[len(windows):]:
-        out.append((m.month, m.served_by[-1], None))
+    for i, m in enumerate(months):
+        until = months[i + 1].sent_from if i + 1 < len(months) else None
+        found = [(v, x) for start, v, x in windows
+                 if start >= m.sent_from and (until is None or start < until)]
+        version, value = found[-1] if found else (m.served_by[-1], None)
+        out.append((m.month, int(version), None if value is None else float(value)))
     return tuple(out)
 
 

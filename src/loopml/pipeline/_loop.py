@@ -136,16 +136,6 @@ def windows_of(ctx: Context, log: pl.DataFrame) -> list[pl.DataFrame]:
 # ---- monitoring ------------------------------------------------------------------------------
 
 
-def record_windows(ctx: Context) -> list[Any]:
-    """Bring the monitoring history up to date (labels that arrived since the last cycle)
-    without checking triggers; returns the champion's reports checked."""
-    champion = _version(ctx, ctx.model_name, "champion")
-    if champion is None:
-        return []
-    served = served_log(ctx, ctx.model_name)
-    return monitor_windows(ctx, champion, ctx.load_version(champion), served)
-
-
 def monitor_windows(
     ctx: Context, champion: ModelVersion, bundle: ModelBundle, served: pl.DataFrame, *,
     every: bool = False,
