@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from loopml.core.errors import LoopError
 from loopml.core.labels import match_label
 from loopml.core.records import Evidence
 
@@ -22,6 +23,13 @@ def outputs(bundle: ModelBundle, frame: pl.DataFrame, classes: tuple[Any, ...] |
     class the model does not know gets 0), or predicted values."""
     import numpy as np
 
+    missing = [c for c in bundle.feature_columns if c not in frame.columns]
+    if missing:
+        raise LoopError(
+            f"The model needs columns these rows do not have: {', '.join(missing[:10])}.",
+            hint="Models trained on different columns cannot be compared on the same rows; "
+            "promote by hand with 'loopml promote' if the new one should win.",
+        )
     X = frame.select(list(bundle.feature_columns))
     if bundle.task != "classification":
         return np.asarray(bundle.model.predict(X), dtype=float)

@@ -67,11 +67,16 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
     evidence_window, training_log = evidence_split(ctx, served)
     clean, extra = training_frame(ctx, training_log)
     trained, version = retrain(ctx, clean, extra, fired, reporter=reporter)
-    evidence = []
-    if evidence_window is not None:
-        evidence.append(window_evidence(ctx, champion, trained.bundle, evidence_window))
-    evidence.append(test_split_evidence(ctx, champion, trained))
-    decision = apply_decision(ctx, champion_mv, version, trained, evidence, fired)
+    evidence: list[Evidence] = []
+    problem = None
+    try:
+        if evidence_window is not None:
+            evidence.append(window_evidence(ctx, champion, trained.bundle, evidence_window))
+        evidence.append(test_split_evidence(ctx, champion, trained))
+    except LoopError as exc:  # the two cannot be scored on the same rows: no promotion
+        evidence, problem = [], exc.message
+    decision = apply_decision(ctx, champion_mv, version, trained, evidence, fired,
+                              problem=problem)
     return LoopCycle(
         **common, decision=decision, challenger_version=version.version,
         training_rows=trained.splits.train.height + trained.splits.valid.height,
@@ -361,9 +366,12 @@ def window_evidence(ctx: Context, champion: ModelBundle, challenger: ModelBundle
 
 
 def apply_decision(ctx: Context, champion: ModelVersion, version: ModelVersion,
-                   trained: Trained, evidence: list[Evidence], fired: tuple[Trigger, ...]
-                   ) -> Decision:
-    """Decide, move the aliases and record the decision (and a promotion) with its evidence."""
+                   trained: Trained, evidence: list[Evidence], fired: tuple[Trigger, ...],
+                   *, problem: str | None = None) -> Decision:
+    """Decide, move the aliases and record the decision (and a promotion) with its evidence;
+    ``problem`` says why there is no evidence, when there is none."""
+    from dataclasses import replace
+
     from loopml.loop import decide
 
     catalog, name = ctx.catalog, ctx.model_name
@@ -372,6 +380,8 @@ def apply_decision(ctx: Context, champion: ModelVersion, version: ModelVersion,
         candidate_score=trained.evaluation.score, min_gain=ctx.config.loop.min_gain,
         triggers=fired,
     )
+    if problem is not None:
+        decision = replace(decision, reason=f"{decision.reason} ({problem})")
     if decision.promote:
         catalog.set_alias(name, "champion", version.version)
         catalog.delete_alias(name, "challenger")

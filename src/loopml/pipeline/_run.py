@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import save_bundle
-from loopml.core.errors import TargetError
+from loopml.core.errors import LoopError, TargetError
 from loopml.core.labels import positive_label
 from loopml.core.progress import Reporter
 from loopml.core.version import VERSION
@@ -239,13 +239,19 @@ def first_decision(ctx: Context, trained: Trained, version: ModelVersion) -> Dec
     catalog, name = ctx.catalog, ctx.config.name
     champion = _current_champion(catalog, name)
     evidence = []
+    problem = None
     if champion is not None and trained.bundle.task != "clustering":
-        evidence.append(test_split_evidence(ctx, ctx.load_version(champion), trained))
+        try:
+            evidence.append(test_split_evidence(ctx, ctx.load_version(champion), trained))
+        except LoopError as exc:  # e.g. the champion needs columns the new data lacks
+            problem = exc.message
     decision = decide(
         evidence, champion_version=None if champion is None else champion.version,
         candidate_version=version.version, candidate_score=trained.evaluation.score,
         min_gain=ctx.config.loop.min_gain,
     )
+    if problem is not None:
+        decision = replace(decision, reason=f"{decision.reason} ({problem})")
     if champion is not None and trained.bundle.task == "clustering":
         decision = replace(decision, reason=(
             f"clustering models have no ground truth to be compared on; champion "

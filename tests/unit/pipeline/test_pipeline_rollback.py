@@ -167,3 +167,19 @@ def test_drift_and_decay_are_announced_once_per_window(tmp_path: Path) -> None:
     announce(ctx, mv, later)
     told = [e["payload"]["event"] for e in ctx.catalog.events(kind="alert")]
     assert sorted(told) == ["decay", "drift", "drift"]
+
+
+def test_models_on_different_columns_cannot_be_compared() -> None:
+    """Rows without a model's feature columns give a LoopError, never a frame error."""
+    import polars as pl
+
+    from loopml.core.contract import Contract
+    from loopml.core.records import ModelBundle, Reference
+    from loopml.pipeline._evidence import outputs
+
+    bundle = ModelBundle(model=None, contract=Contract(source="s", columns=()),
+                         task="regression", target="y", feature_columns=("a", "b"),
+                         classes=None, positive_label=None, reference=Reference(features=()))
+    with pytest.raises(LoopError) as info:
+        outputs(bundle, pl.DataFrame({"a": [1.0]}), None)
+    assert "b" in info.value.message and "promote" in (info.value.hint or "")
