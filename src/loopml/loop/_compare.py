@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from loopml.core.errors import LoopError
-from loopml.core.labels import positive_index
-from loopml.core.labels import positive_label as positive_class
+from loopml.core import labels
 from loopml.core.records import Comparison
 
 _CHUNK = 100  # resamples drawn at a time: bounded memory for large evidence sets
@@ -62,7 +61,8 @@ def compare(
         if classes is None:
             raise LoopError("Comparing classifiers needs their classes.")
         if len(classes) == 2:
-            pos = positive_index(classes, positive_class(list(classes), positive_label))
+            chosen = labels.positive_label(list(classes), positive_label)
+            pos = labels.positive_index(classes, chosen)
     options: dict[str, Any] = {"classes": classes, "positive": pos}
     champion = float(metric_values(metric, y_true, champion_pred, **options)[0])
     challenger = float(metric_values(metric, y_true, challenger_pred, **options)[0])
