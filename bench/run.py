@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["cli_startup.py", "serve_latency.py", "serve_swap.py", "drift.py"]
+BENCHMARKS = ["cli_startup.py", "serve_latency.py", "serve_swap.py", "drift.py", "loop.py"]
 
 
 def main() -> None:

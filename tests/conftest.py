@@ -91,3 +91,20 @@ def browser():
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Run ``loopml`` commands in a fresh folder, as a user would; returns (exit code, output)."""
+    from typer.testing import CliRunner
+
+    from loopml.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return result.exit_code, result.output
+
+    return invoke

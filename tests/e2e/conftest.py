@@ -1,33 +1,16 @@
-"""Fixtures for end-to-end runs: real datasets as files, a fresh PostgreSQL database."""
+"""Fixtures for end-to-end runs: a fresh PostgreSQL database (``cli`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 POSTGRES = os.environ.get(
     "LOOPML_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Run ``loopml`` commands in a fresh folder, as a user would; returns (exit code, output)."""
-    from loopml.cli import app
-
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> tuple[int, str]:
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        return result.exit_code, result.output
-
-    return invoke
 
 
 @pytest.fixture

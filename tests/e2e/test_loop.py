@@ -130,17 +130,29 @@ def test_catalog_on_postgres(cli, penguins_csv: Path, postgres_url: str,
 
 
 def test_demo(browser, tmp_path: Path) -> None:
-    """The demo runs end to end on the flights data and its reports draw in a browser."""
+    """The demo closes the loop month by month on the flights data: every month is served,
+    labels come back a month late, decisions carry evidence, the reports draw in a browser."""
     from loopml.pipeline import demo
     from tests.browser import open_report
 
-    result = demo(tmp_path / "demo", time_budget=8, replay_rows=400, say=lambda *_: None)
-    assert result.replayed == 400
-    assert result.run.evaluation.metrics["roc_auc"] > 0.65
+    result = demo(tmp_path / "demo", time_budget=5, train_rows=6000, month_rows=300,
+                  say=lambda *_: None)
+    assert result.replayed == 6 * 300
+    assert result.run.evaluation.metrics["roc_auc"] > 0.6
     assert result.run.ingests[0].report.rows_quarantined > 0  # cancelled flights: no arrival
-    assert result.drift.current_rows == 400
-    month = next(f for f in result.drift.features if f.name == "month")
-    assert month.status == "alert"  # July-September were never seen in training
+    assert [m.month for m in result.months] == [f"2013-{m:02d}" for m in range(7, 13)]
+    assert result.months[0].labels_for is None and result.months[1].labels_for == "2013-07"
+    assert all(m.accepted > 250 for m in result.months[1:])
+    decisions = [m.cycle.decision for m in result.months if m.cycle.decision is not None]
+    assert decisions, "about two months of labels must start a retraining"
+    for d in decisions:
+        assert [e.name for e in d.evidence] == ["window", "test split"]
+        assert all(e.comparison.rows > 0 for e in d.evidence)
+    for m in result.months:  # the server follows the champion without a restart
+        if m is not result.months[-1]:
+            following = result.months[result.months.index(m) + 1]
+            assert following.served_by == (m.champion,)
+    assert len(result.performance) == 6 and result.performance[-1][2] is not None
     for path in [*result.run.reports.values(), str(result.drift_report)]:
         opened = open_report(browser, Path(path))
         assert opened.errors == [] and opened.remote == [] and opened.undrawn == []

@@ -18,7 +18,8 @@ from loopml.core.errors import LoopmlError
 app = typer.Typer(
     name="loopml",
     help="The whole machine-learning lifecycle for tabular data as one loop: ingest, "
-    "validate, profile, train, evaluate, register, serve and monitor.",
+    "validate, profile, train, evaluate, register, serve, monitor, and retrain and promote "
+    "on evidence when the ground truth comes back.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -32,6 +33,7 @@ ProjectOpt = Annotated[
     typer.Option("--project", "-p", help="Project folder (default: the one holding loopml.yaml "
                  "here or above).", show_default=False),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts and CI.")]
 ModelOpt = Annotated[
     Optional[str],
     typer.Option("--model", "-m", help="Model as NAME@ALIAS or NAME@VERSION "
@@ -71,28 +73,40 @@ def _project(path: Path | None) -> Any:
 @app.command()
 @friendly
 def init(
-    data: Annotated[str, typer.Argument(help="A data file, a folder or a glob such as 'data/*.csv'.")],
+    data: Annotated[Optional[str], typer.Argument(help="A data file, a folder or a glob such as 'data/*.csv' (leave out with --ci in an existing project).", show_default=False)] = None,
     target: Annotated[Optional[str], typer.Option("--target", "-t", help="The column to predict (leave out for clustering).")] = None,
     task: Annotated[TaskChoice, typer.Option(help="What to learn; 'auto' decides from the target.")] = TaskChoice.auto,
     time_column: Annotated[Optional[str], typer.Option("--time-column", help="Split by this timestamp column: the newest rows are the test set.")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", "-x", help="A column never to use as a feature (repeatable), e.g. one that leaks the target.")] = None,
     directory: Annotated[Path, typer.Option("--dir", "-d", help="Where to create the project.")] = Path("."),
     name: Annotated[Optional[str], typer.Option(help="Project and model name (default: the folder's name).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing loopml.yaml.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing loopml.yaml (and workflow).")] = False,
+    ci: Annotated[bool, typer.Option("--ci", help="Also write .github/workflows/loopml.yml, a GitHub Actions workflow running 'loopml run' then 'loopml check'.")] = False,
 ) -> None:
     """Create a project from a data file.
 
-    Writes loopml.yaml and the inferred data contract contracts/SOURCE.yaml.
+    Writes loopml.yaml and the inferred data contract contracts/SOURCE.yaml; with
+    --ci also a ready GitHub Actions workflow (without DATA: for the existing project).
     """
     from loopml.cli._render import console, show_init
+    from loopml.core.errors import ConfigError
     from loopml.pipeline import Project
 
-    with console().status("Reading the data and inferring its contract ..."):
-        project = Project.init(
-            data, target=target, task=task.value, time_column=time_column,
-            exclude=tuple(exclude or ()), directory=directory, name=name, force=force,
-        )
-    show_init(project)
+    if data is None:
+        if not ci:
+            raise ConfigError("Name the data to create the project from.",
+                              hint="loopml init DATA --target COLUMN (or --ci alone in a project).")
+        project = Project.find(directory)
+    else:
+        with console().status("Reading the data and inferring its contract ..."):
+            project = Project.init(
+                data, target=target, task=task.value, time_column=time_column,
+                exclude=tuple(exclude or ()), directory=directory, name=name, force=force,
+            )
+        show_init(project)
+    if ci:
+        path = project.write_ci(force=force)
+        console().print(f"Wrote [bold]{path}[/]: it runs 'loopml run' then 'loopml check'.")
 
 
 @app.command()
@@ -156,13 +170,17 @@ def predict(
 
 @app.command()
 @friendly
-def models(project: ProjectOpt = None) -> None:
-    """List model versions and aliases."""
-    from loopml.cli._render import show_models
+def models(as_json: JsonOpt = False, project: ProjectOpt = None) -> None:
+    """List model versions with their aliases and test metrics."""
+    from loopml.cli._render import print_json, show_models
 
     proj = _project(project)
     with proj:
-        show_models(proj.models())
+        versions = proj.models()
+    if as_json:
+        print_json([{**_plain(mv), "ref": mv.ref} for mv in versions])
+    else:
+        show_models(versions)
 
 
 @app.command()
@@ -184,42 +202,153 @@ def promote(
 
 @app.command()
 @friendly
-def monitor(model: ModelOpt = None, project: ProjectOpt = None) -> None:
+def monitor(model: ModelOpt = None, as_json: JsonOpt = False, project: ProjectOpt = None) -> None:
     """Measure drift of logged predictions.
 
     Compares the logged predictions of a model version with its training data
-    (PSI per feature and for the prediction) and writes an HTML report.
+    (per feature and for the prediction) and writes an HTML report; --json prints
+    each feature's name, statistics and status.
     """
-    from loopml.cli._render import console, show_drift
+    from loopml.cli._render import console, drift_json, print_json, show_drift
 
     proj = _project(project)
-    with proj, console().status("Measuring drift ..."):
+    status = _quiet() if as_json else console().status("Measuring drift ...")
+    with proj, status:
         report, path = proj.monitor(model=model)
-    show_drift(report, path)
+    if as_json:
+        print_json({**drift_json(report), "report": str(path)})
+    else:
+        show_drift(report, path)
 
 
 @app.command()
 @friendly
 def demo(
     directory: Annotated[Path, typer.Argument(help="Folder for the demo project.")] = Path("demo-project"),
-    time_budget: Annotated[int, typer.Option("--time-budget", min=5, help="Seconds for the model search.")] = 90,
-    replay_rows: Annotated[int, typer.Option("--replay-rows", min=1, help="July-September flights to send through the server.")] = 2000,
+    time_budget: Annotated[int, typer.Option("--time-budget", min=5, help="Seconds for each model search (the first run and each retraining).")] = 12,
+    month_rows: Annotated[int, typer.Option("--month-rows", min=100, help="July-December flights sent through the server per month.")] = 1500,
+    train_rows: Annotated[int, typer.Option("--train-rows", min=1000, help="January-June flights to train on (a sample).")] = 30_000,
 ) -> None:
-    """Run the NYC flights demo end to end.
+    """Run the NYC flights demo: the whole loop, month by month.
 
-    Trains on January-June 2013, serves the model, replays July-September flights
-    through HTTP and measures drift.
+    Trains on January-June 2013, serves the champion, replays July-December
+    month by month through HTTP, sends each month's ground truth a month late
+    through /feedback and runs one loop cycle after each month, printing each
+    decision with its evidence.
     """
     from loopml.cli._render import RichReporter, console, show_demo
     from loopml.pipeline import demo as run_demo
 
     with RichReporter() as reporter:
-        result = run_demo(directory, time_budget=time_budget, replay_rows=replay_rows,
-                          reporter=reporter, say=reporter.say)
+        result = run_demo(directory, time_budget=time_budget, month_rows=month_rows,
+                          train_rows=train_rows, reporter=reporter, say=reporter.say)
     show_demo(result)
     console().print(f"[green]Demo finished in {result.seconds:.0f} s.[/]")
 
 
+@app.command()
+@friendly
+def loop(
+    watch: Annotated[bool, typer.Option("--watch", help="Repeat until stopped (Ctrl-C or SIGTERM).")] = False,
+    every: Annotated[Optional[str], typer.Option("--every", help="Pause between cycles with --watch, e.g. 10m (default: loop.every).", show_default=False)] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Run one cycle of the loop and say what it decided and why.
+
+    Monitors the champion's prediction log windows with the ground truth sent back,
+    checks the retraining triggers of loop: in loopml.yaml and, if one fires, trains
+    a challenger on the clean data plus the labelled predictions, scores both models
+    on the same evidence (the newest labelled window and the held-out test split)
+    and promotes the challenger only when it wins with an interval above zero.
+    """
+    from loopml.cli._render import console, print_error, show_cycle
+    from loopml.core.config import duration_s
+
+    proj = _project(project)
+    with proj:
+        if not watch:
+            with console().status("Running one loop cycle ..."):
+                cycle = proj.loop_once()
+            show_cycle(cycle)
+            return
+        every_s = None if every is None else duration_s(every)
+        console().print(f"Watching every {every or proj.config.loop.every}; "
+                        "Ctrl-C or SIGTERM stops after the current cycle.")
+        cycles = proj.watch(every_s=every_s, on_cycle=show_cycle, on_error=print_error)
+    console().print(f"Stopped after {cycles} cycle(s).")
+
+
+@app.command()
+@friendly
+def rollback(
+    name: Annotated[Optional[str], typer.Argument(help="Model name (default: the project's model).", show_default=False)] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Restore the previous champion.
+
+    Moves the champion alias back to the version that was champion before the
+    current one (from the alias history), records a rollback event and alerts.
+    """
+    from loopml.cli._render import console
+
+    proj = _project(project)
+    with proj:
+        mv, replaced = proj.rollback(name)
+    console().print(f"{mv.name} v{mv.version} is champion again (v{replaced} rolled back).")
+
+
+@app.command()
+@friendly
+def events(
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")] = 20,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="Only this kind: decision, promote, rollback, alert, retrain, monitor ...", show_default=False)] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """List the catalog's events, newest first.
+
+    Decisions carry their evidence: both models' scores on the same rows, the
+    interval of the difference, the windows and the triggers.
+    """
+    from loopml.cli._render import print_json, show_events
+
+    proj = _project(project)
+    with proj:
+        found = proj.events(kind=kind, limit=limit)
+    if as_json:
+        print_json(found)
+    else:
+        show_events(found)
+
+
+@app.command()
+@friendly
+def check(project: ProjectOpt = None) -> None:
+    """Gate a model in CI: exit non-zero when it should not ship.
+
+    Fails when the newest model version is worse than the champion on the same
+    evidence (its recorded decision) or below a floor in loop.floors.
+    """
+    from loopml.cli._render import show_check
+
+    proj = _project(project)
+    with proj:
+        report = proj.check()
+    show_check(report)
+    if not report.passed:
+        raise typer.Exit(code=1)
+
+
+def _plain(record: Any) -> Any:
+    from loopml.core.records import to_plain
+
+    return to_plain(record)
+
+
+def _quiet() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 @app.command()

@@ -12,7 +12,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from loopml.core.errors import LoopmlError
-    from loopml.core.records import DriftReport, ModelVersion, RunResult
+    from loopml.core.records import CheckReport, DriftReport, LoopCycle, ModelVersion, RunResult
     from loopml.pipeline import Project
 
 _STEPS = {
@@ -23,6 +23,7 @@ _STEPS = {
     "refit": "Refitting the winner on train + validation",
     "evaluate": "Evaluating on the test split",
     "register": "Registering the model",
+    "monitor": "Monitoring the prediction log",
 }
 
 
@@ -178,11 +179,129 @@ def show_drift(report: DriftReport, path: Any) -> None:
 
 
 def show_demo(result: Any) -> None:
-    show_run(result.run)
-    show_drift(result.drift, result.drift_report)
     c = console()
-    c.print(f"\nThe demo project is in [bold]{result.directory}[/]. Open the reports in a browser;"
-            " try [bold]loopml models[/] or [bold]loopml serve[/] inside it.")
+    table = Table(title="The loop, month by month", title_justify="left")
+    columns = ("month", "served by", "labels back", "triggers", "decision",
+               f"realised {result.metric}")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    realised = {m: (v, value) for m, v, value in result.performance}
+    for m in result.months:
+        d = m.cycle.decision
+        decision = ("-" if d is None else
+                    f"[green]v{d.candidate_version} promoted[/]" if d.promote else
+                    f"[yellow]v{d.candidate_version} not promoted[/]")
+        value = realised.get(m.month, (None, None))[1]
+        table.add_row(m.month, ", ".join(f"v{v}" for v in m.served_by),
+                      f"{m.labels_for} ({m.accepted:,})" if m.labels_for else "-",
+                      ", ".join(t.kind for t in m.cycle.triggers) or "-", decision, _num(value))
+    c.print(table)
+    c.print(f"Replayed {result.replayed:,} flights. Reports (open in a browser):")
+    for name, path in result.run.reports.items():
+        c.print(f"  {name}: {path}", markup=False, soft_wrap=True)
+    c.print(f"  monitoring: {result.drift_report}", markup=False, soft_wrap=True)
+    c.print(f"\nThe demo project is in [bold]{result.directory}[/]; try [bold]loopml events[/], "
+            "[bold]loopml models[/] or [bold]loopml loop[/] inside it.")
+
+
+def print_json(data: Any) -> None:
+    """Strict JSON on stdout (no colours, no wrapping), for scripts and CI."""
+    import json
+    import sys
+
+    from loopml.core.records import plain_json
+
+    sys.stdout.write(json.dumps(plain_json(data), indent=2) + "\n")
+
+
+def drift_json(report: DriftReport) -> dict[str, Any]:
+    """A drift report's features as name, statistics (every number measured) and status."""
+    from loopml.core.records import to_plain
+
+    def feature(f: Any) -> dict[str, Any]:
+        d = to_plain(f)
+        stats = {k: v for k, v in d.items() if isinstance(v, (int, float))
+                 and not isinstance(v, bool)}
+        stats.update(d.get("stats") or {})
+        return {"name": f.name, "kind": getattr(f, "kind", None), "status": f.status,
+                "statistics": stats}
+
+    return {
+        "model": report.model, "version": report.version, "status": report.status,
+        "window_start": report.window_start, "window_end": report.window_end,
+        "rows": report.current_rows, "reference_rows": report.reference_rows,
+        "features": [feature(f) for f in report.features],
+        "prediction": None if report.prediction is None else feature(report.prediction),
+    }
+
+
+def show_cycle(cycle: LoopCycle) -> None:
+    c = console()
+    s = cycle.signals
+    fired = ", ".join(t.kind for t in cycle.triggers) or "none"
+    c.print(f"Loop cycle for [bold]{cycle.model}[/] (champion v{cycle.champion_version}): "
+            f"{cycle.windows} window(s) checked, triggers: [bold]{fired}[/]")
+    for t in cycle.triggers:
+        c.print(f"  trigger {t.kind}: {t.reason}", markup=False)
+    if s.realised is not None or s.estimated is not None:
+        c.print(f"  {s.metric}: realised {_num(s.realised)}, estimated {_num(s.estimated)}, "
+                f"reference {_num(s.reference_score)}; {s.new_labels:,} new labels",
+                markup=False)
+    d = cycle.decision
+    if d is None:
+        c.print(f"[green]No retraining:[/] {cycle.reason}")
+    else:
+        table = Table(title=f"Challenger v{cycle.challenger_version} (trained on "
+                      f"{cycle.training_rows:,} rows) against champion v{cycle.champion_version}",
+                      title_justify="left")
+        for col in ("evidence", "rows", "metric", "champion", "challenger", "difference",
+                    "interval"):
+            table.add_column(col)
+        for e in d.evidence:
+            k = e.comparison
+            table.add_row(e.name, f"{k.rows:,}", k.metric, _num(k.champion), _num(k.challenger),
+                          f"{k.difference:+.4f}", f"[{k.low:+.4f}, {k.high:+.4f}] "
+                          f"({k.confidence:.0%})")
+        c.print(table)
+        verdict = "[green]promoted[/]" if d.promote else "[yellow]not promoted[/]"
+        c.print(f"Decision: {verdict}: {d.reason}", soft_wrap=True)
+    c.print(f"({cycle.seconds:.1f} s)")
+
+
+def show_events(events: list[dict[str, Any]]) -> None:
+    c = console()
+    if not events:
+        c.print("No events yet.")
+        return
+    table = Table(title="Events (newest first)", title_justify="left")
+    for col in ("id", "at", "kind", "subject", "what"):
+        table.add_column(col, overflow="fold")
+    for e in events:
+        p = e["payload"] or {}
+        what = p.get("reason") or p.get("event") or ", ".join(
+            f"{k}={v}" for k, v in list(p.items())[:4] if not isinstance(v, (dict, list)))
+        at = e["at"].strftime("%Y-%m-%d %H:%M:%S") if hasattr(e["at"], "strftime") else e["at"]
+        table.add_row(str(e["id"]), str(at), e["kind"], e["subject"], str(what)[:200])
+    c.print(table)
+
+
+def show_check(report: CheckReport) -> None:
+    c = console()
+    table = Table(title=f"Check of {report.model} v{report.version}", title_justify="left")
+    for col in ("check", "value", "limit", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for i in report.items:
+        result = "[green]pass[/]" if i.passed else "[red]FAIL[/]"
+        table.add_row(i.name, _num(i.value), _num(i.threshold), result, i.detail)
+    if not report.items:
+        table.add_row("(nothing to check)", "-", "-", "[green]pass[/]",
+                      "no decision evidence and no loop.floors")
+    c.print(table)
+    if report.passed:
+        c.print(f"[green]v{report.version} passes.[/]")
+    else:
+        c.print(f"[red]v{report.version} fails {sum(not i.passed for i in report.items)} "
+                "check(s).[/]")
 
 
 def _num(v: float | None) -> str:

@@ -28,6 +28,31 @@ def to_plain(record: Any) -> dict[str, Any]:
     return asdict(record, dict_factory=lambda kv: {k: v for k, v in kv if keep(v)})
 
 
+def plain_json(value: Any) -> Any:
+    """``value`` as strict JSON data: times in ISO 8601, NaN and infinities as null.
+
+    >>> from datetime import datetime, UTC
+    >>> plain_json({"at": datetime(2013, 7, 1, tzinfo=UTC), "score": float("nan"), "n": (1,)})
+    {'at': '2013-07-01T00:00:00+00:00', 'score': None, 'n': [1]}
+    """
+    import math
+    from datetime import date
+
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return plain_json(value.item())
+    return str(value)
+
+
 # ---- lake --------------------------------------------------------------------------------
 
 
@@ -353,19 +378,131 @@ class DriftReport:
     extra_columns: tuple[str, ...] = ()  # window columns that are neither features nor log's
 
 
-# ---- loop --------------------------------------------------------------------------------
+# ---- loop: triggers, comparison, decisions ----------------------------------------------
+
+
+TriggerKind = Literal["drift", "decay", "concept_drift", "schedule", "new_labels"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signals:
+    """What the loop knows about the champion now: the newest window's drift and performance,
+    concept drift in its errors, the time and labels since it was trained."""
+
+    model: str
+    version: int | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    drift_status: Status | None = None  # the newest window's drift; None when not measured
+    drifted: tuple[str, ...] = ()  # columns whose drift is alert
+    metric: str | None = None  # the primary metric
+    greater_is_better: bool = True
+    realised: float | None = None  # primary metric on the newest window's labelled rows
+    estimated: float | None = None  # label-free estimate on the newest window
+    reference_score: float | None = None  # the champion's score when it was registered
+    concept_drift: bool = False  # a change detected in the stream of realised errors
+    seconds_since_training: float | None = None
+    new_labels: int = 0  # labelled rows that arrived since the champion was trained
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trigger:
+    """One reason to retrain, e.g. ``Trigger(kind="decay", reason="realised roc_auc 0.61 ...")``."""
+
+    kind: TriggerKind
+    reason: str
+    value: float | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    """Champion and challenger scored on the same rows, and the paired bootstrap interval of
+    the difference challenger − champion, signed so that a positive value favours the
+    challenger (for a lower-is-better metric it is champion − challenger)."""
+
+    metric: str
+    greater_is_better: bool
+    rows: int
+    champion: float
+    challenger: float
+    difference: float
+    low: float
+    high: float
+    confidence: float
+    bootstrap: int
+    seed: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evidence:
+    """One set of rows both models were scored on: a window of labelled predictions that
+    neither trained on, or the challenger's held-out test split."""
+
+    name: str  # "window" or "test split"
+    comparison: Comparison
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
-    """Whether a new model version replaces the champion, and why."""
+    """Whether a new model version replaces the champion, and why, with its evidence."""
 
     promote: bool
     alias: str  # the alias the new version gets: "champion" or "challenger"
-    reason: str
-    candidate_score: float
-    champion_score: float | None
+    reason: str  # one sentence a person reads in 'loopml events'
+    candidate_score: float  # the new version's primary score on the main evidence
+    champion_score: float | None  # the champion's score on the same rows
     champion_version: int | None
+    candidate_version: int | None = None
+    metric: str | None = None
+    min_gain: float = 0.0
+    triggers: tuple[Trigger, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopCycle:
+    """One cycle of ``loopml loop``: the signals, the triggers that fired, and the decision
+    (None when no trigger fired and nothing was trained)."""
+
+    model: str
+    champion_version: int
+    signals: Signals
+    triggers: tuple[Trigger, ...]
+    reason: str
+    seconds: float
+    windows: int = 0  # windows monitored in this cycle
+    decision: Decision | None = None
+    challenger_version: int | None = None
+    training_rows: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckItem:
+    """One gate of ``loopml check``: what was checked, the value, the limit, the verdict."""
+
+    name: str  # e.g. "floor roc_auc" or "window vs champion v2"
+    value: float | None
+    threshold: float | None
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckReport:
+    """Whether the newest model version may ship: not worse than the champion on the same
+    evidence, and not below the configured floors."""
+
+    model: str
+    version: int
+    champion_version: int | None
+    items: tuple[CheckItem, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(i.passed for i in self.items)
 
 
 # ---- pipeline ----------------------------------------------------------------------------
@@ -382,20 +519,6 @@ class RunResult:
     reports: dict[str, str]  # report name -> path
     seconds: float
     split_sizes: dict[str, int] = field(default_factory=dict)
-
-
-# ---- serve: feedback ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FeedbackResult:
-    """What became of a batch of labels sent back: upserted, unknown keys, rejected rows."""
-
-    accepted: int  # label rows upserted into feedback/<model> (a label by id may fill several)
-    unknown: int  # rows whose request id and record, or id, no logged prediction has
-    invalid: int  # rows rejected: a label outside the model's classes, not a number, no key
-    problems: tuple[str, ...] = ()  # one line per unknown or invalid row (the first ones)
-    table: str | None = None  # the feedback table written, with its version
 
 
 # ---- monitor: performance ----------------------------------------------------------------
@@ -438,3 +561,17 @@ class WindowReport:
     reference_score: float | None = None  # the primary metric at training (test split)
     concept_drift_at: datetime | None = None  # first change in the errors of labelled rows
     reasons: tuple[str, ...] = ()  # why the status is not ok, one sentence each
+
+
+# ---- serve: feedback ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackResult:
+    """What became of a batch of labels sent back: upserted, unknown keys, rejected rows."""
+
+    accepted: int  # label rows upserted into feedback/<model> (a label by id may fill several)
+    unknown: int  # rows whose request id and record, or id, no logged prediction has
+    invalid: int  # rows rejected: a label outside the model's classes, not a number, no key
+    problems: tuple[str, ...] = ()  # one line per unknown or invalid row (the first ones)
+    table: str | None = None  # the feedback table written, with its version

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from loopml.core import labels
 from loopml.core.errors import ConfigError, unknown_name
+from loopml.evaluate._outputs import REGRESSION, metric_values
 
 if TYPE_CHECKING:
     import polars as pl
@@ -109,46 +111,21 @@ def task_metrics(
 def classification_metrics(
     y: np.ndarray, proba: np.ndarray, classes: Any, *, positive_label: Any = None
 ) -> dict[str, float]:
-    from sklearn import metrics as m
-
-    classes = np.asarray(classes)
-    pred = classes[np.argmax(proba, axis=1)]
-    out = {"accuracy": float(m.accuracy_score(y, pred))}
-    present = np.isin(y, classes)
-    proba_c = np.clip(proba, 1e-15, 1 - 1e-15)
-    if present.all():
-        out["log_loss"] = float(m.log_loss(y, proba_c, labels=classes))
-    if len(classes) == 2:
-        pos = positive_column(classes, positive_label)
-        y_pos = (y == classes[pos]).astype(int)
-        out["f1"] = float(m.f1_score(y_pos, (pred == classes[pos]).astype(int), zero_division=0))
-        out["precision"] = float(
-            m.precision_score(y_pos, (pred == classes[pos]).astype(int), zero_division=0)
-        )
-        out["recall"] = float(m.recall_score(y_pos, (pred == classes[pos]).astype(int), zero_division=0))
-        out["roc_auc"] = float(m.roc_auc_score(y_pos, proba[:, pos])) if 0 < y_pos.sum() < len(y_pos) else float("nan")
-    else:
-        out["f1"] = float(m.f1_score(y, pred, average="macro", zero_division=0))
-        out["precision"] = float(m.precision_score(y, pred, average="macro", zero_division=0))
-        out["recall"] = float(m.recall_score(y, pred, average="macro", zero_division=0))
-        try:
-            out["roc_auc"] = float(
-                m.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
-            )
-        except ValueError:  # a class absent from y
-            out["roc_auc"] = float("nan")
+    """Every classification metric of class probabilities ``proba`` (in ``classes`` order)."""
+    classes = list(classes)
+    pos = positive_column(classes, positive_label) if len(classes) == 2 else None
+    names = ["accuracy", "log_loss", "f1", "precision", "recall", "roc_auc"]
+    out = {
+        name: float(metric_values(name, y, proba, classes=classes, positive=pos)[0])
+        for name in names
+    }
+    if math.isnan(out["log_loss"]):  # a label the model does not know: no log loss
+        del out["log_loss"]
     return out
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    from sklearn import metrics as m
-
-    y = np.asarray(y, dtype=float)
-    return {
-        "rmse": float(np.sqrt(m.mean_squared_error(y, pred))),
-        "mae": float(m.mean_absolute_error(y, pred)),
-        "r2": float(m.r2_score(y, pred)),
-    }
+    return {name: float(metric_values(name, y, pred)[0]) for name in REGRESSION}
 
 
 def silhouette(model: Any, X: pl.DataFrame) -> float:

@@ -1,7 +1,8 @@
-"""Wires the stages into the loop: ``Project`` (init, run, predict, serve, monitor) and the
-flights ``demo``."""
+"""Wires the stages into the loop: ``Project`` (init, run, predict, serve, monitor, loop,
+rollback, check), the ``Context`` its steps take, and the flights ``demo``."""
 
+from loopml.pipeline._context import Context
 from loopml.pipeline._demo import demo
 from loopml.pipeline._project import Project
 
-__all__ = ["Project", "demo"]
+__all__ = ["Context", "Project", "demo"]

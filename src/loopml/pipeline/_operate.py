@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     import polars as pl
 
     from loopml.core.records import DriftReport
-    from loopml.pipeline._project import Project
+    from loopml.pipeline._context import Context
 
 _OUT_FORMATS = (".csv", ".parquet", ".ndjson", ".jsonl")
 
 
-def predict_file(project: Project, data: Path, out: Path, *, model: str | None) -> Path:
+def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> Path:
     """Score every row of ``data``; rows that break the contract get ``_reasons`` instead of a
     prediction, so the output has exactly the input's rows, in order."""
 
@@ -35,7 +35,7 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
             f"Cannot write predictions to {out.name}: unknown format {out.suffix or '(none)'}.",
             hint=f"Name the output file with one of: {', '.join(_OUT_FORMATS)}.",
         )
-    mv, bundle = project.load(model)
+    mv, bundle = ctx.load(model)
     data = data if data.is_absolute() else Path.cwd() / data
     batch = read_source(SourceConfig(name="predict", path=str(data)), base_dir=data.parent)
     raw = batch.frame
@@ -62,72 +62,80 @@ def predict_file(project: Project, data: Path, out: Path, *, model: str | None) 
         rows = PredictionLog.rows(
             scored.select(bundle.feature_columns), [scored["_prediction"], scored["_score"]],
             request_id=f"batch-{uuid.uuid4().hex[:12]}", version=mv.version,
-            records=scored["_source_row"], ids=_file_ids(project, raw, scored, keys),
+            records=scored["_source_row"], ids=_file_ids(ctx, raw, scored, keys),
         )
-        project.lake.append(table_name("predictions", mv.name), rows,
+        ctx.lake.append(table_name("predictions", mv.name), rows,
                             metadata={"loopml.stage": "predict", "loopml.file": str(data)})
-    project.catalog.log_event(
+    ctx.catalog.log_event(
         "predict", mv.ref, {"file": str(data), "rows": raw.height, "scored": scored.height,
                             "rejected": checked.quarantined.height, "out": str(out)},
     )
     return out
 
 
-def build_app(project: Project, *, model: str | None) -> Any:
+def build_app(ctx: Context, *, model: str | None) -> Any:
+    from loopml.pipeline._feedback import serving_options
     from loopml.serve import PredictionLog, create_app
 
-    from loopml.pipeline._feedback import serving_options
-
-    mv, bundle = project.load(model)
-    serving = project.config.serving
+    mv, bundle = ctx.load(model)
+    serving = ctx.config.serving
     log = PredictionLog(
-        project.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s,
+        ctx.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s,
         max_pending_rows=serving.log_max_pending_rows,
     )
-    project.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
+    ctx.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
     return create_app(bundle, model_name=mv.name, version=mv.version, log=log,
-                      **serving_options(project, mv.name, model,
-                                        current=(mv.version, bundle)))
+                      **serving_options(ctx, mv.name, model, current=(mv.version, bundle)))
 
 
-def monitor(project: Project, *, model: str | None) -> tuple[DriftReport, Path]:
+def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:
+    """Every window of the served prediction log (with the ground truth that came back)
+    checked and recorded in ``monitoring/<model>``; returns the drift of the model version's
+    newest window and the monitoring report (windows over time with the loop's events)."""
     import polars as pl
 
     from loopml.monitor import check_drift
+    from loopml.pipeline._loop import monitor_windows, served_log, windows_of
     from loopml.reports import write_report
 
-    mv, bundle = project.load(model)
-    table = table_name("predictions", mv.name)
-    if not project.lake.exists(table):
+    mv, bundle = ctx.load(model)
+    served = served_log(ctx, mv.name)
+    own = served.filter(pl.col("_model_version") == mv.version) if served.height else served
+    if own.height == 0:
         raise MonitorError(
-            f"No predictions have been logged for {mv.name} yet.",
+            f"No predictions have been logged for {mv.ref} yet.",
             hint="Serve the model ('loopml serve') and send requests, or score a file with "
             "'loopml predict', then run 'loopml monitor' again.",
         )
-    window = project.lake.scan(table).filter(pl.col("_model_version") == mv.version).collect()
-    report = check_drift(
-        bundle.reference, window, model=mv.name, version=mv.version,
-        config=project.config.monitoring,
+    reports = monitor_windows(ctx, mv, bundle, served, every=True)
+    newest = [r for r in reports if r.version == mv.version][-1]
+    report = newest.drift or check_drift(
+        bundle.reference, windows_of(ctx, own)[-1], model=mv.name, version=mv.version,
+        config=ctx.config.monitoring,
     )
+    events = [e for e in ctx.catalog.events(limit=1000)
+              if e["subject"].split("@")[0] == mv.name
+              and e["kind"] in ("decision", "promote", "rollback", "alert", "retrain")]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     path = write_report(
-        report, project.reports_dir / "monitor" / f"{mv.name}-v{mv.version}-{stamp}.html",
-        title=f"Drift of {mv.ref}",
+        reports, ctx.reports_dir / "monitor" / f"{mv.name}-{stamp}.html", events=events,
+        title=f"Monitoring of {mv.name}",
     )
-    project.catalog.log_event(
+    ctx.catalog.log_event(
         "monitor", mv.ref,
         {"status": report.status, "rows": report.current_rows, "report": str(path),
+         "windows": len(reports), "window_start": report.window_start,
          "drifted": [f.name for f in report.features if f.status != "ok"]},
     )
     return report, path
 
 
-def _file_ids(project: Project, raw: pl.DataFrame, scored: pl.DataFrame,
+def _file_ids(ctx: Context, raw: pl.DataFrame, scored: pl.DataFrame,
               keys: list[str]) -> pl.Series | None:
     """The id column's value (as text) of each scored row, when the project names one."""
     import polars as pl
 
-    id_column = project.config.problem.id_column
+    id_column = ctx.config.problem.id_column
     if id_column is None or id_column not in raw.columns:
         return None
     found = scored.select(keys).join(raw.select([*keys, id_column]), on=keys, how="left")

@@ -14,13 +14,16 @@ from loopml.core.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
     from loopml.core.records import (
+        CheckReport,
         DriftReport,
         FeedbackResult,
         IngestResult,
+        LoopCycle,
         ModelVersion,
         RunResult,
     )
     from loopml.lake import Lake
+    from loopml.pipeline._context import Context
     from loopml.registry import Catalog
 
 
@@ -126,6 +129,20 @@ class Project:
         return Contract.load(self.root / "contracts" / f"{name}.yaml")
 
     @property
+    def context(self) -> Context:
+        """What the pipeline's steps take: config, lake, catalog, contracts, model loading."""
+        from loopml.pipeline._context import Context
+
+        folder = self.root / "contracts"
+        contracts = {
+            s.name: Contract.load(folder / f"{s.name}.yaml")
+            for s in self.config.sources
+            if (folder / f"{s.name}.yaml").exists()
+        }
+        return Context(config=self.config, lake=self.lake, catalog=self.catalog,
+                       contracts=contracts, root=self.root)
+
+    @property
     def reports_dir(self) -> Path:
         return self.path(self.config.storage.reports_dir)
 
@@ -139,25 +156,22 @@ class Project:
         self, source: str | None = None, *, reporter: Reporter = SILENT, run_id: str | None = None
     ) -> IngestResult | None:
         """Ingest a source's new files into the lake (raw, clean and quarantine tables)."""
-        from loopml.pipeline._ingest import ingest
+        from loopml.pipeline._ingest import ingest_source
 
-        src = self.config.source(source)
-        result = ingest(src, self.contract(src.name), lake=self.lake, base_dir=self.root,
-                        reporter=reporter)
-        if result is not None:
-            self.catalog.record_ingest(result, run_id=run_id)
-        return result
+        return ingest_source(self.context, source, reporter=reporter, run_id=run_id)
 
     def run(self, *, time_budget: int | None = None, reporter: Reporter = SILENT) -> RunResult:
         """Ingest, validate, profile, split, train, evaluate and register: one run."""
+        from dataclasses import replace
+
         from loopml.pipeline._run import run
 
-        config = self.config
+        ctx = self.context
         if time_budget is not None:
-            config = config.model_copy(
-                update={"training": config.training.model_copy(update={"time_budget_s": time_budget})}
-            )
-        return run(self, config, reporter=reporter)
+            config = ctx.config
+            training = config.training.model_copy(update={"time_budget_s": time_budget})
+            ctx = replace(ctx, config=config.model_copy(update={"training": training}))
+        return run(ctx, reporter=reporter)
 
     def models(self) -> list[ModelVersion]:
         """Every registered version of every model, with aliases and metrics."""
@@ -172,25 +186,19 @@ class Project:
 
     def load(self, ref: str | None = None) -> tuple[ModelVersion, Any]:
         """A registered model version and its verified bundle (``NAME@ALIAS`` or ``NAME@N``)."""
-        from loopml.core.bundle import load_bundle
-        from loopml.registry import parse_model_ref
-
-        name, which = parse_model_ref(ref or self.config.serving.model or f"{self.model_name}@champion")
-        mv = self.catalog.model_version(name, which)
-        folder = self.catalog.fetch(mv.name, mv.version)  # sha256 of every file checked
-        return mv, load_bundle(folder)
+        return self.context.load(ref)
 
     def predict(self, data: str | Path, out: str | Path, *, model: str | None = None) -> Path:
         """Score a file and write it with ``_prediction`` (and ``_score``) columns."""
         from loopml.pipeline._operate import predict_file
 
-        return predict_file(self, Path(data), Path(out), model=model)
+        return predict_file(self.context, Path(data), Path(out), model=model)
 
     def app(self, *, model: str | None = None) -> Any:
         """The FastAPI app serving a model version; predictions are logged to the lake."""
         from loopml.pipeline._operate import build_app
 
-        return build_app(self, model=model)
+        return build_app(self.context, model=model)
 
     def serve(self, *, model: str | None = None, host: str | None = None,
               port: int | None = None) -> None:
@@ -209,10 +217,49 @@ class Project:
         ``request_id``+``record`` or the id column) into the lake table ``feedback/<model>``."""
         from loopml.pipeline._feedback import feedback_file
 
-        return feedback_file(self, Path(data), model=model)
+        return feedback_file(self.context, Path(data), model=model)
 
     def monitor(self, *, model: str | None = None) -> tuple[DriftReport, Path]:
         """Drift of logged predictions against the training data; writes an HTML report."""
         from loopml.pipeline._operate import monitor
 
-        return monitor(self, model=model)
+        return monitor(self.context, model=model)
+
+    def write_ci(self, *, force: bool = False) -> Path:
+        """Write a GitHub Actions workflow running ``loopml run`` then ``loopml check``."""
+        from loopml.pipeline._init import write_ci_workflow
+
+        return write_ci_workflow(self.root, force=force)
+
+    def loop_once(self, *, reporter: Reporter = SILENT) -> LoopCycle:
+        """One cycle of the loop: monitor, check the triggers, retrain and decide if one fires."""
+        from loopml.pipeline._loop import loop_once
+
+        return loop_once(self.context, reporter=reporter)
+
+    def watch(self, *, every_s: float | None = None, on_cycle: Any, on_error: Any,
+              reporter: Reporter = SILENT) -> int:
+        """Run loop cycles every ``every_s`` seconds (default ``loop.every``) until SIGINT or
+        SIGTERM; returns the number of cycles."""
+        from loopml.core.config import duration_s
+        from loopml.pipeline._loop import watch
+
+        every = duration_s(self.config.loop.every) if every_s is None else every_s
+        return watch(self.context, every_s=every, on_cycle=on_cycle, on_error=on_error,
+                     reporter=reporter)
+
+    def rollback(self, name: str | None = None) -> tuple[ModelVersion, int]:
+        """Restore the previous champion; returns it and the version it replaced."""
+        from loopml.pipeline._rollback import rollback
+
+        return rollback(self.context, name)
+
+    def events(self, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Catalog events, newest first (decisions carry their evidence)."""
+        return self.catalog.events(kind=kind, limit=limit)
+
+    def check(self) -> CheckReport:
+        """The CI gate: the newest model against the champion's evidence and the floors."""
+        from loopml.pipeline._check import check
+
+        return check(self.context)

@@ -5,127 +5,70 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import save_bundle
-from loopml.core.errors import TargetError
+from loopml.core.errors import LoopError, TargetError
 from loopml.core.labels import positive_label
 from loopml.core.progress import Reporter
 from loopml.core.version import VERSION
-from loopml.core.records import IngestResult, ModelBundle, Reference, RunResult, to_plain
+from loopml.core.records import (
+    Decision,
+    Evaluation,
+    Evidence,
+    IngestResult,
+    ModelBundle,
+    ModelVersion,
+    Reference,
+    RunResult,
+    Splits,
+    TrainResult,
+    to_plain,
+)
 from loopml.lake import table_name
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from loopml.core.config import ProjectConfig
-    from loopml.pipeline._project import Project
+    from loopml.pipeline._context import Context
 
 
-def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunResult:
-    import polars as pl
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trained:
+    """A model fitted and evaluated on a frame: its bundle (with the drift reference), the
+    splits it was trained and tested on, and how the search went."""
 
-    from loopml.evaluate import evaluate
-    from loopml.explore import profile
-    from loopml.features import build_features
-    from loopml.loop import decide
-    from loopml.monitor import build_reference
-    from loopml.reports import write_report
-    from loopml.serve import predict_frame
-    from loopml.train import split, train
+    bundle: ModelBundle
+    evaluation: Evaluation
+    splits: Splits
+    result: TrainResult
 
+
+def run(ctx: Context, *, reporter: Reporter) -> RunResult:
+    """One run: ingest, profile, train, evaluate, register, decide (the steps below, in order)."""
     started = time.monotonic()
-    catalog = project.catalog
-    problem = config.problem
-    source = config.source(problem.source)
-    contract = project.contract(source.name)
+    config, catalog = ctx.config, ctx.catalog
+    contract = ctx.contract()
     run_id = catalog.start_run(
         project=config.name, kind="train", params=config.model_dump(mode="json"),
         code_version=VERSION,
     )
     try:
-        ingests: list[IngestResult] = []
-        for src in config.sources:
-            result = project.ingest(src.name, reporter=reporter, run_id=run_id)
-            if result is not None:
-                ingests.append(result)
-        clean_ref = project.lake.ref(table_name("clean", source.name))
-        frame = project.lake.read(clean_ref.name, version=clean_ref.version)
-        reports_dir = project.reports_dir / run_id
-        reports: dict[str, str] = {}
-        for ing in ingests:
-            path = write_report(ing.report, reports_dir / f"validation-{ing.source}.html",
-                                title=f"Validation of {ing.source} (ingest {ing.ingest_id})")
-            reports[f"validation-{ing.source}"] = str(path)
-
-        reporter.start("profile", total=None)
-        prof = profile(frame, source=source.name, target=problem.target, task=problem.task,
-                       positive_label=problem.positive_label)
-        reports["profile"] = str(write_report(prof, reports_dir / "profile.html",
-                                              title=f"Profile of {source.name}"))
-        reporter.finish("profile", note=f"{len(prof.columns)} columns")
-
-        target = problem.target
-        frame = _usable(frame, target)
-        positive = _positive_label(frame, target, problem.task, problem.positive_label)
-        splits = split(
-            frame, target=target, task=problem.task, time_column=problem.time_column,
-            valid_size=config.training.valid_size, test_size=config.training.test_size,
-            seed=config.training.seed,
-        )
-        columns = [
-            c for c in contract.names
-            if c != target and c not in problem.exclude and c in frame.columns
-        ]
-        features = build_features(contract, columns=columns, task=problem.task)
-        result = train(
-            splits, features=features, task=problem.task, target=target,
-            config=config.training, positive_label=positive, reporter=reporter,
-        )
-        catalog.log_candidates(run_id, result.leaderboard.candidates)
-
-        reporter.start("evaluate", total=None)
-        evaluation = evaluate(  # the test split, scored once
-            result.model, splits.test, task=problem.task, target=target,
-            metric=result.leaderboard.metric, positive_label=positive,
-        )
-        reporter.finish("evaluate", note=f"{evaluation.metric} {evaluation.score:.4f}")
-        reports["model"] = str(write_report(
-            evaluation, reports_dir / "model.html", leaderboard=result.leaderboard,
-            title=f"Model {config.name}: {problem.task} of {target or 'clusters'}",
-        ))
-
+        ingests = ingest_all(ctx, run_id=run_id, reporter=reporter)
+        clean_ref = ctx.lake.ref(table_name("clean", config.problem.source))
+        frame = ctx.lake.read(clean_ref.name, version=clean_ref.version)
+        reports_dir = ctx.reports_dir / run_id
+        reports = validation_reports(ingests, reports_dir)
+        reports["profile"] = str(profile_step(ctx, frame, reports_dir, reporter=reporter))
+        trained = train_model(ctx, frame, run_id=run_id, reporter=reporter)
+        reports["model"] = str(model_report(ctx, trained, reports_dir))
         reporter.start("register", total=None)
-        bundle = ModelBundle(
-            model=result.model, contract=contract.select(columns), task=problem.task,
-            target=target, feature_columns=tuple(columns), classes=result.classes,
-            positive_label=positive, reference=Reference(features=()), evaluation=evaluation,
-        )
-        # prediction drift is watched on what the server logs: _score, or the cluster id
-        outputs = predict_frame(bundle, splits.test.select(columns))
-        output = outputs["_prediction"].cast(pl.String) if problem.task == "clustering" else (
-            outputs["_score"]
-        )
-        reference = build_reference(
-            pl.concat([splits.train, splits.valid], how="vertical_relaxed"), contract,
-            columns=columns, predictions=output, bins=config.monitoring.bins,
-        )
-        bundle = replace(bundle, reference=reference)
-        champion = _current_champion(catalog, config.name)
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = save_bundle(bundle, Path(tmp) / "bundle")
-            version = catalog.register_model(
-                config.name, folder, run_id=run_id, task=problem.task,
-                metric=evaluation.metric, score=evaluation.score,
-                metrics={k: v for k, v in evaluation.metrics.items() if v == v},
-            )
-        decision = decide(evaluation, champion)
-        catalog.set_alias(config.name, decision.alias, version.version)
-        catalog.log_event("decision", f"{config.name}@{version.version}", to_plain(decision))
+        version = register_bundle(ctx, trained, run_id=run_id)
+        decision = first_decision(ctx, trained, version)
         version = catalog.model_version(config.name, version.version)
-        for name, path in reports.items():
+        for path in reports.values():
             catalog.log_artifact(run_id, Path(path), name=Path(path).name, kind="report")
         reporter.finish("register", note=f"{version.ref} -> {decision.alias}")
 
@@ -133,9 +76,9 @@ def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunRe
         for ing in ingests:
             lake_versions[ing.raw.name] = ing.raw.version
         catalog.finish_run(
-            run_id, status="finished", metrics=dict(evaluation.metrics),
+            run_id, status="finished", metrics=dict(trained.evaluation.metrics),
             lake_versions=lake_versions, contract_fingerprint=contract.fingerprint(),
-            git_commit=_git_commit(project.root),
+            git_commit=_git_commit(ctx.root),
         )
     except BaseException as exc:
         status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -143,9 +86,190 @@ def run(project: Project, config: ProjectConfig, *, reporter: Reporter) -> RunRe
                            contract_fingerprint=contract.fingerprint(), git_commit=None)
         raise
     return RunResult(
-        run_id=run_id, ingests=tuple(ingests), leaderboard=result.leaderboard,
-        evaluation=evaluation, model_version=version, decision=decision, reports=reports,
-        seconds=round(time.monotonic() - started, 3), split_sizes=splits.sizes,
+        run_id=run_id, ingests=tuple(ingests), leaderboard=trained.result.leaderboard,
+        evaluation=trained.evaluation, model_version=version, decision=decision,
+        reports=reports, seconds=round(time.monotonic() - started, 3),
+        split_sizes=trained.splits.sizes,
+    )
+
+
+def ingest_all(ctx: Context, *, run_id: str, reporter: Reporter) -> list[IngestResult]:
+    """Ingest every source's new files; the sources with nothing new are left out."""
+    from loopml.pipeline._ingest import ingest_source
+
+    ingests: list[IngestResult] = []
+    for src in ctx.config.sources:
+        result = ingest_source(ctx, src.name, reporter=reporter, run_id=run_id)
+        if result is not None:
+            ingests.append(result)
+    return ingests
+
+
+def validation_reports(ingests: list[IngestResult], folder: Path) -> dict[str, str]:
+    from loopml.reports import write_report
+
+    return {
+        f"validation-{ing.source}": str(write_report(
+            ing.report, folder / f"validation-{ing.source}.html",
+            title=f"Validation of {ing.source} (ingest {ing.ingest_id})",
+        ))
+        for ing in ingests
+    }
+
+
+def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: Reporter) -> Path:
+    from loopml.explore import profile
+    from loopml.reports import write_report
+
+    problem = ctx.config.problem
+    reporter.start("profile", total=None)
+    prof = profile(frame, source=problem.source, target=problem.target, task=problem.task,
+                   positive_label=problem.positive_label)
+    path = write_report(prof, folder / "profile.html", title=f"Profile of {problem.source}")
+    reporter.finish("profile", note=f"{len(prof.columns)} columns")
+    return path
+
+
+def train_model(
+    ctx: Context, frame: pl.DataFrame, *, run_id: str | None, reporter: Reporter,
+    extra: pl.DataFrame | None = None,
+) -> Trained:
+    """Split ``frame``, search models within the budget, evaluate the winner on the test split
+    once and build its bundle with the drift reference (train + validation rows).
+
+    ``extra`` rows (labelled predictions, in ``frame``'s columns) join the training split
+    only: ``frame`` (the clean table) is split exactly as for every other model of the project,
+    so all of them share one held-out test split that none trained on."""
+    import polars as pl
+
+    from loopml.evaluate import evaluate
+    from loopml.features import build_features
+    from loopml.train import split, train
+
+    config, problem = ctx.config, ctx.config.problem
+    contract = ctx.contract()
+    target = problem.target
+    frame = _usable(frame, target)
+    positive = _positive_label(frame, target, problem.task, problem.positive_label)
+    splits = split(
+        frame, target=target, task=problem.task, time_column=problem.time_column,
+        valid_size=config.training.valid_size, test_size=config.training.test_size,
+        seed=config.training.seed,
+    )
+    if extra is not None and extra.height:
+        train_rows = pl.concat([splits.train, _usable(extra, target).select(splits.train.columns)],
+                               how="vertical_relaxed")
+        splits = replace(splits, train=train_rows)
+    columns = [
+        c for c in contract.names
+        if c != target and c not in problem.exclude and c in frame.columns
+    ]
+    features = build_features(contract, columns=columns, task=problem.task)
+    result = train(
+        splits, features=features, task=problem.task, target=target,
+        config=config.training, positive_label=positive, reporter=reporter,
+    )
+    if run_id is not None:
+        ctx.catalog.log_candidates(run_id, result.leaderboard.candidates)
+
+    reporter.start("evaluate", total=None)
+    evaluation = evaluate(  # the test split, scored once
+        result.model, splits.test, task=problem.task, target=target,
+        metric=result.leaderboard.metric, positive_label=positive,
+    )
+    reporter.finish("evaluate", note=f"{evaluation.metric} {evaluation.score:.4f}")
+    bundle = ModelBundle(
+        model=result.model, contract=contract.select(columns), task=problem.task,
+        target=target, feature_columns=tuple(columns), classes=result.classes,
+        positive_label=positive, reference=Reference(features=()), evaluation=evaluation,
+    )
+    bundle = with_reference(ctx, bundle, splits)
+    return Trained(bundle=bundle, evaluation=evaluation, splits=splits, result=result)
+
+
+def with_reference(ctx: Context, bundle: ModelBundle, splits: Splits) -> ModelBundle:
+    """The bundle with its drift reference: the training rows' distributions, and the
+    distribution of what the server logs for them (``_score``, or the cluster id)."""
+    import polars as pl
+
+    from loopml.monitor import build_reference
+    from loopml.serve import predict_frame
+
+    columns = list(bundle.feature_columns)
+    outputs = predict_frame(bundle, splits.test.select(columns))
+    output = outputs["_prediction"].cast(pl.String) if bundle.task == "clustering" else (
+        outputs["_score"]
+    )
+    reference = build_reference(
+        pl.concat([splits.train, splits.valid], how="vertical_relaxed"), ctx.contract(),
+        columns=columns, predictions=output, bins=ctx.config.monitoring.bins,
+    )
+    return replace(bundle, reference=reference)
+
+
+def model_report(ctx: Context, trained: Trained, folder: Path) -> Path:
+    from loopml.reports import write_report
+
+    problem = ctx.config.problem
+    return write_report(
+        trained.evaluation, folder / "model.html", leaderboard=trained.result.leaderboard,
+        title=f"Model {ctx.config.name}: {problem.task} of {problem.target or 'clusters'}",
+    )
+
+
+def register_bundle(ctx: Context, trained: Trained, *, run_id: str | None) -> ModelVersion:
+    """Save the bundle and register it as the model's next version (no alias yet)."""
+    evaluation = trained.evaluation
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_bundle(trained.bundle, Path(tmp) / "bundle")
+        return ctx.catalog.register_model(
+            ctx.config.name, folder, run_id=run_id, task=trained.bundle.task,
+            metric=evaluation.metric, score=evaluation.score,
+            metrics={k: v for k, v in evaluation.metrics.items() if v == v},
+        )
+
+
+def first_decision(ctx: Context, trained: Trained, version: ModelVersion) -> Decision:
+    """Champion or challenger for a version that ``run`` registered, by the loop's rule: the
+    current champion is loaded (verified) and re-scored on the new model's test split, and the
+    new model is promoted only when it wins there by more than ``loop.min_gain`` with a paired
+    bootstrap interval above zero. Sets the alias and logs the decision."""
+    from loopml.loop import decide
+
+    catalog, name = ctx.catalog, ctx.config.name
+    champion = _current_champion(catalog, name)
+    evidence = []
+    problem = None
+    if champion is not None and trained.bundle.task != "clustering":
+        try:
+            evidence.append(test_split_evidence(ctx, ctx.load_version(champion), trained))
+        except LoopError as exc:  # e.g. the champion needs columns the new data lacks
+            problem = exc.message
+    decision = decide(
+        evidence, champion_version=None if champion is None else champion.version,
+        candidate_version=version.version, candidate_score=trained.evaluation.score,
+        min_gain=ctx.config.loop.min_gain,
+    )
+    if problem is not None:
+        decision = replace(decision, reason=f"{decision.reason} ({problem})")
+    if champion is not None and trained.bundle.task == "clustering":
+        decision = replace(decision, reason=(
+            f"clustering models have no ground truth to be compared on; champion "
+            f"v{champion.version} stays (promote by hand with 'loopml promote')"))
+    catalog.set_alias(name, decision.alias, version.version)
+    catalog.log_event("decision", f"{name}@{version.version}", to_plain(decision))
+    return decision
+
+
+def test_split_evidence(ctx: Context, champion: ModelBundle, trained: Trained) -> Evidence:
+    """Champion and the new model on the new model's held-out test split."""
+    from loopml.pipeline._evidence import same_rows
+
+    test = trained.splits.test
+    return same_rows(
+        champion, trained.bundle, test, test[ctx.config.problem.target].to_list(),
+        name="test split", policy=ctx.config.loop, metric=trained.evaluation.metric,
+        seed=ctx.config.training.seed,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import to_native
-from loopml.core.errors import FeedbackError, LakeError
+from loopml.core.errors import FeedbackError, LakeError, ServeError
 from loopml.serve._feedback import take_feedback
 from loopml.serve._log import PredictionLog
 from loopml.serve._request import error_details

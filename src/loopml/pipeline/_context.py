@@ -1,0 +1,88 @@
+"""``Context``: what the pipeline's steps need, and nothing about where a project lives.
+
+``Project`` builds one from its folder; a test or another host builds one from a lake, a
+catalog and contracts in memory. ``run``, batch scoring, serving, monitoring and the loop take
+a ``Context``, never a ``Project``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loopml.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from loopml.core.config import ProjectConfig
+    from loopml.core.contract import Contract
+    from loopml.core.records import ModelBundle, ModelVersion
+    from loopml.lake import Lake
+    from loopml.registry import Catalog
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """Config, lake, catalog and contracts of one project, with verified model loading.
+
+    ``root`` is where relative source paths and reports resolve (a project's folder).
+
+    >>> import tempfile, pathlib
+    >>> from loopml.core.config import ProjectConfig
+    >>> from loopml.lake import Lake
+    >>> from loopml.registry import Catalog
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> cfg = ProjectConfig.from_dict({"name": "m", "sources": [{"name": "s", "path": "s.csv"}],
+    ...                                "problem": {"source": "s", "target": "y"}})
+    >>> ctx = Context(config=cfg, lake=Lake(d / "lake"),
+    ...               catalog=Catalog("sqlite:///c.db", "artifacts", base_dir=d), root=d)
+    >>> ctx.model_name, ctx.reports_dir == d / ".loopml/reports"
+    ('m', True)
+    """
+
+    config: ProjectConfig
+    lake: Lake
+    catalog: Catalog
+    contracts: Mapping[str, Contract] = field(default_factory=dict)  # source name -> contract
+    root: Path = field(default_factory=Path.cwd)
+
+    @property
+    def model_name(self) -> str:
+        return self.config.name
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path(self.config.storage.reports_dir)
+
+    def path(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    def contract(self, source: str | None = None) -> Contract:
+        """The contract of a source (default: the problem's source)."""
+        name = self.config.source(source).name
+        if name not in self.contracts:
+            raise ConfigError(
+                f"No contract for source {name!r}.",
+                hint=f"Write contracts/{name}.yaml ('loopml init' infers one from the data).",
+            )
+        return self.contracts[name]
+
+    def load(self, ref: str | None = None) -> tuple[ModelVersion, ModelBundle]:
+        """A registered model version and its bundle, after the catalog checked every file's
+        sha256 (``NAME@ALIAS`` or ``NAME@N``; default ``serving.model`` or the champion)."""
+        from loopml.core.bundle import load_bundle
+        from loopml.registry import parse_model_ref
+
+        default = self.config.serving.model or f"{self.model_name}@champion"
+        name, which = parse_model_ref(ref or default)
+        mv = self.catalog.model_version(name, which)
+        folder = self.catalog.fetch(mv.name, mv.version)
+        return mv, load_bundle(folder)
+
+    def load_version(self, mv: ModelVersion) -> ModelBundle:
+        """The verified bundle of one known version."""
+        from loopml.core.bundle import load_bundle
+
+        return load_bundle(self.catalog.fetch(mv.name, mv.version))

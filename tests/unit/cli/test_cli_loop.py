@@ -1,0 +1,89 @@
+"""The loop's commands: init --ci, models/events --json, check, loop, rollback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from loopml.cli import app
+
+
+def test_help_names_the_loop_commands() -> None:
+    """--help lists loop, rollback, events and check with what they do."""
+    out = CliRunner().invoke(app, ["--help"]).output
+    for command in ("loop", "rollback", "events", "check"):
+        assert f"  {command} " in out
+    loop_help = CliRunner().invoke(app, ["loop", "--help"]).output
+    assert "--watch" in loop_help and "--every" in loop_help and "same evidence" in loop_help
+
+
+def test_init_ci_writes_a_workflow(cli, penguins_csv: Path, tmp_path: Path) -> None:
+    """init --ci writes a GitHub Actions workflow that runs 'loopml run' then 'loopml check'."""
+    code, out = cli("init", "penguins.csv", "--target", "species", "--ci")
+    assert code == 0, out
+    flow = yaml.safe_load((tmp_path / ".github/workflows/loopml.yml").read_text())
+    runs = [s["run"] for s in flow["jobs"]["train-and-check"]["steps"] if "run" in s]
+    assert runs[-2:] == ["loopml run", "loopml check"]
+    code, out = cli("init", "--ci")  # again, in the existing project: refused without --force
+    assert code != 0
+    code, out = cli("init", "--ci", "--force")
+    assert code == 0, out
+
+
+def test_init_without_data_or_ci_says_what_to_do(cli) -> None:
+    """init with neither DATA nor --ci explains how to call it."""
+    code, _ = cli("init")
+    assert code != 0
+
+
+@pytest.mark.slow
+def test_models_events_check_and_rollback(cli, penguins_csv: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trained project answers in JSON, passes and fails the check, and rolls back."""
+    assert cli("init", "penguins.csv", "--target", "sex", "-x", "species")[0] == 0
+    assert cli("run", "--time-budget", "3")[0] == 0
+    code, out = cli("models", "--json")
+    assert code == 0, out
+    models = json.loads(out)
+    assert models[0]["ref"].endswith("@1") and models[0]["aliases"] == ["champion"]
+    assert 0 < models[0]["metrics"]["roc_auc"] <= 1
+
+    assert cli("run", "--time-budget", "3")[0] == 0  # same data: scored on the same test split
+    code, out = cli("events", "--json", "--kind", "decision", "--limit", "1")
+    decision = json.loads(out)[0]["payload"]
+    assert decision["candidate_version"] == 2 and decision["champion_version"] == 1
+    (evidence,) = decision["evidence"]
+    assert evidence["name"] == "test split" and evidence["comparison"]["rows"] > 0
+
+    code, out = cli("check")
+    assert code == (0 if evidence["comparison"]["difference"] >= 0 else 1), out
+    assert "test split" in out and "pass" in out.lower()
+    monkeypatch.setenv("LOOPML_LOOP__FLOORS", "{roc_auc: 0.9999}")
+    code, out = cli("check")
+    assert code == 1 and "floor roc_auc" in out and "FAIL" in out
+    monkeypatch.delenv("LOOPML_LOOP__FLOORS")
+
+    code, out = cli("loop")  # nothing served yet: no trigger, nothing trained
+    assert code == 0, out
+    assert "No retraining" in out
+
+    assert cli("predict", "penguins.csv", "-o", "scored.csv")[0] == 0
+    code, out = cli("monitor", "--json")
+    assert code == 0, out
+    drift = json.loads(out)
+    assert drift["rows"] == 344 and drift["report"].endswith(".html")
+    bill = next(f for f in drift["features"] if f["name"] == "bill_length_mm")
+    assert bill["status"] in ("ok", "warn", "alert") and "psi" in bill["statistics"]
+
+    code, out = cli("rollback")
+    assert code != 0  # v1 has been the only champion
+    project = Path.cwd().name
+    assert cli("promote", project, "2")[0] == 0
+    code, out = cli("rollback")
+    assert code == 0 and "v1 is champion again" in out
+    code, out = cli("events", "--limit", "3")
+    assert code == 0 and "rollback" in out
