@@ -188,11 +188,13 @@ def train_model(
 
 
 def with_reference(ctx: Context, bundle: ModelBundle, splits: Splits) -> ModelBundle:
-    """The bundle with its drift reference: the training rows' distributions, and the
-    distribution of what the server logs for them (``_score``, or the cluster id)."""
+    """The bundle with its drift reference: the training rows' distributions, the
+    distribution of what the server logs for them (``_score``, or the cluster id) and, for a
+    classifier, the calibration of its scores on the held-out test rows (what the label-free
+    performance estimate reads)."""
     import polars as pl
 
-    from loopml.monitor import build_reference
+    from loopml.monitor import build_calibration, build_reference
     from loopml.serve import predict_frame
 
     columns = list(bundle.feature_columns)
@@ -200,10 +202,19 @@ def with_reference(ctx: Context, bundle: ModelBundle, splits: Splits) -> ModelBu
     output = outputs["_prediction"].cast(pl.String) if bundle.task == "clustering" else (
         outputs["_score"]
     )
+    monitoring = ctx.config.monitoring
     reference = build_reference(
         pl.concat([splits.train, splits.valid], how="vertical_relaxed"), ctx.contract(),
-        columns=columns, predictions=output, bins=ctx.config.monitoring.bins,
+        columns=columns, predictions=output, bins=monitoring.bins,
+        sample_rows=monitoring.domain_rows, seed=ctx.config.training.seed,
     )
+    if bundle.task == "classification" and bundle.target is not None and outputs.height >= 2:
+        labels = splits.test[bundle.target].to_list()
+        calibration = build_calibration(
+            outputs["_score"].to_list(), labels, bundle.positive_label,
+            predictions=outputs["_prediction"].to_list(),
+        )
+        reference = replace(reference, calibration=calibration)
     return replace(bundle, reference=reference)
 
 

@@ -72,6 +72,10 @@ def test_a_cycle_retrains_and_decides_on_the_same_evidence(served: Project) -> N
         history = Lake(served.root / ".loopml/lake").read("monitoring/cells")
         assert history["window_start"].n_unique() == 3
         assert {"realised_roc_auc", "rows"} <= set(history["statistic"].to_list())
+        # registration calibrated the champion's scores, so windows carry a label-free estimate
+        calibration = served.load("cells@1")[1].reference.calibration
+        assert calibration is not None and calibration.target == "positive"
+        assert "estimated_roc_auc" in set(history["statistic"].to_list())
 
         again = served.loop_once()  # no new labels since the challenger: nothing fires
         assert again.triggers == () and again.decision is None
