@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _server  # noqa: E402  (bench/_server.py, beside this script)
 
 RESULTS = Path(__file__).parent / "results" / "serve_latency.json"
 LEAKS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
@@ -91,29 +93,7 @@ def logged_rows(project_dir: Path) -> int:
 
 def start_server(project_dir: Path) -> tuple[subprocess.Popen, str]:
     """``loopml serve`` for the project's champion, on a free port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "loopml", "serve", "--project", str(project_dir),
-         "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("The server exited before it answered.")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    server.kill()
-    raise SystemExit("The server did not answer within 90 s.")
+    return _server.start_server(project_dir)
 
 
 # ---- measuring -----------------------------------------------------------------------------

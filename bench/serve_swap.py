@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _server  # noqa: E402  (bench/_server.py, beside this script)
 
 RESULTS = Path(__file__).parent / "results" / "serve_swap.json"
 FEATURES = ("x1", "x2", "x3", "group")
@@ -86,29 +88,8 @@ def build_project(folder: Path, rows: int = 2000) -> None:
 
 
 def start_server(project_dir: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "LOOPML_SERVING__FOLLOW_S": "0.5"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "loopml", "serve", "--project", str(project_dir),
-         "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    import httpx
-
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"The server exited before it answered:\n{server.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    server.kill()
-    raise SystemExit("The server did not answer within 90 s.")
+    """``loopml serve`` for the project's champion, on a free port."""
+    return _server.start_server(project_dir, env={"LOOPML_SERVING__FOLLOW_S": "0.5"})
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
