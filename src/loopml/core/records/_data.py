@@ -1,0 +1,132 @@
+"""Records of the data stages: lake, sources, quality and explore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+# ---- lake --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableRef:
+    """One version of one lake table, e.g. ``TableRef(name="raw/flights", version=3)``."""
+
+    name: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+# ---- sources -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceBatch:
+    """What a source read: the rows (with ``_source_file``/``_source_row``) and the files."""
+
+    source: str
+    frame: pl.DataFrame
+    files: tuple[str, ...]
+    rows_per_file: tuple[int, ...]
+
+
+# ---- quality -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    """How many rows broke one rule on one column, with an example value."""
+
+    column: str
+    rule: str  # "type", "not_null", "min", "max", "allowed", "duplicate", "missing_column"
+    rows: int
+    example: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationReport:
+    source: str
+    contract_fingerprint: str
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    duplicates: int
+    violations: tuple[Violation, ...] = ()
+    coerced_columns: tuple[str, ...] = ()  # columns whose values were converted to the type
+    extra_columns: tuple[str, ...] = ()  # columns in the data that the contract does not name
+
+    def __post_init__(self) -> None:
+        if self.rows_in != self.rows_accepted + self.rows_quarantined:
+            raise AssertionError(
+                f"rows_in {self.rows_in} != accepted {self.rows_accepted} + "
+                f"quarantined {self.rows_quarantined}"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Validated:
+    """The result of validating a frame: a report, the clean rows and the quarantined rows.
+
+    ``quarantined`` holds the original values as text plus ``_reasons`` (one string a row).
+    """
+
+    report: ValidationReport
+    clean: pl.DataFrame
+    quarantined: pl.DataFrame
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestResult:
+    ingest_id: str
+    source: str
+    files: tuple[str, ...]
+    report: ValidationReport
+    raw: TableRef
+    clean: TableRef
+    quarantine: TableRef | None
+    started_at: datetime
+    seconds: float
+
+
+# ---- explore -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnProfile:
+    """Statistics of one column. ``kind`` is numeric, categorical, boolean, datetime or text."""
+
+    name: str
+    kind: str
+    count: int
+    nulls: int
+    distinct: int
+    stats: dict[str, float] = field(default_factory=dict)  # mean, std, min, q25, median, ...
+    histogram: tuple[tuple[str, ...], tuple[int, ...]] | None = None  # (bin labels, counts)
+    top_values: tuple[tuple[str, ...], tuple[int, ...]] | None = None  # (values, counts)
+    # relationship to the target: (bin/category labels, target mean or positive rate, counts)
+    target_relation: tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...]] | None = None
+    association: float | None = None  # 0..1: how much this column tells about the target
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    source: str
+    rows: int
+    target: str | None
+    task: str
+    columns: tuple[ColumnProfile, ...]
+    target_distribution: tuple[tuple[str, ...], tuple[int, ...]] | None = None
+    correlations: tuple[tuple[str, ...], tuple[tuple[float, ...], ...]] | None = None
+    sampled_rows: int | None = None  # rows the heavier statistics were computed on
+    table: TableRef | None = None
+    # classification: the positive class as training chooses it (loopml.core.labels), in
+    # the target's own type (e.g. "yes", 1, True); None for multiclass unless configured
+    positive_label: Any = None
