@@ -194,7 +194,7 @@ def show_demo(result: Any) -> None:
         value = realised.get(m.month, (None, None))[1]
         table.add_row(m.month, ", ".join(f"v{v}" for v in m.served_by),
                       f"{m.labels_for} ({m.accepted:,})" if m.labels_for else "-",
-                      ", ".join(t.kind for t in m.cycle.triggers) or "-", decision, _num(value))
+                      _kinds(m.cycle.triggers) or "-", decision, _num(value))
     c.print(table)
     c.print(f"Replayed {result.replayed:,} flights. Reports (open in a browser):")
     for name, path in result.run.reports.items():
@@ -238,7 +238,7 @@ def drift_json(report: DriftReport) -> dict[str, Any]:
 def show_cycle(cycle: LoopCycle) -> None:
     c = console()
     s = cycle.signals
-    fired = ", ".join(t.kind for t in cycle.triggers) or "none"
+    fired = _kinds(cycle.triggers) or "none"
     c.print(f"Loop cycle for [bold]{cycle.model}[/] (champion v{cycle.champion_version}): "
             f"{cycle.windows} window(s) checked, triggers: [bold]{fired}[/]")
     for t in cycle.triggers:
@@ -308,3 +308,9 @@ def _num(v: float | None) -> str:
     if v is None:
         return "-"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _kinds(triggers: Any) -> str:
+    """The kinds of the triggers that fired, each once (decay can fire on the realised and on
+    the estimated metric)."""
+    return ", ".join(dict.fromkeys(t.kind for t in triggers))

@@ -54,7 +54,7 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
     reports = monitor_windows(ctx, champion_mv, champion, served)
     signals = gather_signals(ctx, champion_mv, served, reports, now=now)
     fired = triggers(ctx.config.loop, signals)
-    reporter.finish("monitor", note=", ".join(t.kind for t in fired) or "no trigger")
+    reporter.finish("monitor", note=", ".join(dict.fromkeys(t.kind for t in fired)) or "no trigger")
     announce(ctx, champion_mv, signals)
     common = {"model": name, "champion_version": champion_mv.version, "signals": signals,
               "triggers": fired, "windows": len(reports)}

@@ -27,17 +27,16 @@ pending_rows`` whenever no write is under way.
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import threading
 import time
 import weakref
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeConflictError, LakeError, ServeError
+from loopml.core.errors import LakeConflictError, LakeError, ServeError, first_line
 from loopml.lake import table_name
 from loopml.serve._deadletter import write_dead_letter
+from loopml.serve._layout import log_rows
 
 if TYPE_CHECKING:
     import polars as pl
@@ -190,51 +189,8 @@ class PredictionLog:
                 self._start()
             self._wake.notify()
 
-    @staticmethod
-    def rows(
-        features: pl.DataFrame,
-        outputs: Sequence[pl.Series],
-        *,
-        request_id: str,
-        version: int,
-        records: pl.Series | None = None,
-        ids: Sequence[Any] | pl.Series | None = None,
-        shadow: bool = False,
-    ) -> pl.DataFrame:
-        """The log rows of one request or scored file: ``_request_id``, ``_record`` (the
-        row's position, or ``records``), ``_model_version``, ``_predicted_at``, ``_id`` (the
-        ``problem.id_column`` value as text, only when ``ids`` is given), the features, the
-        outputs (``_prediction``, ``_score``) and ``_shadow`` (True, only for rows a shadow
-        model scored).
-
-        >>> import polars as pl
-        >>> rows = PredictionLog.rows(pl.DataFrame({"x": [1.0]}), [pl.Series("_score", [0.5])],
-        ...                           request_id="r1", version=2, ids=[17])
-        >>> rows.columns
-        ['_request_id', '_record', '_model_version', '_predicted_at', '_id', 'x', '_score']
-        >>> rows["_id"].to_list()
-        ['17']
-        """
-        from datetime import UTC, datetime
-
-        import polars as pl
-
-        now = datetime.now(UTC)
-        given_ids = None if ids is None else list(ids)
-        positions = range(features.height) if records is None else records.to_list()
-        ids = [
-            {"_request_id": request_id, "_record": i, "_model_version": version,
-             "_predicted_at": now}
-            for i in positions
-        ]  # fmt: skip
-        keys = pl.from_dicts(ids, schema=_log_id_schema())
-        if given_ids is not None:
-            text = [None if v is None else str(v) for v in given_ids]
-            keys = keys.with_columns(pl.Series("_id", text, dtype=pl.String))
-        out = keys.hstack([*features.get_columns(), *outputs])
-        if shadow:
-            out = out.with_columns(pl.lit(True).alias("_shadow"))
-        return out
+    # the log's row layout, shared by the server and batch scoring
+    rows = staticmethod(log_rows)
 
     def flush(self) -> int:
         """Write every pending row now as one commit and return how many were written.
@@ -263,7 +219,7 @@ class PredictionLog:
                 with self._wake:
                     attempts = self._failures + 1
                 if attempts >= self.max_attempts:
-                    reason = f"not written after {attempts} attempts: {_first(exc)}"
+                    reason = f"not written after {attempts} attempts: {first_line(exc)}"
                     if self._dead_letter(batch, reason, drop_on_failure=False):
                         with self._wake:
                             self._failures = 0
@@ -298,7 +254,7 @@ class PredictionLog:
                 with self._writing, self._wake:
                     batch, self._pending = self._pending, []
                     self._pending_rows, self._oldest = 0, None
-                if self._dead_letter(batch, f"not written at shutdown: {_first(exc)}",
+                if self._dead_letter(batch, f"not written at shutdown: {first_line(exc)}",
                                      drop_on_failure=True):
                     return
                 lost = sum(f.height for f in batch)
@@ -340,7 +296,7 @@ class PredictionLog:
         """Write a conflicting batch request by request; what still conflicts is dead-lettered,
         what fails for another reason is kept for a retry."""
         if len(batch) == 1:
-            if not self._dead_letter(batch, _first(conflict), drop_on_failure=False):
+            if not self._dead_letter(batch, first_line(conflict), drop_on_failure=False):
                 self._keep(batch, batch[0].height, time.monotonic(), conflict)
             return 0
         written, kept, error = 0, [], None
@@ -348,7 +304,7 @@ class PredictionLog:
             try:
                 self._append([frame], frame.height)
             except LakeConflictError as exc:
-                if not self._dead_letter([frame], _first(exc), drop_on_failure=False):
+                if not self._dead_letter([frame], first_line(exc), drop_on_failure=False):
                     kept.append(frame)
             except LakeError as exc:
                 kept.append(frame)
@@ -379,11 +335,11 @@ class PredictionLog:
                 logger.error(
                     "Dropped %d prediction row(s) for %s: %s; the dead-letter table %s could "
                     "not take them either (%s).", rows, self.table, reason,
-                    self.dead_letter_table, _first(exc),
+                    self.dead_letter_table, first_line(exc),
                 )
             else:
                 logger.error("Could not write %d row(s) to %s: %s", rows,
-                             self.dead_letter_table, _first(exc))
+                             self.dead_letter_table, first_line(exc))
             return False
         with self._wake:
             self._dead_rows += rows
@@ -483,25 +439,9 @@ class PredictionLog:
             pause = min(self.flush_s * 2 ** min(self._failures - 1, 10), MAX_RETRY_PAUSE_S)
             self._retry_at = time.monotonic() + pause
             self._enforce_bound()
-            self._last_error = error = _first(exc)
+            self._last_error = error = first_line(exc)
             pending = self._pending_rows
         logger.error(
             "Could not write %d prediction row(s) to %s (%s); %d row(s) pending, retrying in "
             "%.1fs.", rows, self.table, error, pending, pause,
         )  # fmt: skip
-
-
-def _first(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-@functools.cache
-def _log_id_schema() -> pl.Schema:
-    import polars as pl
-
-    return pl.Schema({
-        "_request_id": pl.String,
-        "_record": pl.Int64,
-        "_model_version": pl.Int64,
-        "_predicted_at": pl.Datetime("us", "UTC"),
-    })
