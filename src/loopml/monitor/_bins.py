@@ -17,7 +17,6 @@ import polars as pl
 
 from loopml.core.bins import (
     MAX_CATEGORIES,
-    bin_index,
     bin_counts as count_values,
     clean,
     fmt,

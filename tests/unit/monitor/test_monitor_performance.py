@@ -51,7 +51,6 @@ def cancer_model(cancer):
     and a quarter as the monitored window (labels 'benign'/'malignant')."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     frame = cancer.with_columns(
         label=pl.when(pl.col("target") == 1).then(pl.lit("benign")).otherwise(pl.lit("malignant"))
@@ -160,7 +159,6 @@ def test_multiclass_windows_are_scored_again_by_the_model(penguins):
     """A three-class log holds only the top probability, so the model scores the rows again."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     features = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
     data = penguins.drop_nulls(features).sample(fraction=1.0, shuffle=True, seed=0)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from loopml.core.records._base import Status
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from loopml.core.contract import Contract
     from loopml.core.records._model import Evaluation
 
