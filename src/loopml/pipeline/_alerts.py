@@ -48,6 +48,7 @@ def post_webhook(url: str, body: dict[str, Any], *, retries: int, backoff_s: flo
 
     pause = BACKOFF_S if backoff_s is None else backoff_s
     content = json.dumps(plain_json(body))
+    shown = _without_secrets(url)
     for attempt in range(retries + 1):
         try:
             r = httpx.post(url, content=content, timeout=TIMEOUT_S,
@@ -57,12 +58,27 @@ def post_webhook(url: str, body: dict[str, Any], *, retries: int, backoff_s: flo
             problem = f"answered {r.status_code}"
         except httpx.HTTPError as exc:
             problem = f"{type(exc).__name__}: {exc}"
-        logger.warning("webhook %s %s (attempt %d of %d)", url, problem, attempt + 1, retries + 1)
+        logger.warning("webhook %s %s (attempt %d of %d)", shown, problem, attempt + 1,
+                       retries + 1)
         if attempt < retries:
             time.sleep(pause * 2**attempt)
     logger.error("webhook %s gave up after %d attempts; the event stays in the catalog",
-                 url, retries + 1)
+                 shown, retries + 1)
     return False
+
+
+def _without_secrets(url: str) -> str:
+    """The webhook's address as logged: no user, password or query (they may hold a token).
+
+    >>> _without_secrets("https://bot:s3cret@hooks.example.com/T0/B1?token=abc")
+    'https://hooks.example.com/T0/B1'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _summary(evidence: dict[str, Any]) -> str:
