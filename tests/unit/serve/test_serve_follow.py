@@ -120,23 +120,25 @@ def test_a_failing_resolver_keeps_the_model_and_says_why(classifier, client_for)
     assert client.post("/predict", json={"records": [record()]}).json()["version"] == 1
 
 
-def test_shadow_rows_are_logged_with_their_version(classifier, client_for, lake):
+def test_shadow_rows_are_logged_with_their_version(classifier, lake):
     """A shadow model scores every request off the path; its rows carry _shadow and its own
-    version; /health reports the shadow's counts."""
+    version; /health names the shadow; shutting down scores what the shadow queue holds."""
+    from fastapi.testclient import TestClient
+
+    from loopml.serve import create_app
+
     log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60)
-    client = client_for(classifier, version=1, log=log, shadow=Alias(9, _two_feature_bundle()))
-    ids = [client.post("/predict", json={"records": [record()] * 2}).json()["request_id"]
-           for _ in range(3)]
-    deadline = time.monotonic() + 10
-    while client.get("/health").json()["shadow"]["rows_scored"] < 6:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    health = client.get("/health").json()["shadow"]
-    assert (health["version"], health["rows_dropped"], health["rows_failed"]) == (9, 0, 0)
-    log.close()
+    app = create_app(classifier, model_name="flights", version=1, log=log,
+                     shadow=Alias(9, _two_feature_bundle()))
+    with TestClient(app) as client:
+        ids = [client.post("/predict", json={"records": [record()] * 2}).json()["request_id"]
+               for _ in range(3)]
+        assert client.get("/health").json()["shadow"]["version"] == 9
+    # the app's shutdown drained the shadow queue, then wrote the log
     rows = lake.read(TABLE)
     shadow = rows.filter(pl.col("_shadow").fill_null(False))
     served = rows.filter(~pl.col("_shadow").fill_null(False))
+    assert shadow.height == served.height == 6  # every shadow row scored: none dropped or failed
     assert sorted(set(shadow["_request_id"])) == sorted(set(served["_request_id"])) == sorted(ids)
     assert set(shadow["_model_version"]) == {9} and set(served["_model_version"]) == {1}
 
