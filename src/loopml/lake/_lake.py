@@ -115,13 +115,12 @@ class Lake:
             )
         path = self.path(table)
         existing = self._existing_schema(path)
+        data = frame.unique(keys, keep="last", maintain_order=True)
         if existing is None:
-            return self._write(table, frame.unique(keys, keep="last", maintain_order=True),
-                               mode="append", metadata=metadata)
-        if frame.height == 0:
+            return self._write(table, data, mode="append", metadata=metadata)
+        if data.height == 0:
             return self.ref(table)
-        data = _delta_compatible(frame, existing).unique(keys, keep="last", maintain_order=True)
-        data = data.rechunk()
+        data = _delta_compatible(data, existing).rechunk()
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
         predicate = " AND ".join(f'target."{k}" = source."{k}"' for k in keys)
         try:

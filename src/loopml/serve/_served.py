@@ -44,7 +44,7 @@ class Served:
     scorer: Scorer
     schema: RequestSchema
     classes: list[Any] | None
-    categories: dict[str, frozenset[str]] = field(default_factory=dict)
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)  # allowed, as text
 
     @classmethod
     def build(cls, bundle: ModelBundle, version: int, *, max_records: int) -> Served:
@@ -52,7 +52,7 @@ class Served:
         scorer = Scorer(bundle)
         schema = RequestSchema(scorer.contract, max_records=max_records)
         categories = {
-            c.name: frozenset(str(a) for a in c.allowed)
+            c.name: tuple(dict.fromkeys(str(a) for a in c.allowed))
             for c in scorer.contract.columns
             if c.type == "category" and c.allowed
         }
@@ -82,7 +82,7 @@ class Served:
         out = []
         for name, allowed in self.categories.items():
             column = features[name]
-            bad = column.is_not_null() & ~column.cast(pl.String).is_in(list(allowed))
+            bad = column.is_not_null() & ~column.cast(pl.String).is_in(allowed)
             if not bad.any():
                 continue
             for i in bad.arg_true().to_list():
