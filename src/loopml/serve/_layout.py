@@ -46,12 +46,12 @@ def log_rows(
     now = datetime.now(UTC)
     given_ids = None if ids is None else list(ids)
     positions = range(features.height) if records is None else records.to_list()
-    ids = [
+    key_rows = [
         {"_request_id": request_id, "_record": i, "_model_version": version,
          "_predicted_at": now}
         for i in positions
     ]  # fmt: skip
-    keys = pl.from_dicts(ids, schema=_log_id_schema())
+    keys = pl.from_dicts(key_rows, schema=_log_id_schema())
     if given_ids is not None:
         text = [None if v is None else str(v) for v in given_ids]
         keys = keys.with_columns(pl.Series("_id", text, dtype=pl.String))
@@ -59,7 +59,6 @@ def log_rows(
     if shadow:
         out = out.with_columns(pl.lit(True).alias("_shadow"))
     return out
-
 
 
 @functools.cache

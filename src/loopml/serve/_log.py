@@ -94,8 +94,8 @@ class PredictionLog:
         self.flush_s = float(flush_s)
         self.max_pending_rows = max_pending_rows
         self.max_attempts = max_attempts
-        # requests pushed out by the bound, waiting for the dead-letter table: (rows, reason)
-        self._overflow: list[tuple[pl.DataFrame, str]] = []
+        # requests pushed out by the bound, waiting for the dead-letter table
+        self._overflow: list[pl.DataFrame] = []
         self._overflow_rows = 0
         self._added_rows = 0
         self._dead_rows = 0
@@ -207,8 +207,9 @@ class PredictionLog:
                 oldest = self._oldest
                 self._pending, self._pending_rows, self._oldest = [], 0, None
                 overflow, self._overflow, self._overflow_rows = self._overflow, [], 0
-            for frame, reason in overflow:
-                self._dead_letter([frame], reason, drop_on_failure=True)
+            if overflow:
+                reason = f"the log held more than {self.max_pending_rows} pending rows"
+                self._dead_letter(overflow, reason, drop_on_failure=True)
             if not batch:
                 return 0
             try:
@@ -354,12 +355,10 @@ class PredictionLog:
         while self._pending_rows > self.max_pending_rows and self._pending:
             frame = self._pending.pop(0)
             self._pending_rows -= frame.height
-            self._overflow.append(
-                (frame, f"the log held more than {self.max_pending_rows} pending rows")
-            )
+            self._overflow.append(frame)
             self._overflow_rows += frame.height
         while self._overflow_rows > self.max_pending_rows and self._overflow:
-            frame, _ = self._overflow.pop(0)
+            frame = self._overflow.pop(0)
             self._overflow_rows -= frame.height
             self._dropped_rows += frame.height
             logger.error(
