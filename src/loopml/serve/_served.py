@@ -40,7 +40,6 @@ class Served:
     """One model version ready to answer: never changed after it is built."""
 
     version: int
-    bundle: ModelBundle
     scorer: Scorer
     schema: RequestSchema
     classes: list[Any] | None
@@ -58,7 +57,6 @@ class Served:
         }
         served = cls(
             version=version,
-            bundle=bundle,
             scorer=scorer,
             schema=schema,
             classes=None if scorer.classes is None else list(scorer.classes),
