@@ -65,7 +65,7 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
             records=scored["_source_row"], ids=_file_ids(ctx, raw, scored, keys),
         )
         ctx.lake.append(table_name("predictions", mv.name), rows,
-                            metadata={"loopml.stage": "predict", "loopml.file": str(data)})
+                        metadata={"loopml.stage": "predict", "loopml.file": str(data)})
     ctx.catalog.log_event(
         "predict", mv.ref, {"file": str(data), "rows": raw.height, "scored": scored.height,
                             "rejected": checked.quarantined.height, "out": str(out)},
