@@ -21,7 +21,7 @@ import polars as pl
 
 from loopml.core.bins import sorted_counts
 from loopml.core.records import FeatureReference
-from loopml.monitor._bins import bin_counts, bin_sums, category_counts, clean, numeric_values
+from loopml.monitor._bins import bin_counts, bin_sums, category_counts, numeric_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +66,8 @@ def count(series: pl.Series, ref: FeatureReference) -> Counts:
 def _count_numeric(series: pl.Series, ref: FeatureReference) -> Counts:
     """One pass over the values for the fine bins; the coarse (PSI) bins are sums of fine
     ones when their edges are among the fine edges (quantiles at multiples of 1/100 are)."""
-    clean_series = clean(series)
-    missing = int(clean_series.null_count())
-    values = np.sort(numeric_values(clean_series))  # then each edge is one binary search
+    values = np.sort(numeric_values(series))  # then each edge is one binary search
+    missing = series.len() - values.size  # null or NaN
     edges = np.asarray(ref.fine_edges, dtype=float)
     # 0: below the minimum, 1: equal to it, i + 1: (e_i-1, e_i], len(edges) + 1: above the max
     ends = np.concatenate([[0], [np.searchsorted(values, edges[0], side="left")],
