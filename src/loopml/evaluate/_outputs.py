@@ -58,12 +58,8 @@ def metric_values(
 def class_index(y: Any, classes: Sequence[Any]) -> np.ndarray:
     """The position of each label of ``y`` in ``classes``; -1 for a label not among them."""
     lookup = {c: i for i, c in enumerate(classes)}
-    return np.fromiter((lookup.get(v, -1) for v in _plain(y)), dtype=np.int64, count=len(y))
-
-
-def _plain(y: Any) -> list[Any]:
-    values = y.tolist() if hasattr(y, "tolist") else list(y)
-    return values
+    plain = y.tolist() if hasattr(y, "tolist") else list(y)  # np.str_ -> str, for the lookup
+    return np.fromiter((lookup.get(v, -1) for v in plain), dtype=np.int64, count=len(y))
 
 
 def _regression(metric: str, y: np.ndarray, pred: np.ndarray, w: np.ndarray,

@@ -78,7 +78,7 @@ def codes(
             kept, list(range(len(kept))), default=len(kept), return_dtype=pl.Int64
         )
         out = found.to_numpy()
-        if text.drop_nulls().n_unique() > len(kept):
+        if (out[~missing] == len(kept)).any():  # a present value outside the kept ones
             labels.append("other")
     out = np.where(missing, len(labels), out).astype(np.int64)
     return out, [*labels, "missing"]

@@ -32,7 +32,8 @@ R = TypeVar("R")
 FINE_BINS = 100  # quantile bins behind Kolmogorov–Smirnov and Wasserstein
 MAX_KNOWN = 1000  # categorical values kept to count unseen ones
 
-__all__ = ["MAX_CATEGORIES", "bin_counts", "bin_labels", "bin_sums", "clean", "fine_reference",
+__all__ = ["MAX_CATEGORIES", "bin_counts", "bin_labels", "bin_sums", "category_counts", "clean",
+           "fine_reference",
            "in_threads", "numeric_edges", "numeric_values", "shares",
            "top_categories"]  # fmt: skip
 
@@ -103,16 +104,29 @@ def in_threads(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
 def bin_counts(series: pl.Series, ref: FeatureReference) -> np.ndarray:
     """Rows of ``series`` per bin of ``ref``: numeric bins are right-closed, (e[i-1], e[i]];
     categories not in the reference count as "other"; the last slot counts missing values."""
+    if ref.kind != "numeric":
+        return category_counts(series, ref)[0]
     series = clean(series)
-    missing = int(series.null_count())
-    if ref.kind == "numeric":
-        inner = count_values(numeric_values(series), ref.edges)
-    else:
-        text = series.drop_nulls().cast(pl.String)
-        found = dict(text.value_counts().iter_rows())
-        kept = [found.pop(c, 0) for c in ref.categories]
-        inner = np.array([*kept, sum(found.values())], dtype=np.int64)
-    return np.append(inner, missing).astype(np.int64)
+    inner = count_values(numeric_values(series), ref.edges)
+    return np.append(inner, series.null_count()).astype(np.int64)
+
+
+def category_counts(series: pl.Series, ref: FeatureReference) -> tuple[np.ndarray, int]:
+    """``bin_counts`` of a categorical column and, from the same one count of its values, how
+    many present values lie outside ``ref.known`` (0 when the reference keeps none).
+
+    >>> ref = FeatureReference(name="c", kind="categorical", categories=("a",), known=("a", "b"))
+    >>> counts, unseen = category_counts(pl.Series(["a", "b", "z", None]), ref)
+    >>> counts.tolist(), unseen
+    ([1, 2, 1], 1)
+    """
+    series = clean(series)
+    found = dict(series.drop_nulls().cast(pl.String).value_counts().iter_rows())
+    known = set(ref.known)
+    unseen = sum(n for value, n in found.items() if value not in known) if known else 0
+    kept = [found.pop(c, 0) for c in ref.categories]
+    counts = np.array([*kept, sum(found.values()), series.null_count()], dtype=np.int64)
+    return counts, unseen
 
 
 def bin_labels(ref: FeatureReference) -> tuple[str, ...]:

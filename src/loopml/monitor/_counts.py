@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from loopml.core.bins import sorted_counts
 from loopml.core.records import FeatureReference
-from loopml.monitor._bins import bin_counts, bin_sums, clean, numeric_values
+from loopml.monitor._bins import bin_counts, bin_sums, category_counts, numeric_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,24 +55,19 @@ class Counts:
 
 def count(series: pl.Series, ref: FeatureReference) -> Counts:
     """Count one column of a window (or of a partition of it) in ``ref``'s bins."""
-    if ref.kind == "numeric" and ref.fine_edges:
-        return _count_numeric(series, ref)
-    coarse = bin_counts(series, ref)
     if ref.kind != "numeric":
-        unseen = 0
-        if ref.known:
-            text = clean(series).drop_nulls().cast(pl.String)
-            unseen = int((~text.is_in(pl.Series(ref.known, dtype=pl.String).implode())).sum())
+        coarse, unseen = category_counts(series, ref)
         return Counts(coarse=coarse, fine=_NONE, sums=_NONE.astype(float), unseen=unseen)
-    return Counts(coarse=coarse, fine=_NONE, sums=_NONE.astype(float))
+    if ref.fine_edges:
+        return _count_numeric(series, ref)
+    return Counts(coarse=bin_counts(series, ref), fine=_NONE, sums=_NONE.astype(float))
 
 
 def _count_numeric(series: pl.Series, ref: FeatureReference) -> Counts:
     """One pass over the values for the fine bins; the coarse (PSI) bins are sums of fine
     ones when their edges are among the fine edges (quantiles at multiples of 1/100 are)."""
-    clean_series = clean(series)
-    missing = int(clean_series.null_count())
-    values = np.sort(numeric_values(clean_series))  # then each edge is one binary search
+    values = np.sort(numeric_values(series))  # then each edge is one binary search
+    missing = series.len() - values.size  # null or NaN
     edges = np.asarray(ref.fine_edges, dtype=float)
     # 0: below the minimum, 1: equal to it, i + 1: (e_i-1, e_i], len(edges) + 1: above the max
     ends = np.concatenate([[0], [np.searchsorted(values, edges[0], side="left")],
@@ -84,8 +80,8 @@ def _count_numeric(series: pl.Series, ref: FeatureReference) -> Counts:
         cumulative = np.cumsum(fine)
         inner = np.diff(np.concatenate([[0], cumulative[position + 1], [values.size]]))
         coarse = np.append(inner, missing).astype(np.int64)
-    else:
-        coarse = bin_counts(series, ref)
+    else:  # the values are sorted already: count the coarse bins by binary search too
+        coarse = np.append(sorted_counts(values, ref.edges), missing).astype(np.int64)
     return Counts(coarse=coarse, fine=fine, sums=sums)
 
 

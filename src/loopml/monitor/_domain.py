@@ -66,10 +66,9 @@ def domain_auc(
 
 
 def _column(left: pl.DataFrame, right: pl.DataFrame, feature: FeatureReference) -> np.ndarray:
-    both = pl.concat([left[feature.name], right[feature.name]], how="vertical_relaxed"
-                     ) if left[feature.name].dtype != right[feature.name].dtype else pl.concat(
-        [left[feature.name], right[feature.name]])  # fmt: skip
-    both = clean(both)
+    # frames, not Series: only a frame concat casts both sides to a common type
+    both = clean(pl.concat([left.select(feature.name), right.select(feature.name)],
+                           how="vertical_relaxed").to_series())  # fmt: skip
     if feature.kind == "numeric":
         return both.cast(pl.Float64).fill_null(np.nan).to_numpy()
     # categories: the reference's kept ones as codes, anything else one "other" code
