@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from loopml.core.errors import MonitorError
-from loopml.core.labels import match_label, positive_index
+from loopml.core.labels import match_label, positive_index, positive_label
 from loopml.core.records import ModelBundle
 from loopml.evaluate import task_metrics
 from loopml.monitor._cbpe import estimate_binary, estimate_top
@@ -69,9 +69,7 @@ def _classification(bundle: ModelBundle, window: pl.DataFrame) -> Performance:
     classes, proba = _probabilities(bundle, window)
     calibration = bundle.reference.calibration
     binary = len(classes) == 2
-    pos = positive_index(classes, bundle.positive_label) if binary else None
-    if binary and pos is None:  # a binary model always has a positive class
-        pos = 1
+    pos = _positive(bundle, classes) if binary else None
     if pos is not None:
         scores = proba[:, pos]
         cal = calibration if calibration is None or calibration.target == "positive" else None
@@ -134,12 +132,21 @@ def _ordered(
     return Performance(errors=errors, error_times=times, **kw)
 
 
+def _positive(bundle: ModelBundle, classes: tuple[Any, ...]) -> int | None:
+    """The positive class's column, as serving scores it: the bundle's positive label, or for
+    an older bundle without one the project's one rule (``core.labels.positive_label``)."""
+    chosen = bundle.positive_label
+    if chosen is None:
+        chosen = positive_label(list(classes))
+    return positive_index(classes, chosen)
+
+
 def _probabilities(bundle: ModelBundle, window: pl.DataFrame) -> tuple[tuple[Any, ...], np.ndarray]:
     """The classes and a rows x classes probability matrix for the window."""
     classes = tuple(bundle.classes or ())
     if len(classes) == 2 and SCORE in window.columns and window[SCORE].dtype.is_numeric():
         scores = window[SCORE].cast(pl.Float64)
-        pos = positive_index(classes, bundle.positive_label)
+        pos = _positive(bundle, classes)
         if scores.null_count() == 0 and pos is not None:
             s = np.clip(scores.to_numpy(), 0.0, 1.0)
             proba = np.empty((len(s), 2))
