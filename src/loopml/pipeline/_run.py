@@ -28,6 +28,7 @@ from loopml.core.records import (
     to_plain,
 )
 from loopml.lake import table_name
+from loopml.pipeline._loop import _version
 
 if TYPE_CHECKING:
     import polars as pl
@@ -248,7 +249,7 @@ def first_decision(ctx: Context, trained: Trained, version: ModelVersion) -> Dec
     from loopml.loop import decide
 
     catalog, name = ctx.catalog, ctx.config.name
-    champion = _current_champion(catalog, name)
+    champion = _version(ctx, name, "champion")
     evidence = []
     problem = None
     if champion is not None and trained.bundle.task != "clustering":
@@ -301,15 +302,6 @@ def _positive_label(frame: pl.DataFrame, target: str | None, task: str, configur
         return None
     counts = frame[target].drop_nulls().value_counts()
     return positive_label(counts[target].to_list(), configured, counts=counts["count"].to_list())
-
-
-def _current_champion(catalog: Any, name: str) -> Any:
-    from loopml.core.errors import RegistryError
-
-    try:
-        return catalog.model_version(name, "champion")
-    except RegistryError:
-        return None
 
 
 def _git_commit(folder: Path) -> str | None:
