@@ -323,12 +323,12 @@ def retrain(ctx: Context, clean: pl.DataFrame, extra: pl.DataFrame, fired: tuple
     """Train a challenger on the clean table's training split plus the ``extra`` labelled
     rows, with the project's training settings, and register it (alias challenger until the
     decision); one catalog run of kind "retrain"."""
-    from loopml.pipeline._run import register_bundle, train_model
+    from loopml.pipeline._run import register_bundle, run_params, train_model
 
     catalog, name = ctx.catalog, ctx.model_name
     run_id = catalog.start_run(
         project=name, kind="retrain",
-        params={**ctx.config.model_dump(mode="json"), "triggers": [t.kind for t in fired]},
+        params={**run_params(ctx.config), "triggers": [t.kind for t in fired]},
         code_version=VERSION,
     )
     try:

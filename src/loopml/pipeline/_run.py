@@ -33,6 +33,7 @@ from loopml.pipeline._loop import _version
 if TYPE_CHECKING:
     import polars as pl
 
+    from loopml.core.config import ProjectConfig
     from loopml.pipeline._context import Context
 
 
@@ -53,7 +54,7 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
     config, catalog = ctx.config, ctx.catalog
     contract = ctx.contract()
     run_id = catalog.start_run(
-        project=config.name, kind="train", params=config.model_dump(mode="json"),
+        project=config.name, kind="train", params=run_params(config),
         code_version=VERSION,
     )
     try:
@@ -92,6 +93,19 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
         reports=reports, seconds=round(time.monotonic() - started, 3),
         split_sizes=trained.splits.sizes,
     )
+
+
+def run_params(config: ProjectConfig) -> dict[str, Any]:
+    """The settings a run records in the catalog: the whole config but ``serving.token``, a
+    secret that comes from the environment and is never stored.
+
+    >>> from loopml.core.config import ProjectConfig
+    >>> cfg = ProjectConfig.from_dict({"name": "m", "sources": [{"name": "s", "path": "s.csv"}],
+    ...                                "problem": {"source": "s"}, "serving": {"token": "t0k"}})
+    >>> "token" in run_params(cfg)["serving"], run_params(cfg)["name"]
+    (False, 'm')
+    """
+    return config.model_dump(mode="json", exclude={"serving": {"token"}})
 
 
 def ingest_all(ctx: Context, *, run_id: str, reporter: Reporter) -> list[IngestResult]:
