@@ -173,12 +173,13 @@ def predict(
 def models(as_json: JsonOpt = False, project: ProjectOpt = None) -> None:
     """List model versions with their aliases and test metrics."""
     from loopml.cli._render import print_json, show_models
+    from loopml.core.records import to_plain
 
     proj = _project(project)
     with proj:
         versions = proj.models()
     if as_json:
-        print_json([{**_plain(mv), "ref": mv.ref} for mv in versions])
+        print_json([{**to_plain(mv), "ref": mv.ref} for mv in versions])
     else:
         show_models(versions)
 
@@ -209,10 +210,12 @@ def monitor(model: ModelOpt = None, as_json: JsonOpt = False, project: ProjectOp
     (per feature and for the prediction) and writes an HTML report; --json prints
     each feature's name, statistics and status.
     """
+    from contextlib import nullcontext
+
     from loopml.cli._render import console, drift_json, print_json, show_drift
 
     proj = _project(project)
-    status = _quiet() if as_json else console().status("Measuring drift ...")
+    status = nullcontext() if as_json else console().status("Measuring drift ...")
     with proj, status:
         report, path = proj.monitor(model=model)
     if as_json:
@@ -337,18 +340,6 @@ def check(project: ProjectOpt = None) -> None:
     show_check(report)
     if not report.passed:
         raise typer.Exit(code=1)
-
-
-def _plain(record: Any) -> Any:
-    from loopml.core.records import to_plain
-
-    return to_plain(record)
-
-
-def _quiet() -> Any:
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 @app.command()

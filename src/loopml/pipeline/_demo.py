@@ -127,7 +127,7 @@ def _demo_policy(project: Project, *, month_rows: int) -> None:
     a server that checks its alias every second."""
     from loopml.core.config import ProjectConfig
 
-    raw = project.config.model_dump(mode="json")
+    raw = project.config.model_dump(mode="json", exclude={"serving": {"token"}})
     raw["monitoring"].update(window=f"{month_rows}rows", min_rows=min(100, month_rows))
     raw["loop"].update(triggers=["decay", "concept_drift", "new_labels"],
                        min_new_labels=3 * month_rows // 2, bootstrap=500)

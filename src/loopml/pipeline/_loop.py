@@ -295,7 +295,7 @@ def training_frame(ctx: Context, log: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     if log.height == 0:
         return base, base.head(0)
     present = [c for c in columns if c in log.columns]
-    labels = _as_target(log["_label"], base[target])
+    labels = _as_target(log["_label"], base[target], problem.task)
     extra = log.select(present).with_columns(labels.alias(target))
     extra = extra.with_columns(
         [pl.col(c).cast(base.schema[c], strict=False) for c in present]
@@ -304,14 +304,14 @@ def training_frame(ctx: Context, log: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     return base, extra
 
 
-def _as_target(labels: pl.Series, target: pl.Series) -> pl.Series:
+def _as_target(labels: pl.Series, target: pl.Series, task: str) -> pl.Series:
     """Labels in the clean table's spelling and type (``"yes"`` for ``yes``, ``True`` for
-    ``true``), by the one rule that matches labels to classes."""
+    ``true``), by the one rule that matches labels to classes; numbers for regression."""
     import polars as pl
 
     if labels.dtype == target.dtype:
         return labels
-    if target.dtype.is_float() or (target.dtype.is_integer() and target.n_unique() > 50):
+    if task != "classification":
         return labels.cast(target.dtype, strict=False)
     classes = target.drop_nulls().unique().to_list()
     return pl.Series(labels.name, [match_label(v, classes) for v in labels.to_list()],
@@ -323,12 +323,12 @@ def retrain(ctx: Context, clean: pl.DataFrame, extra: pl.DataFrame, fired: tuple
     """Train a challenger on the clean table's training split plus the ``extra`` labelled
     rows, with the project's training settings, and register it (alias challenger until the
     decision); one catalog run of kind "retrain"."""
-    from loopml.pipeline._run import register_bundle, train_model
+    from loopml.pipeline._run import register_bundle, run_params, train_model
 
     catalog, name = ctx.catalog, ctx.model_name
     run_id = catalog.start_run(
         project=name, kind="retrain",
-        params={**ctx.config.model_dump(mode="json"), "triggers": [t.kind for t in fired]},
+        params={**run_params(ctx.config), "triggers": [t.kind for t in fired]},
         code_version=VERSION,
     )
     try:

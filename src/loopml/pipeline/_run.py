@@ -28,10 +28,12 @@ from loopml.core.records import (
     to_plain,
 )
 from loopml.lake import table_name
+from loopml.pipeline._loop import _version
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from loopml.core.config import ProjectConfig
     from loopml.pipeline._context import Context
 
 
@@ -52,7 +54,7 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
     config, catalog = ctx.config, ctx.catalog
     contract = ctx.contract()
     run_id = catalog.start_run(
-        project=config.name, kind="train", params=config.model_dump(mode="json"),
+        project=config.name, kind="train", params=run_params(config),
         code_version=VERSION,
     )
     try:
@@ -91,6 +93,19 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
         reports=reports, seconds=round(time.monotonic() - started, 3),
         split_sizes=trained.splits.sizes,
     )
+
+
+def run_params(config: ProjectConfig) -> dict[str, Any]:
+    """The settings a run records in the catalog: the whole config but ``serving.token``, a
+    secret that comes from the environment and is never stored.
+
+    >>> from loopml.core.config import ProjectConfig
+    >>> cfg = ProjectConfig.from_dict({"name": "m", "sources": [{"name": "s", "path": "s.csv"}],
+    ...                                "problem": {"source": "s"}, "serving": {"token": "t0k"}})
+    >>> "token" in run_params(cfg)["serving"], run_params(cfg)["name"]
+    (False, 'm')
+    """
+    return config.model_dump(mode="json", exclude={"serving": {"token"}})
 
 
 def ingest_all(ctx: Context, *, run_id: str, reporter: Reporter) -> list[IngestResult]:
@@ -248,7 +263,7 @@ def first_decision(ctx: Context, trained: Trained, version: ModelVersion) -> Dec
     from loopml.loop import decide
 
     catalog, name = ctx.catalog, ctx.config.name
-    champion = _current_champion(catalog, name)
+    champion = _version(ctx, name, "champion")
     evidence = []
     problem = None
     if champion is not None and trained.bundle.task != "clustering":
@@ -301,15 +316,6 @@ def _positive_label(frame: pl.DataFrame, target: str | None, task: str, configur
         return None
     counts = frame[target].drop_nulls().value_counts()
     return positive_label(counts[target].to_list(), configured, counts=counts["count"].to_list())
-
-
-def _current_champion(catalog: Any, name: str) -> Any:
-    from loopml.core.errors import RegistryError
-
-    try:
-        return catalog.model_version(name, "champion")
-    except RegistryError:
-        return None
 
 
 def _git_commit(folder: Path) -> str | None:
