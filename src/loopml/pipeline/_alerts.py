@@ -48,7 +48,7 @@ def post_webhook(url: str, body: dict[str, Any], *, retries: int, backoff_s: flo
 
     pause = BACKOFF_S if backoff_s is None else backoff_s
     content = json.dumps(plain_json(body))
-    shown = _without_secrets(url)
+    shown = without_secrets(url)
     for attempt in range(retries + 1):
         try:
             r = httpx.post(url, content=content, timeout=TIMEOUT_S,
@@ -67,10 +67,10 @@ def post_webhook(url: str, body: dict[str, Any], *, retries: int, backoff_s: flo
     return False
 
 
-def _without_secrets(url: str) -> str:
+def without_secrets(url: str) -> str:
     """The webhook's address as logged: no user, password or query (they may hold a token).
 
-    >>> _without_secrets("https://bot:s3cret@hooks.example.com/T0/B1?token=abc")
+    >>> without_secrets("https://bot:s3cret@hooks.example.com/T0/B1?token=abc")
     'https://hooks.example.com/T0/B1'
     """
     from urllib.parse import urlsplit, urlunsplit

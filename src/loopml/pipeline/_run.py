@@ -97,7 +97,8 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
 
 def run_params(config: ProjectConfig) -> dict[str, Any]:
     """The settings a run records in the catalog: the whole config but ``serving.token``, a
-    secret that comes from the environment and is never stored.
+    secret that comes from the environment and is never stored, and with ``loop.webhook``
+    stripped of any user, password or query (where webhook tokens live).
 
     >>> from loopml.core.config import ProjectConfig
     >>> cfg = ProjectConfig.from_dict({"name": "m", "sources": [{"name": "s", "path": "s.csv"}],
@@ -105,7 +106,12 @@ def run_params(config: ProjectConfig) -> dict[str, Any]:
     >>> "token" in run_params(cfg)["serving"], run_params(cfg)["name"]
     (False, 'm')
     """
-    return config.model_dump(mode="json", exclude={"serving": {"token"}})
+    from loopml.pipeline._alerts import without_secrets
+
+    params = config.model_dump(mode="json", exclude={"serving": {"token"}})
+    if params["loop"]["webhook"]:
+        params["loop"]["webhook"] = without_secrets(params["loop"]["webhook"])
+    return params
 
 
 def ingest_all(ctx: Context, *, run_id: str, reporter: Reporter) -> list[IngestResult]:
