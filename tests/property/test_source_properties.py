@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loopml.core.config import SourceConfig
+from loopml.core.config import FileSource
 from loopml.core.errors import LoopmlError
 from loopml.sources import read_source
 
@@ -26,7 +26,7 @@ def test_only_loopml_errors_escape(content: bytes, fmt: str) -> None:
         path = Path(tmp) / f"data.{fmt}"
         path.write_bytes(content)
         try:
-            batch = read_source(SourceConfig(name="s", path=path.name), base_dir=tmp)
+            batch = read_source(FileSource(name="s", path=path.name), base_dir=tmp)
         except LoopmlError:
             return
         assert batch.frame.height == sum(batch.rows_per_file) > 0

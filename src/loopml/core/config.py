@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveInt,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loopml.core.errors import ConfigError, NotAProjectError
 
@@ -24,14 +34,122 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class SourceConfig(_Section):
-    """Where one source's data comes from."""
+class _Source(_Section):
+    """What every source kind has: a name, and how its rows land in the clean table."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
+    # a primary key: rows with a key already in the clean table replace it (a Delta merge);
+    # when one ingest holds a key twice, the row with the largest ``latest_by`` wins (else the last)
+    key: tuple[str, ...] = ()
+    latest_by: str | None = None
+    partition_by: tuple[str, ...] = ()  # columns the clean table is partitioned by
+    # a column whose type differs from the clean table's: a clear error, or the rows to quarantine
+    on_type_conflict: Literal["error", "quarantine"] = "error"
+
+
+class FileSource(_Source):
+    """Files: CSV/TSV (also .gz/.zst), Parquet, NDJSON and JSON, as a file, a folder or a glob."""
+
+    kind: Literal["file"] = "file"
     path: str  # a file, a folder or a glob; relative paths are relative to the project
-    format: Literal["auto", "csv", "parquet", "ndjson"] = "auto"
+    format: Literal["auto", "csv", "parquet", "ndjson", "json"] = "auto"
     na_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-    delimiter: str = ","
+    delimiter: str | None = None  # None: detected from the file
+    quote_char: str | None = '"'
+    encoding: str | None = None  # None: detected (UTF-8, UTF-8/16 with BOM, else cp1252)
+    header: bool | None = None  # None: detected
+    arrays: Literal["list", "explode"] = "list"  # nested JSON arrays: kept as lists or exploded
+    batch_rows: PositiveInt = 500_000  # large files are read and committed this many rows at a time
+    storage_options: dict[str, str] = Field(default_factory=dict)  # for s3:// paths
+
+
+class SqlSource(_Source):
+    """A table or a query of a SQL database (PostgreSQL, MariaDB/MySQL, SQLite) by URL.
+
+    Write credentials as ``${VAR}`` in the URL: they are read from the environment and never
+    written to logs, events or reports.
+    """
+
+    kind: Literal["sql"]
+    url: str
+    table: str | None = None
+    query: str | None = None
+    watermark: str | None = None  # only rows with a larger value than the last ingest's
+    chunk_rows: PositiveInt = 50_000
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("a sql source needs exactly one of 'table' or 'query'")
+        return self
+
+
+class HttpSource(_Source):
+    """A JSON web API, page by page."""
+
+    kind: Literal["http"]
+    url: str
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    records: str | None = None  # dotted path to the list of records in each response
+    pagination: Literal["none", "page", "offset", "cursor", "link"] = "none"
+    page_param: str = "page"
+    start_page: int = 1
+    offset_param: str = "offset"
+    size_param: str | None = None  # the parameter that takes page_size, if the API has one
+    page_size: PositiveInt = 100
+    cursor_param: str = "cursor"
+    next_cursor: str | None = None  # dotted path to the next cursor in the response body
+    auth_env: str | None = None  # an environment variable holding the auth header's value
+    auth_header: str = "Authorization"
+    watermark: str | None = None  # a record field: only records newer than the last ingest's
+    since_param: str | None = None  # a parameter that receives the last watermark value
+    retries: int = Field(default=5, ge=0, le=20)  # on 429, 5xx and connection errors
+    backoff_s: float = Field(default=0.5, ge=0)
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_pages: PositiveInt = 10_000
+
+
+class MqttSource(_Source):
+    """An MQTT broker's topics, taken in micro-batches; at least once, de-duplicated by key."""
+
+    kind: Literal["mqtt"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topics: tuple[str, ...] = Field(min_length=1)
+    qos: Literal[0, 1, 2] = 1
+    client_id: str | None = None  # a persistent session's id; default: loopml-<source>
+    message_key: str | None = None  # a payload field that identifies a message (de-duplication)
+    batch_messages: PositiveInt = 1000  # a micro-batch is committed every N messages ...
+    batch_seconds: float = Field(default=5.0, gt=0)  # ... or every T seconds
+    idle_s: float = Field(default=2.0, gt=0)  # without --follow, stop after this long idle
+    username_env: str | None = None
+    password_env: str | None = None
+
+
+class MediaSource(_Source):
+    """A folder or glob of images and audio: one row per file with metadata and features."""
+
+    kind: Literal["media"]
+    path: str
+    histogram_bins: int = Field(default=4, ge=1, le=64)  # per colour channel
+
+
+def _source_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "file"))
+    return str(getattr(value, "kind", "file"))
+
+
+SourceConfig = Annotated[
+    Annotated[FileSource, Tag("file")]
+    | Annotated[SqlSource, Tag("sql")]
+    | Annotated[HttpSource, Tag("http")]
+    | Annotated[MqttSource, Tag("mqtt")]
+    | Annotated[MediaSource, Tag("media")],
+    Discriminator(_source_kind),
+]
+"""One source of a project: ``kind`` says which (``file`` when absent)."""
 
 
 class ProblemConfig(_Section):

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.config import SourceConfig
+from loopml.core.config import FileSource
 from loopml.core.errors import FeedbackError, IntegrityError, RegistryError
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def feedback_file(ctx: Context, data: Path, *, model: str | None) -> FeedbackRes
 
     mv, bundle = ctx.load(model)
     data = data if data.is_absolute() else Path.cwd() / data
-    frame = read_source(SourceConfig(name="feedback", path=str(data)), base_dir=data.parent).frame
+    frame = read_source(FileSource(name="feedback", path=str(data)), base_dir=data.parent).frame
     id_column = ctx.config.problem.id_column
     if id_column is not None and id_column in frame.columns and "id" not in frame.columns:
         frame = frame.rename({id_column: "id"})

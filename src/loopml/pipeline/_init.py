@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from loopml.core.config import PROJECT_FILE, ProblemConfig, ProjectConfig, SourceConfig
+from loopml.core.config import PROJECT_FILE, FileSource, ProblemConfig, ProjectConfig
 from loopml.core.contract import Contract
 from loopml.core.errors import ConfigError, TargetError, unknown_name
 from loopml.quality import infer_contract
@@ -44,7 +44,7 @@ def create_project(
         )
     data_path = _relative(Path(data), root)
     source_name = source or _slug(Path(str(data).split("*")[0]).stem or "data")
-    src = SourceConfig(name=source_name, path=data_path)
+    src = FileSource(name=source_name, path=data_path)
     batch = read_source(src, base_dir=root)
     frame = batch.frame
     columns = [c for c in frame.columns if not c.startswith("_")]

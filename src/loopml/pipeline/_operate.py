@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.config import SourceConfig
+from loopml.core.config import FileSource
 from loopml.core.contract import ColumnSpec, Contract
 from loopml.core.errors import MonitorError, SchemaError, SourceError
 from loopml.lake import table_name
@@ -37,7 +37,7 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
         )
     mv, bundle = ctx.load(model)
     data = data if data.is_absolute() else Path.cwd() / data
-    batch = read_source(SourceConfig(name="predict", path=str(data)), base_dir=data.parent)
+    batch = read_source(FileSource(name="predict", path=str(data)), base_dir=data.parent)
     raw = batch.frame
     missing = [c for c in bundle.feature_columns if c not in raw.columns]
     if missing:

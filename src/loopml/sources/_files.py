@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import glob as globlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import EmptyDataError, SourceError, first_line
-from loopml.core.records import SourceBatch
+from loopml.core.records import Chunk, SourceBatch
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from loopml.core.config import SourceConfig
+    from loopml.core.config import FileSource
 
 _FORMATS = {
     ".csv": "csv",
@@ -61,7 +62,7 @@ def resolve_files(path: str, *, base_dir: str | Path = ".") -> list[Path]:
 
 
 def read_source(
-    config: SourceConfig, *, base_dir: str | Path = ".", files: list[Path] | None = None
+    config: FileSource, *, base_dir: str | Path = ".", files: list[Path] | None = None
 ) -> SourceBatch:
     """Read every file of a source (or just ``files``) into one frame with ``_source_file``
     (the path relative to ``base_dir``) and ``_source_row`` (1-based row in that file)."""
@@ -92,7 +93,7 @@ def read_source(
     )
 
 
-def _read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
+def _read_file(path: Path, config: FileSource) -> pl.DataFrame:
     import polars as pl
 
     fmt = config.format if config.format != "auto" else _format_of(path)
@@ -112,7 +113,7 @@ def _read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
         )
     try:
         if fmt == "csv":
-            separator = "\t" if path.suffix == ".tsv" else config.delimiter
+            separator = "\t" if path.suffix == ".tsv" else (config.delimiter or ",")
             return pl.read_csv(
                 path,
                 infer_schema=False,  # all text: lossless; quality converts to the contract
@@ -167,3 +168,27 @@ def _hint_for(fmt: str, exc: BaseException) -> str:
     if fmt == "parquet":
         return "The file is not a valid Parquet file; re-export it or set the right format."
     return "Check that the file is complete and in the format its extension says."
+
+
+def file_chunks(
+    config: FileSource, *, base_dir: Path, cursor: dict[str, Any] | None
+) -> Iterator[Chunk]:
+    """The files of a source not ingested yet (by sha256), one chunk per file.
+
+    The cursor is ``{"files": {relative path: sha256}}`` of every file committed so far.
+    """
+    import hashlib
+
+    done: dict[str, str] = dict((cursor or {}).get("files", {}))
+    seen = set(done.values())
+    for path in resolve_files(config.path, base_dir=base_dir):
+        with path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        if digest in seen:
+            continue
+        batch = read_source(config, base_dir=base_dir, files=[path])
+        name = batch.files[0]
+        done = {**done, name: digest}
+        seen.add(digest)
+        yield Chunk(source=config.name, frame=batch.frame, cursor={"files": dict(done)},
+                    files=(name,))

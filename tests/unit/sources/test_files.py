@@ -11,13 +11,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from loopml.core.config import SourceConfig
+from loopml.core.config import FileSource
 from loopml.core.errors import EmptyDataError, SourceError
 from loopml.sources import read_source
 
 
-def src(path: str, **kw: object) -> SourceConfig:
-    return SourceConfig(name="s", path=path, **kw)  # type: ignore[arg-type]
+def src(path: str, **kw: object) -> FileSource:
+    return FileSource(name="s", path=path, **kw)  # type: ignore[arg-type]
 
 
 def test_csv_is_read_as_text_with_provenance(tmp_path: Path) -> None:
@@ -74,11 +74,11 @@ def test_unreadable_file_permission(tmp_path: Path) -> None:
     f.chmod(0)
     code = (
         "import sys, json\n"
-        "from loopml.core.config import SourceConfig\n"
+        "from loopml.core.config import FileSource\n"
         "from loopml.core.errors import SourceError\n"
         "from loopml.sources import read_source\n"
         "try:\n"
-        f"    read_source(SourceConfig(name='s', path='p.csv'), base_dir={str(tmp_path)!r})\n"
+        f"    read_source(FileSource(name='s', path='p.csv'), base_dir={str(tmp_path)!r})\n"
         "except SourceError as e:\n"
         "    print(json.dumps([type(e).__name__, e.message, e.hint]))\n"
     )

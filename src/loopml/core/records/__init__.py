@@ -12,6 +12,7 @@ from loopml.core.records._base import (
     to_plain,
 )
 from loopml.core.records._data import (
+    Chunk,
     ColumnProfile,
     IngestResult,
     Profile,
@@ -59,6 +60,7 @@ __all__ = [
     "CheckItem",
     "CheckReport",
     "ColumnProfile",
+    "Chunk",
     "Comparison",
     "Decision",
     "DriftReport",

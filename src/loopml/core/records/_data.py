@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +36,28 @@ class SourceBatch:
     frame: pl.DataFrame
     files: tuple[str, ...]
     rows_per_file: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chunk:
+    """One piece of a source that an ingest commits as a unit (crash-safe, exactly once).
+
+    ``frame`` holds the rows as read, with ``_source_file`` (the file, table, URL or topic,
+    never with credentials) and ``_source_row`` (the row's position there: a CSV line number,
+    a row number, a message number). ``cursor`` is the source's cursor once this chunk and every
+    chunk before it is committed (JSON-able; stored in the catalog by the ingest, never by the
+    reader). ``rejected`` holds rows the reader could not parse (a ragged CSV line, a message
+    that is not JSON): ``_source_file``, ``_source_row``, ``_raw`` (the text) and ``_reasons``;
+    they go to quarantine. ``on_commit`` is called once the chunk and its cursor are durable
+    (an MQTT reader acknowledges its messages there).
+    """
+
+    source: str
+    frame: pl.DataFrame
+    cursor: dict[str, Any]
+    files: tuple[str, ...] = ()
+    rejected: pl.DataFrame | None = None
+    on_commit: Callable[[], None] | None = None
 
 
 # ---- quality -----------------------------------------------------------------------------

@@ -1,0 +1,39 @@
+"""``read_chunks``: one entry point over every source kind."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from loopml.core.config import SourceConfig
+from loopml.core.errors import SourceError
+from loopml.core.records import Chunk
+
+
+def read_chunks(
+    config: SourceConfig,
+    *,
+    base_dir: str | Path = ".",
+    cursor: dict[str, Any] | None = None,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+) -> Iterator[Chunk]:
+    """The chunks of ``config`` that come after ``cursor`` (None: from the start).
+
+    ``follow`` (streams only) keeps reading until ``stop`` is set, then yields what it holds
+    as a last chunk. Readers never store cursors: the caller does, once a chunk is committed.
+    """
+    base = Path(base_dir)
+    kind = config.kind
+    if kind == "file":
+        from loopml.sources._files import file_chunks
+
+        return file_chunks(config, base_dir=base, cursor=cursor)
+    if follow and kind != "mqtt":
+        raise SourceError(
+            f"Source {config.name!r} is a {kind} source; only streams (mqtt) can be followed.",
+            hint="Drop --follow, or run 'loopml ingest' on a schedule.",
+        )
+    raise SourceError(f"Source kind {kind!r} of {config.name!r} cannot be read yet.")
