@@ -30,4 +30,4 @@ def test_only_loopml_errors_escape(content: bytes, fmt: str) -> None:
         except LoopmlError:
             return
         assert batch.frame.height == sum(batch.rows_per_file) > 0
-        assert batch.frame["_source_row"].to_list()[:1] == [1]
+        assert batch.frame["_source_row"].min() >= 1  # a line or row number

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import glob as globlib
-from pathlib import Path
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import EmptyDataError, SourceError, first_line
+from loopml.core.errors import EmptyDataError, LoopmlError, SourceError, first_line
 from loopml.core.records import Chunk, SourceBatch
+from loopml.sources._csv import Batch, Dialect, csv_batches, detect
+from loopml.sources._json import is_json_array, ndjson_batches, read_json_array
 
 if TYPE_CHECKING:
     import polars as pl
@@ -62,25 +65,46 @@ def resolve_files(path: str, *, base_dir: str | Path = ".") -> list[Path]:
 
 
 def read_source(
-    config: FileSource, *, base_dir: str | Path = ".", files: list[Path] | None = None
+    config: FileSource,
+    *,
+    base_dir: str | Path = ".",
+    files: list[Path] | None = None,
+    rejected: list[pl.DataFrame] | None = None,
 ) -> SourceBatch:
     """Read every file of a source (or just ``files``) into one frame with ``_source_file``
-    (the path relative to ``base_dir``) and ``_source_row`` (1-based row in that file)."""
+    (the path relative to ``base_dir``) and ``_source_row`` (the CSV or NDJSON line number, or
+    the row number in a Parquet file or JSON array).
+
+    Lines that cannot be read (a ragged CSV line, a bad JSON line) are appended to ``rejected``
+    when it is given; without it they are a ``SourceError`` naming the first one.
+    """
     import polars as pl
 
     base = Path(base_dir)
     files = resolve_files(config.path, base_dir=base) if files is None else files
-    frames, counts, names = [], [], []
+    frames, counts, names, bad = [], [], [], []
     for f in files:
-        frame = _read_file(f, config)
         name = _display(f, base)
-        frame = frame.with_columns(
-            pl.lit(name).alias("_source_file"),
-            pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("_source_row"),
-        )
+        parts = []
+        for batch in _batches(f, config, name):
+            parts.append(batch.frame)
+            if batch.rejected is not None and batch.rejected.height:
+                bad.append(batch.rejected)
+        if not parts:
+            parts = [pl.DataFrame(schema={"_source_row": pl.Int64, "_source_file": pl.String})]
+        frame = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
         frames.append(frame)
         counts.append(frame.height)
         names.append(name)
+    if bad:
+        if rejected is None:
+            first = bad[0]
+            raise SourceError(
+                f"{sum(b.height for b in bad)} line(s) of {first['_source_file'][0]} cannot be "
+                f"read: {first['_reasons'][0]}.",
+                hint=_rejected_hint(first["_reasons"][0]),
+            )
+        rejected.extend(bad)
     if sum(counts) == 0:
         raise EmptyDataError(
             f"Source {config.name!r} has no rows: {', '.join(names)} "
@@ -93,9 +117,15 @@ def read_source(
     )
 
 
-def _read_file(path: Path, config: FileSource) -> pl.DataFrame:
-    import polars as pl
+def _rejected_hint(reason: str) -> str:
+    if " is not valid utf" in reason:
+        return ("Set sources.<name>.encoding in loopml.yaml (e.g. cp1252), or save the file as "
+                "UTF-8 (e.g. 'iconv -f latin1 -t utf-8').")  # fmt: skip
+    return ("Fix those lines (check the delimiter and quoting), or ingest the source: the "
+            "ingest sets such lines aside in quarantine with their line numbers.")  # fmt: skip
 
+
+def _fmt(path: Path, config: FileSource) -> str:
     fmt = config.format if config.format != "auto" else _format_of(path)
     if fmt is None:
         raise SourceError(
@@ -111,38 +141,83 @@ def _read_file(path: Path, config: FileSource) -> pl.DataFrame:
             f"{path} is empty (0 bytes).",
             hint="Check that the export that wrote it finished, or remove it from the source.",
         )
+    return "ndjson" if fmt == "json" else fmt
+
+
+def _batches(
+    path: Path, config: FileSource, name: str, state: dict[str, Any] | None = None
+) -> Iterator[Batch]:
+    """The batches of one file from ``state`` (a partial cursor) on, with ``_source_file``;
+    every backend error becomes a SourceError."""
+    import polars as pl
+
+    fmt = _fmt(path, config)
     try:
-        if fmt == "csv":
-            separator = "\t" if path.suffix == ".tsv" else (config.delimiter or ",")
-            return pl.read_csv(
-                path,
-                infer_schema=False,  # all text: lossless; quality converts to the contract
-                null_values=list(config.na_values),
-                separator=separator,
-            )
-        if fmt == "parquet":
-            return pl.read_parquet(path)
-        return _read_json(path)
+        for batch in _raw_batches(path, config, fmt, state or {}):
+            frame = batch.frame.with_columns(pl.lit(name, dtype=pl.String).alias("_source_file"))
+            rejected = batch.rejected
+            if rejected is not None:
+                rejected = rejected.with_columns(
+                    pl.lit(name, dtype=pl.String).alias("_source_file")
+                ).select("_source_file", "_source_row", "_raw", "_reasons")
+            yield replace(batch, frame=frame, rejected=rejected)
     except PermissionError as exc:
         raise SourceError(
             f"Cannot read {path}: permission denied.",
             hint=f"Give the user running loopml read access (e.g. 'chmod a+r {path}').",
         ) from exc
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+    except LoopmlError:
+        raise
+    except (pl.exceptions.PolarsError, OSError, ValueError, EOFError) as exc:
         raise SourceError(
             f"Cannot read {path} as {fmt.upper()}: {first_line(exc)}",
             hint=_hint_for(fmt, exc),
         ) from exc
 
 
-def _read_json(path: Path) -> pl.DataFrame:
-    import polars as pl
+def _raw_batches(path: Path, config: FileSource, fmt: str, state: dict[str, Any]) -> Iterator[Batch]:
+    if fmt == "csv":
+        if state.get("dialect"):
+            dialect = Dialect(**state["dialect"])
+        else:
+            dialect = detect(path, config)
+        columns = tuple(state["columns"]) if state.get("columns") is not None else None
+        yield from csv_batches(path, config, dialect=dialect, columns=columns,
+                               offset=state.get("offset", 0), lines=state.get("lines", 0))  # fmt: skip
+        return
+    if fmt == "parquet":
+        yield from _parquet_batches(path, config, state.get("rows", 0))
+        return
+    if is_json_array(path):
+        if state.get("rows"):
+            return  # a JSON array is one batch: a partial cursor cannot point into it
+        frame = read_json_array(path, config)
+        yield Batch(frame=frame, rejected=None, records=frame.height, offset=0, lines=0,
+                    columns=())  # fmt: skip
+        return
+    yield from ndjson_batches(path, config, offset=state.get("offset", 0),
+                              lines=state.get("lines", 0))  # fmt: skip
 
-    with path.open("rb") as fh:
-        head = fh.read(4096).lstrip()
-    if head.startswith(b"["):
-        return pl.read_json(path, infer_schema_length=None)
-    return pl.read_ndjson(path, infer_schema_length=None)
+
+def _parquet_batches(path: Path, config: FileSource, skip: int) -> Iterator[Batch]:
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as pf:
+        done = 0
+        for rb in pf.iter_batches(batch_size=config.batch_rows):
+            if done + rb.num_rows <= skip:
+                done += rb.num_rows
+                continue
+            frame = pl.from_arrow(rb)
+            assert isinstance(frame, pl.DataFrame)
+            if done < skip:
+                frame, done = frame.slice(skip - done), skip
+            frame = frame.with_columns(pl.int_range(done + 1, done + frame.height + 1,
+                                                    dtype=pl.Int64).alias("_source_row"))  # fmt: skip
+            done += frame.height
+            yield Batch(frame=frame, rejected=None, records=frame.height, offset=0, lines=0,
+                        columns=())  # fmt: skip
 
 
 def _format_of(path: Path) -> str | None:
@@ -173,22 +248,77 @@ def _hint_for(fmt: str, exc: BaseException) -> str:
 def file_chunks(
     config: FileSource, *, base_dir: Path, cursor: dict[str, Any] | None
 ) -> Iterator[Chunk]:
-    """The files of a source not ingested yet (by sha256), one chunk per file.
+    """The rows of a source's files not ingested yet, in chunks of at most ``batch_rows``.
 
-    The cursor is ``{"files": {relative path: sha256}}`` of every file committed so far.
+    The cursor is ``{"files": {relative path: sha256}}`` of every file committed whole, plus
+    ``"partial"`` for a file committed in part: its path, sha256, rows (parsed + rejected) and
+    where the next batch starts (``offset`` into the stream, ``lines`` before it, the CSV
+    dialect and columns), so that a crash between batches resumes after the last committed one.
+    Each file's sha256 is computed once, before its first batch. An empty or header-only file
+    yields one empty chunk (marking it done) when the source has other files, and is an
+    ``EmptyDataError`` when it is the only one.
     """
-    import hashlib
+    import polars as pl
 
     done: dict[str, str] = dict((cursor or {}).get("files", {}))
+    partial: dict[str, Any] | None = (cursor or {}).get("partial")
     seen = set(done.values())
-    for path in resolve_files(config.path, base_dir=base_dir):
-        with path.open("rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    paths = resolve_files(config.path, base_dir=base_dir)
+    for path in paths:
+        digest = _sha256(path)
         if digest in seen:
             continue
-        batch = read_source(config, base_dir=base_dir, files=[path])
-        name = batch.files[0]
-        done = {**done, name: digest}
+        name = _display(path, base_dir)
+        state = partial if partial and partial.get("sha256") == digest else {}
+        rows = int(state.get("rows", 0))
+        batches = _batches(path, config, name, state) if path.stat().st_size else iter(())
+        if len(paths) == 1 and not state:
+            batches = _require_rows(batches, path)
+        current = next(batches, None)
+        while current is not None:
+            following = next(batches, None)
+            rows += current.records
+            if following is None:
+                done = {**done, name: digest}
+                after: dict[str, Any] = {"files": dict(done)}
+            else:
+                after = {"files": dict(done), "partial": {
+                    "path": name, "sha256": digest, "rows": rows, **current.resume}}
+            yield Chunk(source=config.name, frame=current.frame, cursor=after, files=(name,),
+                        rejected=current.rejected)  # fmt: skip
+            current = following
+        if name not in done:  # nothing in the file: mark it done with an empty chunk
+            done = {**done, name: digest}
+            empty = pl.DataFrame(schema={"_source_file": pl.String, "_source_row": pl.Int64})
+            yield Chunk(source=config.name, frame=empty, cursor={"files": dict(done)},
+                        files=(name,))  # fmt: skip
         seen.add(digest)
-        yield Chunk(source=config.name, frame=batch.frame, cursor={"files": dict(done)},
-                    files=(name,))
+        partial = None
+
+
+def _require_rows(batches: Iterator[Batch], path: Path) -> Iterator[Batch]:
+    """The batches, or an EmptyDataError when the file (a single-file source) has no rows."""
+    got = 0
+    for batch in batches:
+        got += batch.records
+        yield batch
+    if not got:
+        raise EmptyDataError(
+            f"{path} has no rows: it holds only a header (or blank lines).",
+            hint="Add data rows to the file, or point the source at another file.",
+        )
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    try:
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except PermissionError as exc:
+        raise SourceError(
+            f"Cannot read {path}: permission denied.",
+            hint=f"Give the user running loopml read access (e.g. 'chmod a+r {path}').",
+        ) from exc
+    except OSError as exc:
+        raise SourceError(f"Cannot read {path}: {exc.strerror}.") from exc

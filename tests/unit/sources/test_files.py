@@ -27,7 +27,7 @@ def test_csv_is_read_as_text_with_provenance(tmp_path: Path) -> None:
     assert batch.frame["id"].to_list() == ["007", "008"]  # leading zeros kept
     assert batch.frame["score"].to_list() == ["1.50", None]  # NA is missing
     assert batch.frame["_source_file"].to_list() == ["a.csv", "a.csv"]
-    assert batch.frame["_source_row"].to_list() == [1, 2]
+    assert batch.frame["_source_row"].to_list() == [2, 3]  # line numbers: the header is line 1
 
 
 def test_glob_reads_every_file_in_order(tmp_path: Path) -> None:
@@ -93,11 +93,12 @@ def test_unreadable_file_permission(tmp_path: Path) -> None:
 
 
 def test_unreadable_file_not_utf8(tmp_path: Path) -> None:
-    """A file in another encoding is a SourceError saying how to convert it."""
+    """A file that is declared UTF-8 but is not is a SourceError saying how to convert it
+    (undeclared, it is read as cp1252: tests/unit/sources/test_csv.py)."""
     (tmp_path / "l.csv").write_bytes("name\nJos\xe9\n".encode("latin-1"))
     with pytest.raises(SourceError) as info:
-        read_source(src("l.csv"), base_dir=tmp_path)
-    assert "UTF-8" in (info.value.hint or "")
+        read_source(src("l.csv", encoding="utf-8"), base_dir=tmp_path)
+    assert "UTF-8" in (info.value.hint or "") and "line 2" in info.value.message
 
 
 def test_corrupt_parquet(tmp_path: Path) -> None:

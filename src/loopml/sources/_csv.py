@@ -1,0 +1,520 @@
+"""CSV files read in batches: dialect detection, ragged lines rejected with their line number.
+
+The bytes are split into records by NumPy (a newline or delimiter inside quotes does not count),
+so a line with the wrong number of fields, or bytes the file's encoding cannot decode, is set
+aside with its physical line number and raw text while Polars parses the rest as text. A record
+that Polars and the splitter disagree on (odd quoting) is parsed by the standard library.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from loopml.core.errors import SourceError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
+    from loopml.core.config import FileSource
+
+logger = logging.getLogger("loopml.sources")
+
+DELIMITERS = (",", ";", "\t", "|")
+SAMPLE_BYTES = 1 << 20
+MAX_RECORD_BYTES = 1 << 30  # one record (a line, or several inside quotes) above this: refused
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    encoding: str  # a Python codec; "utf-16" streams are transcoded to UTF-8 first
+    delimiter: str
+    quote: str | None
+    header: bool
+    bom: int  # bytes of byte-order mark to skip
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    frame: pl.DataFrame  # the columns (text) and _source_row (physical line number)
+    rejected: pl.DataFrame | None  # _source_row, _raw, _reasons
+    records: int  # rows this batch consumed: parsed + rejected
+    offset: int  # stream bytes consumed after this batch
+    lines: int  # physical lines consumed after this batch
+    columns: tuple[str, ...]
+    resume: dict[str, Any] = field(default_factory=dict)  # where the next batch starts
+
+
+# ---- opening and detecting -------------------------------------------------------------------
+
+
+def open_stream(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed when it ends in .gz or .zst (streamed, never whole)."""
+    suffix = path.suffix.lower()
+    if suffix in (".gz", ".zst", ".zstd"):
+        import pyarrow as pa
+
+        codec = "gzip" if suffix == ".gz" else "zstd"
+        return pa.input_stream(str(path), compression=codec)  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    parts, got = [], 0
+    while got < size:
+        part = stream.read(size - got)
+        if not part:
+            break
+        parts.append(bytes(part))
+        got += len(part)
+    return b"".join(parts)
+
+
+def detect(path: Path, config: FileSource) -> Dialect:
+    """Encoding, delimiter, quote and header of a CSV file, from its first megabyte."""
+    with open_stream(path) as stream:
+        head = _read_exactly(stream, SAMPLE_BYTES)
+    encoding, bom = _encoding(head, config.encoding, path)
+    text = _decode_sample(head[bom:], encoding, whole=len(head) < SAMPLE_BYTES)
+    quote = config.quote_char or None
+    if config.delimiter:
+        delimiter = config.delimiter
+    elif path.name.lower().removesuffix(".gz").removesuffix(".zst").endswith(".tsv"):
+        delimiter = "\t"
+    else:
+        delimiter = _sniff_delimiter(text, quote)
+    header = config.header if config.header is not None else _sniff_header(text, delimiter, quote)
+    return Dialect(encoding=encoding, delimiter=delimiter, quote=quote, header=header, bom=bom)
+
+
+def _encoding(head: bytes, configured: str | None, path: Path) -> tuple[str, int]:
+    if configured:
+        try:
+            name = codecs.lookup(configured).name
+        except LookupError as exc:
+            raise SourceError(
+                f"Unknown encoding {configured!r} for {path.name}.",
+                hint="Use a Python codec name such as utf-8, cp1252, latin-1 or utf-16.",
+            ) from exc
+        bom = 3 if name in ("utf-8", "utf-8-sig") and head.startswith(codecs.BOM_UTF8) else 0
+        return ("utf-8" if name == "utf-8-sig" else name), bom
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8", 3
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", 0  # the decoder reads the mark itself
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SAMPLE_BYTES)
+        return "utf-8", 0
+    except UnicodeDecodeError as exc:
+        found, at = head[exc.start : exc.start + 1].hex(), exc.start
+    fallback = "cp1252"
+    try:
+        head.decode("cp1252")
+    except UnicodeDecodeError:
+        fallback = "latin-1"
+    logger.warning(
+        "%s is not UTF-8 (byte 0x%s at offset %d); reading it as %s. Set encoding in the "
+        "source's config if that is wrong.", path.name, found, at, fallback,
+    )  # fmt: skip
+    return fallback, 0
+
+
+def _decode_sample(head: bytes, encoding: str, *, whole: bool) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    return decoder.decode(head, final=whole)
+
+
+def _sample_lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    if lines and not text.endswith(("\n", "\r")) and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a sample may be cut
+    return [ln for ln in lines[:200] if ln.strip()]
+
+
+def _sniff_delimiter(text: str, quote: str | None) -> str:
+    """The candidate that splits every sample line into the same number (> 1) of fields."""
+    lines = _sample_lines(text)
+    if not lines:
+        return ","
+    best, best_score = ",", (0, 0)
+    for delim in DELIMITERS:
+        counts = [len(_split_line(ln, delim, quote)) for ln in lines]
+        if max(counts) < 2:
+            continue
+        mode = max(set(counts), key=counts.count)
+        score = (counts.count(mode) * (mode > 1), mode)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _split_line(line: str, delim: str, quote: str | None) -> list[str]:
+    try:
+        if quote:
+            return next(csv.reader([line], delimiter=delim, quotechar=quote), [])
+        return next(csv.reader([line], delimiter=delim, quoting=csv.QUOTE_NONE), [])
+    except csv.Error:
+        return line.split(delim)
+
+
+def _looks_like_value(cell: str) -> bool:
+    cell = cell.strip()
+    if not cell:
+        return False
+    try:
+        float(cell.replace("_", "x"))
+        return True
+    except ValueError:
+        pass
+    return len(cell) >= 8 and cell[:4].isdigit() and cell[4] in "-/." and cell[5:7].isdigit()
+
+
+def _sniff_header(text: str, delimiter: str, quote: str | None) -> bool:
+    """A first row is a header unless one of its cells is a number or a date, or two repeat.
+
+    (A header of numbers, such as years, needs ``header: true`` in the config.)
+    """
+    lines = _sample_lines(text)
+    if not lines:
+        return True
+    first = _split_line(lines[0], delimiter, quote)
+    named = [c.strip() for c in first if c.strip()]
+    if any(_looks_like_value(c) for c in first) or len(set(named)) < len(named):
+        return False
+    return True
+
+
+# ---- splitting bytes into records --------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Records:
+    starts: np.ndarray  # offset of each complete record
+    ends: np.ndarray  # offset of its newline (or the end of the data)
+    fields: np.ndarray  # number of fields
+    lines: np.ndarray  # physical line number of its first line (from 1 in the buffer)
+
+
+def split_records(buf: bytes, delim: int, quote: int | None, *, final: bool) -> _Records:
+    """Complete records of ``buf`` (which starts at a record boundary)."""
+    import numpy as np
+
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    is_nl = arr == 10
+    if quote is not None and buf.find(quote.to_bytes(1, "big")) >= 0:
+        outside = (np.cumsum(arr == quote, dtype=np.uint8) & 1) == 0
+        nl = np.flatnonzero(is_nl & outside)
+        delims = np.flatnonzero((arr == delim) & outside)
+    else:
+        nl = np.flatnonzero(is_nl)
+        delims = np.flatnonzero(arr == delim)
+    ends = nl
+    if final and (len(nl) == 0 or nl[-1] != len(buf) - 1) and len(buf) > 0:
+        ends = np.append(nl, len(buf))
+    starts = np.empty(len(ends), dtype=np.int64)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    fields = np.searchsorted(delims, ends) - np.searchsorted(delims, starts) + 1
+    if len(ends) and len(nl) != np.count_nonzero(is_nl):  # newlines inside quotes
+        lines = np.searchsorted(np.flatnonzero(is_nl), starts) + 1
+    else:
+        lines = np.arange(1, len(ends) + 1, dtype=np.int64)
+    return _Records(starts=starts, ends=ends, fields=fields, lines=lines)
+
+
+# ---- the batch reader ----------------------------------------------------------------------
+
+
+class _Utf16:
+    """A UTF-16 stream as UTF-8 bytes, so that records split on ASCII bytes."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            data = bytes(self._raw.read(size if size > 0 else 1 << 20))
+            out = self._decoder.decode(data, final=not data).encode("utf-8")
+            if out or not data:
+                return out
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def csv_batches(
+    path: Path,
+    config: FileSource,
+    *,
+    dialect: Dialect,
+    columns: tuple[str, ...] | None = None,
+    offset: int = 0,
+    lines: int = 0,
+) -> Iterator[Batch]:
+    """Batches of at most ``config.batch_rows`` records, from ``offset`` bytes into the
+    (decompressed, UTF-8 for UTF-16 files) stream, after ``lines`` physical lines; ``columns``
+    are given when resuming after the header."""
+    stream: Any = open_stream(path)
+    encoding = dialect.encoding
+    if encoding == "utf-16":
+        stream, encoding = _Utf16(stream), "utf-8"
+    try:
+        start = max(offset, dialect.bom)
+        if start and isinstance(stream, io.BufferedReader):
+            stream.seek(start)
+        elif start:
+            _skip(stream, start)
+        where = {"dialect": asdict(dialect)}
+        for batch in _batches(stream, config, dialect, encoding, columns, start, lines):
+            resume = {**where, "offset": batch.offset, "lines": batch.lines,
+                      "columns": list(batch.columns)}  # fmt: skip
+            yield replace(batch, resume=resume)
+    finally:
+        stream.close()
+
+
+def _skip(stream: Any, size: int) -> None:
+    while size > 0:
+        part = stream.read(min(size, 1 << 24))
+        if not part:
+            break
+        size -= len(part)
+
+
+def _batches(
+    stream: Any, config: FileSource, dialect: Dialect, encoding: str,
+    columns: tuple[str, ...] | None, offset: int, lines: int,
+) -> Iterator[Batch]:  # fmt: skip
+    delim = ord(dialect.delimiter)
+    quote = ord(dialect.quote) if dialect.quote else None
+    target = config.batch_rows
+    want = 1 << 20
+    pending, eof = b"", False
+    while True:
+        if not eof:
+            block = bytes(stream.read(want))
+            eof = not block
+            pending = pending + block if pending else block
+        recs = split_records(pending, delim, quote, final=eof)
+        count = len(recs.ends)
+        if not count:
+            if eof:
+                return
+            if len(pending) > MAX_RECORD_BYTES:
+                raise SourceError(
+                    f"The record that starts on line {lines + 1} is over 1 GB long.",
+                    hint="Check the quoting: an unclosed quote makes the rest of the file one "
+                    "field. Set quote_char to null if the file has no quoted fields.",
+                )
+            want = min(want * 2, 1 << 28)
+            continue
+        if columns is None:
+            columns, used = _take_header(pending, recs, dialect, encoding)
+            if used:
+                lines += pending.count(b"\n", 0, used)
+                offset, pending = offset + used, pending[used:]
+                continue  # split what follows the header again
+        done, base = 0, lines
+        for i in range(0, count, target):
+            j = min(i + target, count)
+            end = min(int(recs.ends[j - 1]) + 1, len(pending))
+            frame, rejected = _parse(pending, recs, i, j, columns, dialect, encoding, config,
+                                     base)  # fmt: skip
+            lines += pending.count(b"\n", done, end)
+            offset, done = offset + end - done, end
+            yield Batch(frame=frame, rejected=rejected, records=_counted(pending, recs, i, j),
+                        offset=offset, lines=lines, columns=columns)  # fmt: skip
+        pending = pending[done:]
+        want = int(min(max(done / count * target, 1 << 16), 1 << 28))
+        if eof and not pending:
+            return
+
+
+def _take_header(
+    buf: bytes, recs: _Records, dialect: Dialect, encoding: str
+) -> tuple[tuple[str, ...] | None, int]:
+    """The column names and the bytes the header used (blank lines before it included)."""
+    for k in range(len(recs.ends)):
+        s, e = int(recs.starts[k]), int(recs.ends[k])
+        text = buf[s:e].decode(encoding, errors="replace").rstrip("\r")
+        if not text.strip():
+            continue
+        if not dialect.header:
+            return tuple(f"column_{n + 1}" for n in range(int(recs.fields[k]))), s
+        cells = _split_line(text, dialect.delimiter, dialect.quote)
+        return _names(cells), min(e + 1, len(buf))
+    return None, int(recs.ends[-1]) + 1 if len(recs.ends) else 0
+
+
+def _names(cells: list[str]) -> tuple[str, ...]:
+    names: list[str] = []
+    for n, cell in enumerate(cells):
+        name = cell.strip().lstrip("\ufeff") or f"column_{n + 1}"
+        base, k = name, 1
+        while name in names:
+            k += 1
+            name = f"{base}_{k}"
+        names.append(name)
+    return tuple(names)
+
+
+def _blank(buf: bytes, recs: _Records, i: int, j: int) -> np.ndarray:
+    import numpy as np
+
+    s, e = recs.starts[i:j], recs.ends[i:j]
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    length = e - s
+    first = arr[np.minimum(s, max(len(buf) - 1, 0))] if len(buf) else np.zeros(len(s), np.uint8)
+    return (length == 0) | ((length == 1) & (first == 13))
+
+
+def _counted(buf: bytes, recs: _Records, i: int, j: int) -> int:
+    return int((~_blank(buf, recs, i, j)).sum())
+
+
+def _parse(
+    buf: bytes, recs: _Records, i: int, j: int, columns: tuple[str, ...] | None,
+    dialect: Dialect, encoding: str, config: FileSource, line_base: int,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:  # fmt: skip
+    """Records i..j of ``buf``: the rows that parse, and the rejected ones with reasons."""
+    import numpy as np
+    import polars as pl
+
+    names = columns or ()
+    starts, ends = recs.starts[i:j], recs.ends[i:j]
+    lines = recs.lines[i:j] + line_base
+    blank = _blank(buf, recs, i, j)
+    good = (recs.fields[i:j] == len(names)) & ~blank
+    reasons: dict[int, str] = {}
+    for k in np.flatnonzero(~good & ~blank).tolist():
+        reasons[k] = (f"line {lines[k]} has {recs.fields[i + k]} fields, the "
+                      f"{'header' if dialect.header else 'first line'} has {len(names)}")  # fmt: skip
+    _check_encoding(buf, starts, ends, good, lines, encoding, reasons)
+    keep = np.flatnonzero(good)
+    frame = _polars(buf, starts, ends, keep, names, dialect, encoding, config)
+    if frame is None:
+        frame, more = _by_records(buf, starts, ends, keep, names, dialect, encoding, config,
+                                  lines)  # fmt: skip
+        reasons.update(more)
+        keep = np.array(sorted(set(keep.tolist()) - set(more)), dtype=np.int64)
+    frame = frame.with_columns(pl.Series("_source_row", lines[keep], dtype=pl.Int64))
+    rejected = None
+    if reasons:
+        order = sorted(reasons)
+        raw = [buf[int(starts[k]) : int(ends[k])].decode(encoding, errors="backslashreplace")
+               .rstrip("\r") for k in order]  # fmt: skip
+        rejected = pl.DataFrame(
+            {"_source_row": [int(lines[k]) for k in order], "_raw": raw,
+             "_reasons": [reasons[k] for k in order]},
+            schema={"_source_row": pl.Int64, "_raw": pl.String, "_reasons": pl.String},
+        )  # fmt: skip
+    return frame, rejected
+
+
+def _check_encoding(
+    buf: bytes, starts: np.ndarray, ends: np.ndarray, good: np.ndarray, lines: np.ndarray,
+    encoding: str, reasons: dict[int, str],
+) -> None:  # fmt: skip
+    """Turn records whose bytes the encoding cannot decode into rejected ones."""
+    import numpy as np
+
+    if not len(starts):
+        return
+    view = memoryview(buf)
+    cur, stop = int(starts[0]), min(int(ends[-1]) + 1, len(buf))
+    while cur < stop:
+        try:
+            str(view[cur:stop], encoding)
+            return
+        except UnicodeDecodeError as exc:
+            pos = cur + exc.start
+            k = int(np.searchsorted(starts, pos, side="right")) - 1
+            if good[k]:
+                good[k] = False
+                reasons[k] = (f"line {lines[k]} is not valid {encoding}: byte "
+                              f"0x{buf[pos]:02x} at column {pos - int(starts[k]) + 1}")  # fmt: skip
+            cur = int(ends[k]) + 1
+
+
+def _runs(buf: bytes, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray) -> bytes:
+    import numpy as np
+
+    if not len(keep):
+        return b""
+    if len(keep) == len(starts):
+        return buf[int(starts[0]) : int(ends[-1]) + 1]
+    breaks = np.flatnonzero(np.diff(keep) != 1)
+    firsts = np.concatenate(([keep[0]], keep[breaks + 1]))
+    lasts = np.concatenate((keep[breaks], [keep[-1]]))
+    parts = [buf[int(starts[a]) : int(ends[b]) + 1] for a, b in zip(firsts, lasts, strict=True)]
+    if parts and not parts[-1].endswith(b"\n"):
+        parts[-1] += b"\n"
+    return b"".join(parts)
+
+
+def _polars(
+    buf: bytes, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray, names: tuple[str, ...],
+    dialect: Dialect, encoding: str, config: FileSource,
+) -> pl.DataFrame | None:  # fmt: skip
+    """The kept records parsed by Polars as text; None when it disagrees with the splitter."""
+    import polars as pl
+
+    if not len(keep):
+        return pl.DataFrame(schema={n: pl.String for n in names})
+    data = _runs(buf, starts, ends, keep)
+    if encoding not in ("utf-8", "ascii"):
+        data = data.decode(encoding).encode("utf-8")
+    try:
+        frame = pl.read_csv(
+            data, has_header=False, new_columns=list(names), infer_schema=False,
+            separator=dialect.delimiter, quote_char=dialect.quote,
+            null_values=list(config.na_values),
+        )  # fmt: skip
+    except (pl.exceptions.PolarsError, ValueError, OverflowError):
+        return None
+    if frame.height != len(keep) or frame.width != len(names):
+        return None
+    return frame
+
+
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+
+
+def _by_records(
+    buf: bytes, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray, names: tuple[str, ...],
+    dialect: Dialect, encoding: str, config: FileSource, lines: np.ndarray,
+) -> tuple[pl.DataFrame, dict[int, str]]:  # fmt: skip
+    """The slow path: each record parsed by the csv module; the unparseable ones rejected."""
+    import polars as pl
+
+    na = set(config.na_values)
+    quoting = {"quotechar": dialect.quote} if dialect.quote else {"quoting": csv.QUOTE_NONE}
+    cols: list[list[str | None]] = [[] for _ in names]
+    bad: dict[int, str] = {}
+    for k in keep.tolist():
+        text = buf[int(starts[k]) : int(ends[k])].decode(encoding).rstrip("\r")
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter,
+                                   strict=True, **quoting))  # fmt: skip
+        except csv.Error as exc:
+            bad[k] = f"line {lines[k]} is not valid CSV: {exc}"
+            continue
+        if len(rows) != 1 or len(rows[0]) != len(names):
+            found = len(rows[0]) if len(rows) == 1 else f"{len(rows)} rows of"
+            bad[k] = (f"line {lines[k]} has {found} fields once its quotes are read, "
+                      f"the header has {len(names)}")  # fmt: skip
+            continue
+        for col, cell in zip(cols, rows[0], strict=True):
+            col.append(None if cell in na else cell)
+    frame = pl.DataFrame({n: c for n, c in zip(names, cols, strict=True)},
+                         schema={n: pl.String for n in names})  # fmt: skip
+    return frame, bad
