@@ -96,6 +96,13 @@ def read_source(
         frames.append(frame)
         counts.append(frame.height)
         names.append(name)
+    if bad and sum(counts) == 0:
+        first = bad[0]
+        raise SourceError(
+            f"No line of {', '.join(names)} could be read as rows; e.g. "
+            f"{first['_reasons'][0]}.",
+            hint=_rejected_hint(first["_reasons"][0]),
+        )
     if bad:
         if rejected is None:
             first = bad[0]
