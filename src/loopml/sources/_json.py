@@ -29,7 +29,8 @@ def is_json_array(path: Path) -> bool:
 
 def flatten(frame: pl.DataFrame, arrays: str = "list") -> pl.DataFrame:
     """Structs become ``parent.child`` columns; with ``arrays="explode"`` each list becomes one
-    row per element (several list columns: every combination), then flattened again.
+    row per element (an empty or missing list: one row of nulls; several list columns: every
+    combination), then flattened again.
 
     >>> import polars as pl
     >>> f = pl.DataFrame({"a": [{"b": 1, "c": {"d": 2}}], "xs": [[1, 2]]})
@@ -55,7 +56,7 @@ def flatten(frame: pl.DataFrame, arrays: str = "list") -> pl.DataFrame:
             continue
         lists = [c for c, t in frame.schema.items() if isinstance(t, (pl.List, pl.Array))]
         if arrays == "explode" and lists:
-            frame = frame.explode(lists[0])
+            frame = frame.explode(lists[0], empty_as_null=True, keep_nulls=True)
             continue
         return frame
 
