@@ -42,8 +42,10 @@ TARGET_RSS_MB = 2048
 # ---- the data ----------------------------------------------------------------------------------
 
 
-def write_csv(path: Path, rows: int, *, ragged: int = 1, seed: int = 0) -> dict:
-    """A mixed-type CSV of ``rows`` data lines, written in slices (bounded memory)."""
+def write_csv(path: Path, rows: int, *, ragged: int = 1, seed: int = 0, bad: bool = True,
+              id_step: int = 1) -> dict:
+    """A mixed-type CSV of ``rows`` data lines, written in slices (bounded memory). Without
+    ``bad``: no bad values and no ragged lines (the sample a contract is inferred from)."""
     import numpy as np
     import polars as pl
 
@@ -57,19 +59,19 @@ def write_csv(path: Path, rows: int, *, ragged: int = 1, seed: int = 0) -> dict:
             amount = np.round(rng.lognormal(3, 1, n), 2).astype(str).astype(object)
             nulls = rng.random(n) < 0.02
             amount[nulls] = ""
-            bad = rng.random(n) < 0.001  # text in a number column
-            amount[bad] = "n/a?"
-            bad_values += int(bad.sum())
+            wrong = (rng.random(n) < 0.001) & bad  # text in a number column
+            amount[wrong] = "n/a?"
+            bad_values += int(wrong.sum())
             names = np.char.add("customer ", rng.integers(0, 100_000, n).astype(str)).astype(object)
             quoted = rng.random(n) < 0.01
             names[quoted] = "Smith, John"  # a comma inside quotes
             city = cities[rng.integers(0, len(cities), n)].astype(object)
-            unknown = rng.random(n) < 0.0005
+            unknown = (rng.random(n) < 0.0005) & bad
             city[unknown] = "Atlantis"  # a category the contract does not allow
             bad_values += int(unknown.sum())
             days = np.datetime64("2024-01-01") + rng.integers(0, 700, n).astype("timedelta64[D]")
             frame = pl.DataFrame({
-                "id": np.arange(start + 1, start + n + 1),
+                "id": np.arange(start + 1, start + n + 1) * id_step,
                 "amount": amount.astype(str),
                 "quantity": rng.integers(1, 50, n),
                 "score": np.where(rng.random(n) < 0.05, np.nan, rng.normal(0, 1, n)),
@@ -80,9 +82,10 @@ def write_csv(path: Path, rows: int, *, ragged: int = 1, seed: int = 0) -> dict:
                 "label": np.where(rng.random(n) < 0.4, "yes", "no"),
             }).with_columns(pl.col("score").fill_nan(None))  # fmt: skip
             frame.write_csv(fh, include_header=start == 0)
-            if start // step < ragged:
+            if bad and start // step < ragged:
                 fh.write(b"0,1.0,2,0.5,ragged,Paris\n")  # a line with too few fields
-    return {"bad_values": bad_values, "ragged_lines": min(ragged, -(-rows // step))}
+    return {"bad_values": bad_values,
+            "ragged_lines": min(ragged, -(-rows // step)) if bad else 0}  # fmt: skip
 
 
 # ---- contenders (each in its own process) ----------------------------------------------------
@@ -171,15 +174,13 @@ def contender(which: str, folder: Path, rows: int, *, profile: bool = False) -> 
 # ---- the run ---------------------------------------------------------------------------------
 
 
-def make_project(folder: Path, data: Path, sample_rows: int = 20_000) -> None:
-    """A project whose contract is inferred from the file's first rows, then the whole file
-    put in the sample's place."""
+def make_project(folder: Path, data: Path, rows: int, sample_rows: int = 20_000) -> None:
+    """A project whose contract is inferred from a clean sample drawn like the data (ids
+    spread over the same range), then the data file put in the sample's place."""
     from loopml.pipeline import Project
 
-    with data.open("rb") as fh:
-        head = b"".join(fh.readline() for _ in range(sample_rows + 1))
     sample = folder / "data.csv"
-    sample.write_bytes(head)
+    write_csv(sample, sample_rows, seed=1, bad=False, id_step=max(rows // sample_rows, 1))
     Project.init(sample, target="label", directory=folder, name="bench").close()
     os.replace(data, sample)
 
@@ -205,7 +206,7 @@ def main() -> None:
         size_mb = (tmp / "generated.csv").stat().st_size / 2**20
         print(f"generated {args.rows:,} rows, {size_mb:.0f} MB in "
               f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
-        make_project(folder, tmp / "generated.csv")
+        make_project(folder, tmp / "generated.csv", args.rows)
         peer = contender("polars", folder, args.rows, profile=args.profile)
         read = contender("read", folder, args.rows, profile=args.profile)
         ours = contender("loopml", folder, args.rows, profile=args.profile)
