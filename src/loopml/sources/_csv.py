@@ -361,68 +361,93 @@ def _fast_batch(
     import polars as pl
 
     arr = np.frombuffer(buf, dtype=np.uint8)
-    nl = np.flatnonzero(arr == 10)
-    quotes = None
-    if dialect.quote and buf.find(dialect.quote.encode()) >= 0:
+    if not (dialect.quote and buf.find(dialect.quote.encode()) >= 0):
+        found = _plain_records(buf, arr, final)
+        if found is None:
+            return None
+        records, end, newlines, starts = found
+        quotes = None
+    else:
+        nl = np.flatnonzero(arr == 10)
         quotes = np.flatnonzero(arr == ord(dialect.quote))
         inside = (np.searchsorted(quotes, nl) & 1).astype(bool)
         ends = nl[~inside]
-    else:
-        inside, ends = None, nl
-    if final and (not len(nl) or nl[-1] != len(buf) - 1):
-        if quotes is not None and len(quotes) % 2:
-            return None  # an unclosed quote
-        ends = np.append(ends, len(buf))
-    if not len(ends):
-        return None
-    end = min(int(ends[-1]) + 1, len(buf))
-    records = len(ends)
+        if final and (not len(nl) or nl[-1] != len(buf) - 1):
+            if len(quotes) % 2:
+                return None  # an unclosed quote
+            ends = np.append(ends, len(buf))
+        if not len(ends):
+            return None
+        end, records = min(int(ends[-1]) + 1, len(buf)), len(ends)
+        starts = np.empty(records, dtype=np.int64)
+        starts[0], starts[1:] = 0, ends[:-1] + 1
+        if ((ends - starts) == 0).any() or ((ends - starts == 1) & (arr[starts] == 13)).any():
+            return None  # a blank line: the careful path skips it
+        newlines = int(np.searchsorted(nl, end))
+        if not inside[:newlines].any():
+            starts = None  # no newline inside quotes: a record is a line
+        else:
+            starts = np.searchsorted(nl, starts) + 1 + line_base
     if records > config.batch_rows:
         return None
-    starts = np.empty(records, dtype=np.int64)
-    starts[0], starts[1:] = 0, ends[:-1] + 1
-    if ((ends - starts) <= 1).any():
-        return None  # a blank line (or a one-byte one): the careful path decides
-    delims = int(np.count_nonzero(arr[:end] == ord(dialect.delimiter)))
+    is_delim = arr[:end] == ord(dialect.delimiter)
+    delims = int(np.count_nonzero(is_delim))
     if quotes is not None:
-        delims -= _quoted_delimiters(buf, arr, quotes[quotes < end], dialect.delimiter)
+        delims -= _quoted_delimiters(is_delim, quotes[quotes < end])
     if delims != records * (len(columns) - 1):
         return None
-    data = buf[:end] if end < len(buf) else buf
+    data = buf
     if encoding not in ("utf-8", "ascii"):
         try:
-            data = data.decode(encoding).encode("utf-8")
+            data = buf[:end].decode(encoding).encode("utf-8")
         except UnicodeDecodeError:
             return None
-    try:
+    try:  # n_rows: Polars stops before the partial line at the end of the buffer
         frame = pl.read_csv(
             data, has_header=False, new_columns=list(columns), infer_schema=False,
             separator=dialect.delimiter, quote_char=dialect.quote,
-            null_values=list(config.na_values),
+            null_values=list(config.na_values), n_rows=records,
+            row_index_name="_source_row", row_index_offset=line_base + 1,
         )  # fmt: skip
     except (pl.exceptions.PolarsError, ValueError, OverflowError):
         return None
-    if frame.height != records or frame.width != len(columns):
+    if frame.height != records or frame.width != len(columns) + 1:
         return None
-    newlines = int(np.searchsorted(nl, end))
-    if inside is not None and inside[:newlines].any():  # newlines inside quoted fields
-        rows = np.searchsorted(nl, starts) + 1 + line_base
+    if starts is None:  # row index = line number
+        frame = frame.with_columns(pl.col("_source_row").cast(pl.Int64))
     else:
-        rows = np.arange(line_base + 1, line_base + records + 1, dtype=np.int64)
-    frame = frame.with_columns(pl.Series("_source_row", rows, dtype=pl.Int64))
-    return frame, records, end, newlines
+        frame = frame.with_columns(pl.Series("_source_row", starts, dtype=pl.Int64))
+    return frame.select(*columns, "_source_row"), records, end, newlines
 
 
-def _quoted_delimiters(buf: bytes, arr: np.ndarray, quotes: np.ndarray, delim: str) -> int:
-    """Delimiters between an opening quote and its closing one."""
+def _plain_records(
+    buf: bytes, arr: np.ndarray, final: bool
+) -> tuple[int, int, int, None] | None:
+    """Records, bytes and newlines of a buffer without quotes (a record is a line); None
+    when it has a blank line or no complete line."""
     import numpy as np
 
-    pairs = quotes[: len(quotes) - len(quotes) % 2].reshape(-1, 2)
-    if len(pairs) < 20_000:
-        d = delim.encode()
-        return sum(buf.count(d, int(a), int(b)) for a, b in pairs.tolist())
-    positions = np.flatnonzero(arr[: int(quotes[-1]) + 1] == ord(delim))
-    return int(np.count_nonzero(np.searchsorted(quotes, positions) & 1))
+    last = buf.rfind(b"\n")
+    end = len(buf) if final else last + 1
+    if end <= 0:
+        return None
+    newlines = int(np.count_nonzero(arr[:end] == 10)) if last >= 0 else 0
+    tail = buf[last + 1 :] if final else b""
+    if tail == b"\r" or buf.startswith((b"\n", b"\r\n")):
+        return None
+    if buf.find(b"\n\n", 0, end) >= 0 or buf.find(b"\n\r\n", 0, end) >= 0:
+        return None
+    return newlines + (1 if tail else 0), end, newlines, None
+
+
+def _quoted_delimiters(is_delim: np.ndarray, quotes: np.ndarray) -> int:
+    """Delimiters between an opening quote and its closing one (``is_delim``: a mask)."""
+    import numpy as np
+
+    pairs = quotes[: len(quotes) - len(quotes) % 2]
+    if not len(pairs):
+        return 0
+    return int(np.add.reduceat(is_delim, pairs, dtype=np.int64)[::2].sum())
 
 
 def _take_header(
