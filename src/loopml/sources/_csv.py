@@ -1,9 +1,11 @@
-"""CSV files read in batches: dialect detection, ragged lines rejected with their line number.
+"""CSV files read in batches, ragged lines rejected with their line number.
 
-The bytes are split into records by NumPy (a newline or delimiter inside quotes does not count),
-so a line with the wrong number of fields, or bytes the file's encoding cannot decode, is set
-aside with its physical line number and raw text while Polars parses the rest as text. A record
-that Polars and the splitter disagree on (odd quoting) is parsed by the standard library.
+The common batch is checked cheaply (``_fast_batch``: delimiter and newline counts) and parsed
+by Polars. Otherwise the bytes are split into records by NumPy (a newline or delimiter inside
+quotes does not count), so that a line with the wrong number of fields, or bytes the file's
+encoding cannot decode, is set aside with its physical line number and raw text while Polars
+parses the rest as text. A record that Polars and the splitter disagree on (odd quoting) is
+parsed by the standard library.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from loopml.core.errors import SourceError
+from loopml.sources._dialect import Dialect, open_stream, split_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,20 +27,7 @@ if TYPE_CHECKING:
 
     from loopml.core.config import FileSource
 
-logger = logging.getLogger("loopml.sources")
-
-DELIMITERS = (",", ";", "\t", "|")
-SAMPLE_BYTES = 1 << 20
 MAX_RECORD_BYTES = 1 << 30  # one record (a line, or several inside quotes) above this: refused
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    encoding: str  # a Python codec; "utf-16" streams are transcoded to UTF-8 first
-    delimiter: str
-    quote: str | None
-    header: bool
-    bom: int  # bytes of byte-order mark to skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,141 +39,6 @@ class Batch:
     lines: int  # physical lines consumed after this batch
     columns: tuple[str, ...]
     resume: dict[str, Any] = field(default_factory=dict)  # where the next batch starts
-
-
-# ---- opening and detecting -------------------------------------------------------------------
-
-
-def open_stream(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed when it ends in .gz or .zst (streamed, never whole)."""
-    suffix = path.suffix.lower()
-    if suffix in (".gz", ".zst", ".zstd"):
-        import pyarrow as pa
-
-        codec = "gzip" if suffix == ".gz" else "zstd"
-        return pa.input_stream(str(path), compression=codec)  # type: ignore[return-value]
-    return path.open("rb")
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
-    parts, got = [], 0
-    while got < size:
-        part = stream.read(size - got)
-        if not part:
-            break
-        parts.append(bytes(part))
-        got += len(part)
-    return b"".join(parts)
-
-
-def detect(path: Path, config: FileSource) -> Dialect:
-    """Encoding, delimiter, quote and header of a CSV file, from its first megabyte."""
-    with open_stream(path) as stream:
-        head = _read_exactly(stream, SAMPLE_BYTES)
-    encoding, bom = _encoding(head, config.encoding, path)
-    text = _decode_sample(head[bom:], encoding, whole=len(head) < SAMPLE_BYTES)
-    quote = config.quote_char or None
-    if config.delimiter:
-        delimiter = config.delimiter
-    elif path.name.lower().removesuffix(".gz").removesuffix(".zst").endswith(".tsv"):
-        delimiter = "\t"
-    else:
-        delimiter = _sniff_delimiter(text, quote)
-    header = config.header if config.header is not None else _sniff_header(text, delimiter, quote)
-    return Dialect(encoding=encoding, delimiter=delimiter, quote=quote, header=header, bom=bom)
-
-
-def _encoding(head: bytes, configured: str | None, path: Path) -> tuple[str, int]:
-    if configured:
-        try:
-            name = codecs.lookup(configured).name
-        except LookupError as exc:
-            raise SourceError(
-                f"Unknown encoding {configured!r} for {path.name}.",
-                hint="Use a Python codec name such as utf-8, cp1252, latin-1 or utf-16.",
-            ) from exc
-        bom = 3 if name in ("utf-8", "utf-8-sig") and head.startswith(codecs.BOM_UTF8) else 0
-        return ("utf-8" if name == "utf-8-sig" else name), bom
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8", 3
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", 0  # the decoder reads the mark itself
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SAMPLE_BYTES)
-        return "utf-8", 0
-    except UnicodeDecodeError as exc:
-        found, at = head[exc.start : exc.start + 1].hex(), exc.start
-    fallback = "cp1252"
-    try:
-        head.decode("cp1252")
-    except UnicodeDecodeError:
-        fallback = "latin-1"
-    logger.warning(
-        "%s is not UTF-8 (byte 0x%s at offset %d); reading it as %s. Set encoding in the "
-        "source's config if that is wrong.", path.name, found, at, fallback,
-    )  # fmt: skip
-    return fallback, 0
-
-
-def _decode_sample(head: bytes, encoding: str, *, whole: bool) -> str:
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    return decoder.decode(head, final=whole)
-
-
-def _sample_lines(text: str) -> list[str]:
-    lines = text.splitlines()
-    if lines and not text.endswith(("\n", "\r")) and len(lines) > 1:
-        lines = lines[:-1]  # the last line of a sample may be cut
-    return [ln for ln in lines[:200] if ln.strip()]
-
-
-def _sniff_delimiter(text: str, quote: str | None) -> str:
-    """The candidate that splits every sample line into the same number (> 1) of fields."""
-    lines = _sample_lines(text)
-    if not lines:
-        return ","
-    best, best_score = ",", (0, 0)
-    for delim in DELIMITERS:
-        counts = [len(_split_line(ln, delim, quote)) for ln in lines]
-        if max(counts) < 2:
-            continue
-        mode = max(set(counts), key=counts.count)
-        score = (counts.count(mode) * (mode > 1), mode)
-        if score > best_score:
-            best, best_score = delim, score
-    return best
-
-
-def _split_line(line: str, delim: str, quote: str | None) -> list[str]:
-    try:
-        if quote:
-            return next(csv.reader([line], delimiter=delim, quotechar=quote), [])
-        return next(csv.reader([line], delimiter=delim, quoting=csv.QUOTE_NONE), [])
-    except csv.Error:
-        return line.split(delim)
-
-
-def _looks_like_value(cell: str) -> bool:
-    cell = cell.strip()
-    if not cell:
-        return False
-    try:
-        float(cell.replace("_", "x"))
-        return True
-    except ValueError:
-        pass
-    return len(cell) >= 8 and cell[:4].isdigit() and cell[4] in "-/." and cell[5:7].isdigit()
-
-
-def _sniff_header(text: str, delimiter: str, quote: str | None) -> bool:
-    """A first row is a header unless one of its cells is a number or a date.
-
-    (A header of numbers, such as years, needs ``header: true`` in the config.)
-    """
-    lines = _sample_lines(text)
-    if not lines:
-        return True
-    return not any(_looks_like_value(c) for c in _split_line(lines[0], delimiter, quote))
 
 
 # ---- splitting bytes into records --------------------------------------------------------------
@@ -461,7 +315,7 @@ def _take_header(
             continue
         if not dialect.header:
             return tuple(f"column_{n + 1}" for n in range(int(recs.fields[k]))), s
-        cells = _split_line(text, dialect.delimiter, dialect.quote)
+        cells = split_line(text, dialect.delimiter, dialect.quote)
         return _names(cells), min(e + 1, len(buf))
     return None, int(recs.ends[-1]) + 1 if len(recs.ends) else 0
 
@@ -506,9 +360,10 @@ def _parse(
     blank = _blank(buf, recs, i, j)
     good = (recs.fields[i:j] == len(names)) & ~blank
     reasons: dict[int, str] = {}
+    first = "header" if dialect.header else "first line"
     for k in np.flatnonzero(~good & ~blank).tolist():
-        reasons[k] = (f"line {lines[k]} has {recs.fields[i + k]} fields, the "
-                      f"{'header' if dialect.header else 'first line'} has {len(names)}")  # fmt: skip
+        found = recs.fields[i + k]
+        reasons[k] = f"line {lines[k]} has {found} fields, the {first} has {len(names)}"
     _check_encoding(buf, starts, ends, good, lines, encoding, reasons)
     keep = np.flatnonzero(good)
     frame = _polars(buf, starts, ends, keep, names, dialect, encoding, config)
@@ -595,9 +450,6 @@ def _polars(
     if frame.height != len(keep) or frame.width != len(names):
         return None
     return frame
-
-
-csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 
 
 def _by_records(

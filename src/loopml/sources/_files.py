@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import EmptyDataError, LoopmlError, SourceError, first_line
 from loopml.core.records import Chunk, SourceBatch
-from loopml.sources._csv import Batch, Dialect, csv_batches, detect
+from loopml.sources._csv import Batch, csv_batches
+from loopml.sources._dialect import Dialect, detect
 from loopml.sources._json import is_json_array, ndjson_batches, read_json_array
 
 if TYPE_CHECKING:
@@ -182,15 +183,18 @@ def _batches(
         ) from exc
 
 
-def _raw_batches(path: Path, config: FileSource, fmt: str, state: dict[str, Any]) -> Iterator[Batch]:
+def _raw_batches(
+    path: Path, config: FileSource, fmt: str, state: dict[str, Any]
+) -> Iterator[Batch]:
     if fmt == "csv":
         if state.get("dialect"):
             dialect = Dialect(**state["dialect"])
         else:
             dialect = detect(path, config)
         columns = tuple(state["columns"]) if state.get("columns") is not None else None
-        yield from csv_batches(path, config, dialect=dialect, columns=columns,
-                               offset=state.get("offset", 0), lines=state.get("lines", 0))  # fmt: skip
+        offset, lines = state.get("offset", 0), state.get("lines", 0)
+        yield from csv_batches(path, config, dialect=dialect, columns=columns, offset=offset,
+                               lines=lines)  # fmt: skip
         return
     if fmt == "parquet":
         yield from _parquet_batches(path, config, state.get("rows", 0))
@@ -220,8 +224,8 @@ def _parquet_batches(path: Path, config: FileSource, skip: int) -> Iterator[Batc
             assert isinstance(frame, pl.DataFrame)
             if done < skip:
                 frame, done = frame.slice(skip - done), skip
-            frame = frame.with_columns(pl.int_range(done + 1, done + frame.height + 1,
-                                                    dtype=pl.Int64).alias("_source_row"))  # fmt: skip
+            numbers = pl.int_range(done + 1, done + frame.height + 1, dtype=pl.Int64)
+            frame = frame.with_columns(numbers.alias("_source_row"))
             done += frame.height
             yield Batch(frame=frame, rejected=None, records=frame.height, offset=0, lines=0,
                         columns=())  # fmt: skip

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import SourceError, first_line
-from loopml.sources._csv import Batch, open_stream
+from loopml.sources._csv import Batch
+from loopml.sources._dialect import open_stream
 
 if TYPE_CHECKING:
     import polars as pl
@@ -117,8 +118,9 @@ def _parse_lines(
                         f"line {n} is not valid JSON: {first_line(exc)}"))  # fmt: skip
             continue
         if not isinstance(value, dict):
+            kind = type(value).__name__
             bad.append((n, raw.decode("utf-8", "backslashreplace"),
-                        f"line {n} holds a JSON {type(value).__name__}, not an object"))  # fmt: skip
+                        f"line {n} holds a JSON {kind}, not an object"))  # fmt: skip
             continue
         good.append(stripped)
         numbers.append(n)
