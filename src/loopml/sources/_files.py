@@ -285,6 +285,7 @@ def file_chunks(
         batches = _batches(path, config, name, state) if path.stat().st_size else iter(())
         if len(paths) == 1 and not state:
             batches = _require_rows(batches, path)
+        batches = _ahead(batches)
         current = next(batches, None)
         while current is not None:
             following = next(batches, None)
@@ -305,6 +306,49 @@ def file_chunks(
                         files=(name,))  # fmt: skip
         seen.add(digest)
         partial = None
+
+
+def _ahead(items: Iterator[Batch]) -> Iterator[Batch]:
+    """``items``, each read in a thread while the one before is being committed (parsing and
+    NumPy release the GIL): at most two batches wait. Errors come out where they happened."""
+    import queue
+    import threading
+
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fill() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("end", None))
+        except BaseException as exc:  # handed to the reader's thread, raised there
+            box.put(("error", exc))
+
+    worker = threading.Thread(target=fill, name="loopml-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:  # make room, so that a producer waiting to put sees the stop
+                box.get(timeout=0.1)
+            except queue.Empty:
+                pass
 
 
 def _require_rows(batches: Iterator[Batch], path: Path) -> Iterator[Batch]:
