@@ -47,6 +47,10 @@ class _Source(_Section):
     on_type_conflict: Literal["error", "quarantine"] = "error"
 
 
+_DELIMITER = r"^[\x01-\x09\x0b\x0c\x0e-\x21\x23-\x7f]$"
+_QUOTE = r"^[\x01-\x09\x0b\x0c\x0e-\x7f]?$"
+
+
 class FileSource(_Source):
     """Files: CSV/TSV (also .gz/.zst), Parquet, NDJSON and JSON, as a file, a folder or a glob."""
 
@@ -54,10 +58,11 @@ class FileSource(_Source):
     path: str  # a file, a folder or a glob; relative paths are relative to the project
     format: Literal["auto", "csv", "parquet", "ndjson", "json"] = "auto"
     na_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-    delimiter: str | None = None  # None: detected from the file
-    quote_char: str | None = '"'
-    encoding: str | None = None  # None: detected (UTF-8, UTF-8/16 with BOM, else cp1252)
-    header: bool | None = None  # None: detected
+    # None: detected from the file (, ; tab |); one ASCII character, not a quote or line end
+    delimiter: str | None = Field(default=None, pattern=_DELIMITER)
+    quote_char: str | None = Field(default='"', pattern=_QUOTE)  # "" or null: no quoting
+    encoding: str | None = None  # None: detected (UTF-8, UTF-8/16 with BOM, else cp1252/latin-1)
+    header: bool | None = None  # None: detected (a first row without numbers or dates)
     arrays: Literal["list", "explode"] = "list"  # nested JSON arrays: kept as lists or exploded
     batch_rows: PositiveInt = 500_000  # large files are read and committed this many rows at a time
     storage_options: dict[str, str] = Field(default_factory=dict)  # for s3:// paths

@@ -220,3 +220,12 @@ def test_wide_files_read_in_batches(tmp_path: Path) -> None:
     frame = pl.concat([p.frame for p in parts])
     assert frame["n"].to_list() == [str(i) for i in range(1000)]
     assert frame.filter(pl.col("n") == "7")["t"].to_list() == ["x,\ny"]
+
+
+@pytest.mark.parametrize("bad", [",,", '"', "\n", "§"])
+def test_delimiter_must_be_one_ascii_character(bad: str) -> None:
+    """A delimiter the reader cannot split on is refused when the config is read."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        src("a.csv", delimiter=bad)
