@@ -282,7 +282,8 @@ def file_chunks(
         name = _display(path, base_dir)
         state = partial if partial and partial.get("sha256") == digest else {}
         rows = int(state.get("rows", 0))
-        batches = _batches(path, config, name, state) if path.stat().st_size else iter(())
+        readable = path.stat().st_size or len(paths) == 1  # alone, an empty file is an error
+        batches = _batches(path, config, name, state) if readable else iter(())
         if len(paths) == 1 and not state:
             batches = _require_rows(batches, path)
         batches = _ahead(batches)

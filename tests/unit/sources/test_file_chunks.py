@@ -169,3 +169,9 @@ def test_peak_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
         peaks[name] = peak
     growth = (tmp_path / "big.csv").stat().st_size - (tmp_path / "small.csv").stat().st_size
     assert peaks["big.csv"] - peaks["small.csv"] < growth / 2**20 / 4, peaks
+
+
+def test_lone_empty_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "e.csv").write_text("")
+    with pytest.raises(EmptyDataError, match="0 bytes"):
+        list(read_chunks(src("e.csv"), base_dir=tmp_path))
