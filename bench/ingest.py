@@ -197,6 +197,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.data, args.profile)
         return
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="loopml-bench-ingest-"))
     try:
         folder = args.keep or tmp
@@ -229,8 +230,10 @@ def main() -> None:
         "met": {"ratio": ratio >= TARGET_RATIO, "peak_rss": ours["peak_rss_mb"] < TARGET_RSS_MB},
         "measured": "wall time and peak RSS of each contender's own process, imports included",
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count()},  # fmt: skip
-    }
+                    "cpus": os.cpu_count(),
+                    # other work on the machine slows every contender; compare within one run
+                    "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
+    }  # fmt: skip
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"ratio {ratio} (target {TARGET_RATIO}); wrote {RESULTS}")
