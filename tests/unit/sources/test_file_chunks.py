@@ -175,3 +175,27 @@ def test_lone_empty_file_says_so(tmp_path: Path) -> None:
     (tmp_path / "e.csv").write_text("")
     with pytest.raises(EmptyDataError, match="0 bytes"):
         list(read_chunks(src("e.csv"), base_dir=tmp_path))
+
+
+def test_stopping_early_ends_the_read_ahead(tmp_path: Path) -> None:
+    """An ingest that stops after one chunk leaves no reading thread behind."""
+    import threading
+
+    write(tmp_path, "d.csv", "csv", 2000)
+    chunks = read_chunks(src("d.csv", batch_rows=50), base_dir=tmp_path)
+    assert next(iter(chunks)).frame.height <= 50
+    chunks.close()  # type: ignore[attr-defined]
+    assert not [t for t in threading.enumerate() if t.name == "loopml-read-ahead"]
+
+
+def test_an_error_in_a_later_batch_reaches_the_reader(tmp_path: Path) -> None:
+    """A compressed file cut short is read up to the damage, then one SourceError."""
+    from loopml.core.errors import SourceError
+
+    data = gzip.compress(csv_text(200_000).encode())
+    (tmp_path / "cut.csv.gz").write_bytes(data[: len(data) * 3 // 4])
+    got = []
+    with pytest.raises(SourceError, match="cut.csv.gz"):
+        for chunk in read_chunks(src("cut.csv.gz", batch_rows=20_000), base_dir=tmp_path):
+            got.append(chunk)
+    assert got and all(c.cursor.get("partial") for c in got)
