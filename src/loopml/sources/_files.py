@@ -311,11 +311,11 @@ def file_chunks(
 
 def _ahead(items: Iterator[Batch]) -> Iterator[Batch]:
     """``items``, each read in a thread while the one before is being committed (parsing and
-    NumPy release the GIL): at most two batches wait. Errors come out where they happened."""
+    NumPy release the GIL): at most one batch waits. Errors come out where they happened."""
     import queue
     import threading
 
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
     def fill() -> None:
