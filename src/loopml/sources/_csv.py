@@ -59,9 +59,11 @@ def split_records(buf: bytes, delim: int, quote: int | None, *, final: bool) -> 
     arr = np.frombuffer(buf, dtype=np.uint8)
     is_nl = arr == 10
     if quote is not None and buf.find(quote.to_bytes(1, "big")) >= 0:
-        outside = (np.cumsum(arr == quote, dtype=np.uint8) & 1) == 0
-        nl = np.flatnonzero(is_nl & outside)
-        delims = np.flatnonzero((arr == delim) & outside)
+        quotes = np.flatnonzero(arr == quote)  # an odd number of them before: inside quotes
+        nl = np.flatnonzero(is_nl)
+        nl = nl[(np.searchsorted(quotes, nl) & 1) == 0]
+        delims = np.flatnonzero(arr == delim)
+        delims = delims[(np.searchsorted(quotes, delims) & 1) == 0]
     else:
         nl = np.flatnonzero(is_nl)
         delims = np.flatnonzero(arr == delim)
@@ -295,13 +297,24 @@ def _plain_records(
 
 
 def _quoted_delimiters(is_delim: np.ndarray, quotes: np.ndarray) -> int:
-    """Delimiters between an opening quote and its closing one (``is_delim``: a mask)."""
+    """Delimiters between an opening quote and its closing one (``is_delim``: a mask).
+
+    Few quoted bytes (the usual case): the mask is read at just those bytes; else every
+    delimiter is placed among the quotes (odd count before it: inside).
+    """
     import numpy as np
 
-    pairs = quotes[: len(quotes) - len(quotes) % 2]
+    pairs = quotes[: len(quotes) - len(quotes) % 2].reshape(-1, 2)
     if not len(pairs):
         return 0
-    return int(np.add.reduceat(is_delim, pairs, dtype=np.int64)[::2].sum())
+    starts, lengths = pairs[:, 0], pairs[:, 1] - pairs[:, 0]
+    total = int(lengths.sum())
+    if total * 4 < len(is_delim):
+        before = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        inside = np.arange(total, dtype=np.int64) + np.repeat(starts - before, lengths)
+        return int(np.count_nonzero(is_delim[inside]))
+    positions = np.flatnonzero(is_delim)
+    return int(np.count_nonzero(np.searchsorted(pairs.ravel(), positions) & 1))
 
 
 def _take_header(
