@@ -6,8 +6,11 @@ source's cursor after it. The ingest commits one chunk at a time and stores the 
 once the chunk is in the lake, so a crash never skips rows and the next ingest starts where the
 last committed chunk ended.
 
-Files: CSV/TSV, Parquet, NDJSON and JSON arrays, as one file, a folder or a glob. CSV is read
-as text (lossless); ``quality`` converts it to the contract's types.
+Files: CSV/TSV, Parquet, NDJSON and JSON arrays, as one file, a folder or a glob, plain or
+.gz/.zst, read in batches of ``batch_rows``. CSV is read as text (lossless; ``quality`` converts
+it to the contract's types), its delimiter, encoding and header detected; a line with the wrong
+number of fields is rejected with its line number instead of failing the file. JSON objects are
+flattened to ``a.b`` columns, arrays kept as lists or exploded.
 
 >>> import tempfile, pathlib
 >>> from loopml.core.config import FileSource
