@@ -111,7 +111,11 @@ class HttpSource(_Source):
 
 
 class MqttSource(_Source):
-    """An MQTT broker's topics, taken in micro-batches; at least once, de-duplicated by key."""
+    """An MQTT broker's topics, taken in micro-batches; at least once, de-duplicated by key.
+
+    With ``message_key`` and no ``key``, the message key is the source's key: a message the
+    broker delivers twice (after a crash or a dropped connection) replaces its first copy.
+    """
 
     kind: Literal["mqtt"]
     host: str = "127.0.0.1"
@@ -120,11 +124,24 @@ class MqttSource(_Source):
     qos: Literal[0, 1, 2] = 1
     client_id: str | None = None  # a persistent session's id; default: loopml-<source>
     message_key: str | None = None  # a payload field that identifies a message (de-duplication)
-    batch_messages: PositiveInt = 1000  # a micro-batch is committed every N messages ...
+    # a micro-batch is committed every N messages ... (at most 65535: the broker holds back
+    # more unacknowledged messages than that, so a larger batch could never fill)
+    batch_messages: int = Field(default=1000, ge=1, le=65535)
     batch_seconds: float = Field(default=5.0, gt=0)  # ... or every T seconds
     idle_s: float = Field(default=2.0, gt=0)  # without --follow, stop after this long idle
     username_env: str | None = None
     password_env: str | None = None
+    retries: int = Field(default=5, ge=0, le=20)  # reconnects in a row before giving up
+    backoff_s: float = Field(default=0.5, ge=0)  # doubled after each failed reconnect
+    # how long the broker keeps the session (and the messages for it) while loopml is away
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=1, le=4_294_967_295)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_message_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("message_key") and not data.get("key"):
+            return {**data, "key": (data["message_key"],)}
+        return data
 
 
 class MediaSource(_Source):

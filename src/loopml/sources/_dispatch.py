@@ -31,7 +31,11 @@ def read_chunks(
         from loopml.sources._files import file_chunks
 
         return file_chunks(config, base_dir=base, cursor=cursor)
-    if follow and kind != "mqtt":
+    if kind == "mqtt":
+        from loopml.sources._mqtt import mqtt_chunks
+
+        return mqtt_chunks(config, cursor=cursor, follow=follow, stop=stop)
+    if follow:
         raise SourceError(
             f"Source {config.name!r} is a {kind} source; only streams (mqtt) can be followed.",
             hint="Drop --follow, or run 'loopml ingest' on a schedule.",
