@@ -19,6 +19,7 @@ delivery duty, so a message not yet committed at a crash is never sent again.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import threading
@@ -36,10 +37,10 @@ if TYPE_CHECKING:
 
     from loopml.core.config import MqttSource
 
+_log = logging.getLogger(__name__)
 _RECEIVE_MAXIMUM = 65535  # the largest window MQTT allows
 _POLL_S = 0.05  # how often the network thread looks for acknowledgements to send
 _KEEPALIVE_S = 30
-_SESSION_TAKEN_OVER = 142  # MQTT v5 DISCONNECT reason: another client connected with our id
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +246,7 @@ class _Stream:
         self._socket = False  # paho holds an open socket
         self._attempts = 0  # failed connection attempts since the last CONNACK
         self._last_failure = ""
-        self._takeovers: deque[float] = deque()
+        self._drops: deque[float] = deque()  # when connections dropped, in the last minute
         self._active_at: float | None = None  # the last message or subscription
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -332,12 +333,14 @@ class _Stream:
             if self._client.loop(timeout=_POLL_S) != mqtt.MQTT_ERR_SUCCESS:
                 self._socket = False
                 self._connected = False
-                if self._takeovers and len(self._takeovers) > config.retries:
+                if len(self._drops) > config.retries:
                     self._fail(
-                        f"another client keeps connecting with client id {self.client_id!r} "
-                        f"({len(self._takeovers)} times in a minute); each one takes the "
-                        "session over.",
-                        hint="Give each consumer its own sources.<name>.client_id.",
+                        f"the connection to {config.host}:{config.port} dropped "
+                        f"{len(self._drops)} times in a minute (last: {self._last_failure}).",
+                        hint="Is another consumer using client id "
+                        f"{self.client_id!r}? Each one takes the session over from the other; "
+                        "give each its own sources.<name>.client_id. Messages not yet committed "
+                        "stay with the broker.",
                     )
 
     def _connect(self) -> bool:
@@ -411,15 +414,21 @@ class _Stream:
             )
             return
         self._active_at = time.monotonic()
+        _log.info(
+            "MQTT source %r subscribed to %s at %s:%s as %r",
+            self.config.name, ", ".join(self.config.topics), self.config.host, self.config.port,
+            self.client_id,
+        )
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self._connected = False
+        was_connected, self._connected = self._connected, False
         self._last_failure = f"disconnected ({reason})"
-        if getattr(reason, "value", None) == _SESSION_TAKEN_OVER:
+        if was_connected and not self._closing.is_set():
+            _log.warning("MQTT source %r: %s; reconnecting", self.config.name, self._last_failure)
             now = time.monotonic()
-            self._takeovers.append(now)
-            while self._takeovers and self._takeovers[0] < now - 60:
-                self._takeovers.popleft()
+            self._drops.append(now)
+            while self._drops and self._drops[0] < now - 60:
+                self._drops.popleft()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         self._active_at = time.monotonic()

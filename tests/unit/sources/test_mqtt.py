@@ -1,0 +1,451 @@
+"""MQTT sources against the local Mosquitto broker: batching, acknowledgement after commit,
+redelivery after a crash or a dropped connection, and the errors a user meets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from loopml.core.config import MqttSource
+from loopml.core.errors import SourceError
+from loopml.core.records import Chunk
+from loopml.lake import Lake
+from loopml.sources import read_chunks
+
+HOST = os.environ.get("LOOPML_TEST_MQTT_HOST", "127.0.0.1")
+PORT = int(os.environ.get("LOOPML_TEST_MQTT_PORT", "1883"))
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+needs_broker = pytest.mark.skipif(
+    not _reachable(HOST, PORT), reason=f"no MQTT broker at {HOST}:{PORT}"
+)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def paho_client(client_id: str = "", **kw: object):  # noqa: ANN201 - paho's Client
+    import paho.mqtt.client as mqtt
+
+    return mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, **kw
+    )
+
+
+def publish(topic: str, payloads: Iterator[bytes | str], *, qos: int = 1) -> int:
+    """Publish every payload and wait until the broker has taken each one (PUBACK)."""
+    client = paho_client()
+    client.max_inflight_messages_set(500)
+    client.connect(HOST, PORT)
+    client.loop_start()
+    sent, pending = 0, []
+    try:
+        for payload in payloads:
+            pending.append(client.publish(topic, payload, qos=qos))
+            sent += 1
+            if len(pending) >= 5000:  # paho holds at most 65535 unacknowledged messages
+                for info in pending:
+                    info.wait_for_publish(timeout=60)
+                pending = []
+        for info in pending:
+            info.wait_for_publish(timeout=60)
+        assert all(info.is_published() for info in pending)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return sent
+
+
+def messages(start: int, stop: int) -> Iterator[str]:
+    return (json.dumps({"id": i, "reading": {"t": i / 10, "unit": "C"}}) for i in range(start, stop))
+
+
+def drop_session(client_id: str) -> None:
+    """Remove a test's persistent session from the broker (clean start, no expiry)."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    client = paho_client(client_id)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    client.connect(HOST, PORT, clean_start=True, properties=props)
+    client.loop(timeout=0.5)
+    client.disconnect()
+    client.loop(timeout=0.2)
+
+
+@pytest.fixture
+def source() -> Iterator[dict[str, object]]:
+    """The fields of a fresh MQTT source: a unique topic and client id, removed afterwards."""
+    tag = uuid.uuid4().hex[:10]
+    fields: dict[str, object] = {
+        "name": "sensors",
+        "kind": "mqtt",
+        "host": HOST,
+        "port": PORT,
+        "topics": [f"loopml-test/{tag}/#"],
+        "client_id": f"loopml-test-{tag}",
+        "message_key": "id",
+        "idle_s": 1.5,
+        "retries": 3,
+        "backoff_s": 0.1,
+    }
+    yield fields
+    if _reachable(HOST, PORT):
+        drop_session(str(fields["client_id"]))
+
+
+def topic_of(fields: dict[str, object], leaf: str = "a") -> str:
+    return str(fields["topics"][0]).removesuffix("#") + leaf  # type: ignore[index]
+
+
+def subscribe_once(fields: dict[str, object]) -> None:
+    """Open the source's session (subscription included) and leave, as a first ingest would."""
+    config = MqttSource.model_validate({**fields, "idle_s": 0.3})
+    assert list(read_chunks(config)) == []
+
+
+@contextlib.contextmanager
+def online(fields: dict[str, object]) -> Iterator[threading.Event]:
+    """An event set once the reader in this process has subscribed (publish only then: an
+    offline session keeps just max_queued_messages, 1000 by default)."""
+    event = threading.Event()
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "subscribed" in record.getMessage() and str(fields["client_id"]) in record.getMessage():
+                event.set()
+
+    log = logging.getLogger("loopml.sources._mqtt")
+    handler, level = Handler(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield event
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def commit_all(config: MqttSource, **kw: object) -> list[Chunk]:
+    """Read every chunk, "committing" each before asking for the next, as the ingest does."""
+    chunks = []
+    for chunk in read_chunks(config, **kw):  # type: ignore[arg-type]
+        chunks.append(chunk)
+        if chunk.on_commit is not None:
+            chunk.on_commit()
+    return chunks
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---- in-process --------------------------------------------------------------------------------
+
+
+@pytest.mark.services
+@needs_broker
+def test_messages_become_rows_and_bad_payloads_are_rejected(source: dict[str, object]) -> None:
+    """JSON objects become flattened rows with topic and number; other payloads are rejected."""
+    config = MqttSource.model_validate({**source, "batch_messages": 20})
+    assert config.key == ("id",)  # the message key is the clean table's key
+    subscribe_once(source)
+    publish(topic_of(source), [*messages(0, 45), b"\xffnot json", "[1, 2]", '{"other": 1}'])
+    chunks = commit_all(config)
+    assert [c.frame.height for c in chunks] == [20, 20, 5]
+    assert [c.cursor["messages"] for c in chunks] == [20, 40, 48]
+    frame = pl.concat([c.frame for c in chunks])
+    assert frame.columns == ["id", "reading.t", "reading.unit", "_source_file", "_source_row"]
+    assert frame["id"].to_list() == list(range(45))
+    assert frame.schema["reading.t"] == pl.Float64
+    assert set(frame["_source_file"]) == {topic_of(source)}
+    assert frame["_source_row"].to_list() == list(range(1, 46))
+    rejected = chunks[-1].rejected
+    assert rejected is not None
+    assert rejected["_source_row"].to_list() == [46, 47, 48]
+    assert rejected["_raw"].to_list() == ["\\xffnot json", "[1, 2]", '{"other": 1}']
+    reasons = rejected["_reasons"].to_list()
+    assert "not JSON" in reasons[0] and "not an object" in reasons[1] and "'id'" in reasons[2]
+    # a later ingest numbers on from the cursor and finds nothing left
+    assert list(read_chunks(config, cursor=chunks[-1].cursor)) == []
+
+
+@pytest.mark.services
+@needs_broker
+def test_messages_not_acknowledged_come_again(source: dict[str, object]) -> None:
+    """A chunk whose commit never completed is delivered again by the next ingest; once
+    committed, it is gone from the broker."""
+    config = MqttSource.model_validate({**source, "batch_messages": 40})
+    subscribe_once(source)
+    publish(topic_of(source), messages(0, 100))
+    first = list(read_chunks(config))  # "crashes": on_commit is never called
+    assert sum(c.frame.height for c in first) == 100
+    again = commit_all(config)
+    assert sorted(pl.concat([c.frame for c in again])["id"].to_list()) == list(range(100))
+    assert list(read_chunks(config)) == []
+
+
+@pytest.mark.services
+@needs_broker
+def test_follow_flushes_the_partial_batch_when_stopped(source: dict[str, object]) -> None:
+    """With follow, the reader runs until stop is set, then yields the rows it holds."""
+    config = MqttSource.model_validate(
+        {**source, "batch_messages": 1000, "batch_seconds": 3600, "idle_s": 0.2}
+    )
+    stop = threading.Event()
+    got: list[int] = []
+
+    def consume() -> None:
+        for chunk in read_chunks(config, follow=True, stop=stop):
+            got.extend(chunk.frame["id"].to_list())
+            chunk.on_commit()  # type: ignore[misc]
+
+    subscribe_once(source)  # the session queues what comes before the consumer connects
+    thread = threading.Thread(target=consume)
+    thread.start()
+    publish(topic_of(source), messages(0, 30))
+    time.sleep(1.0)  # longer than idle_s: follow keeps reading
+    assert thread.is_alive() and got == []
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert got == list(range(30))
+
+
+@pytest.mark.services
+@needs_broker
+def test_a_connection_taken_over_reconnects_and_loses_nothing(source: dict[str, object]) -> None:
+    """Another client with our id kicks the reader off mid-stream; it reconnects, the broker
+    sends the unacknowledged messages again, and the clean table ends with each one once."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    n = 6000
+    config = MqttSource.model_validate(
+        {**source, "batch_messages": 500, "batch_seconds": 0.5, "idle_s": 2.0}
+    )
+    received: list[int] = []
+    clean: dict[int, int] = {}
+
+    def kick() -> None:
+        # same client id, session kept: the broker hands the session to this client, which
+        # acknowledges nothing and leaves
+        intruder = paho_client(str(source["client_id"]), manual_ack=True)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        intruder.connect(HOST, PORT, clean_start=False, properties=props)
+        for _ in range(5):
+            intruder.loop(timeout=0.05)
+        intruder.disconnect()
+        intruder.loop(timeout=0.1)
+
+    with online(source) as subscribed:
+        publisher = threading.Thread(
+            target=lambda: subscribed.wait(30) and publish(topic_of(source), messages(0, n))
+        )
+        publisher.start()
+        for number, chunk in enumerate(read_chunks(config), 1):
+            ids = chunk.frame["id"].to_list()
+            received.extend(ids)
+            clean.update(dict.fromkeys(ids, 1))  # an upsert by key, as the ingest does
+            if number == 2:
+                kick()  # this chunk is committed, its acknowledgement is now too late
+            chunk.on_commit()  # type: ignore[misc]
+        publisher.join()
+    assert sorted(clean) == list(range(n))
+    assert len(received) > n  # some messages did come twice: the takeover really happened
+
+
+@pytest.mark.services
+def test_an_absent_broker_is_a_clear_error(source: dict[str, object]) -> None:
+    """No broker at the address: a few reconnects with backoff, then one SourceError."""
+    port = free_port()
+    config = MqttSource.model_validate({**source, "port": port, "retries": 2})
+    with pytest.raises(SourceError) as info:
+        list(read_chunks(config))
+    assert f"127.0.0.1:{port}" in str(info.value)
+    assert "3 attempts" in str(info.value)
+    assert info.value.hint is not None and "broker" in info.value.hint
+
+
+def test_qos_2_and_missing_credentials_are_clear_errors() -> None:
+    """QoS 2 cannot be acknowledged after a commit; a credential variable must be set."""
+    base = {"name": "s", "kind": "mqtt", "topics": ["t"], "port": free_port()}
+    with pytest.raises(SourceError, match="QoS 2") as info:
+        list(read_chunks(MqttSource.model_validate({**base, "qos": 2})))
+    assert info.value.hint is not None and "qos: 1" in info.value.hint
+    var = f"LOOPML_TEST_UNSET_{uuid.uuid4().hex[:6].upper()}"
+    with pytest.raises(SourceError, match=var):
+        list(read_chunks(MqttSource.model_validate({**base, "password_env": var})))
+
+
+# ---- subprocess consumers ------------------------------------------------------------------
+
+
+CONSUMER = r"""
+import json, logging, os, signal, sys, threading, time
+from pathlib import Path
+from loopml.core.config import MqttSource
+from loopml.lake import Lake
+from loopml.sources import read_chunks
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+config = MqttSource.model_validate(json.loads(sys.argv[1]))
+lake = Lake(sys.argv[2])
+opts = json.loads(sys.argv[3])
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+commits = 0
+for chunk in read_chunks(config, follow=opts["follow"], stop=stop):
+    if chunk.frame.height:
+        lake.append("raw/sensors", chunk.frame)  # every delivery, duplicates included
+        if opts["upsert"]:
+            lake.merge("clean/sensors", chunk.frame, keys=config.key)
+        else:
+            lake.append("clean/sensors", chunk.frame)
+    commits += 1
+    if opts.get("die_after") and commits >= opts["die_after"] and Path(opts["go"]).exists():
+        os.kill(os.getpid(), signal.SIGKILL)  # committed, not yet acknowledged
+    chunk.on_commit()
+    time.sleep(opts.get("sleep", 0))
+print("clean exit", flush=True)
+"""
+
+
+class Consumer:
+    """A consumer process: the reader plus a commit loop into a lake."""
+
+    def __init__(self, tmp: Path, fields: dict[str, object], **opts: object):
+        script = tmp / "consumer.py"
+        script.write_text(CONSUMER)
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), json.dumps(fields), str(tmp / "lake"),
+             json.dumps({"follow": False, "upsert": True, **opts})],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        _wait_for(lambda: any("subscribed" in line for line in self.lines) or
+                  self.proc.poll() is not None, what="the consumer to subscribe")
+        assert self.proc.poll() is None, self.output()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait(self, timeout: float = 120) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+
+def _wait_for(check, *, what: str, timeout: float = 60) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _rows(lake: Lake, table: str) -> int:
+    return lake.rows(table) if lake.exists(table) else 0
+
+
+@pytest.mark.services
+@pytest.mark.slow
+@needs_broker
+def test_a_burst_of_100000_messages_lands_once_each(
+    tmp_path: Path, source: dict[str, object]
+) -> None:
+    """100,000 messages published in a burst to a following consumer: every one is in clean,
+    none twice; SIGTERM ends the consumer cleanly and commits its last partial batch."""
+    n, batch = 100_000, 4_000
+    remainder = 1_234  # the last batch, which only the SIGTERM flush commits
+    fields = {**source, "batch_messages": batch, "batch_seconds": 3600}
+    consumer = Consumer(tmp_path, fields, follow=True, upsert=False)
+    lake = Lake(tmp_path / "lake")
+    started = time.monotonic()
+    publish(topic_of(source), messages(0, n + remainder))
+    full = (n + remainder) // batch * batch
+    _wait_for(lambda: _rows(lake, "clean/sensors") >= full, what="the full batches", timeout=120)
+    seconds = time.monotonic() - started
+    time.sleep(1.0)  # the last messages reach the consumer (they were published before)
+    assert _rows(lake, "clean/sensors") == full  # the partial batch waits for its flush
+    consumer.proc.send_signal(signal.SIGTERM)
+    assert consumer.wait() == 0, consumer.output()
+    assert "clean exit" in consumer.output()
+    clean = lake.read("clean/sensors")
+    assert clean.height == n + remainder
+    assert clean["id"].n_unique() == n + remainder
+    assert sorted(clean["id"].to_list()) == list(range(n + remainder))
+    print(f"\n{full:,} messages published and committed in {seconds:.1f} s "
+          f"({full / seconds:,.0f} messages/s)")
+
+
+@pytest.mark.services
+@pytest.mark.slow
+@needs_broker
+def test_a_consumer_killed_mid_stream_loses_nothing(
+    tmp_path: Path, source: dict[str, object]
+) -> None:
+    """SIGKILL between a commit and its acknowledgement, then SIGKILL at an arbitrary point,
+    then a restart: each message is in clean exactly once.
+
+    The publisher finishes before the first kill, so the broker holds every message the dead
+    consumer had not acknowledged as in flight to its session (up to the consumer's Receive
+    Maximum, 65535), and none of it depends on max_queued_messages (1000 for an offline client).
+    """
+    n = 20_000
+    go = tmp_path / "published"
+    fields = {**source, "batch_messages": 1000, "batch_seconds": 1.0}
+    lake = Lake(tmp_path / "lake")
+    # 1: slow, so that most messages are still unacknowledged when it dies
+    first = Consumer(tmp_path, fields, sleep=0.4, die_after=2, go=str(go))
+    publish(topic_of(source), messages(0, n))
+    go.touch()
+    assert first.wait() == -signal.SIGKILL, first.output()
+    committed = _rows(lake, "clean/sensors")
+    assert 0 < committed < n
+    # 2: killed from outside while it works through the backlog
+    second = Consumer(tmp_path, fields, sleep=0.2)
+    _wait_for(lambda: _rows(lake, "raw/sensors") > committed + 2000, what="a few commits")
+    second.proc.kill()
+    assert second.wait() == -signal.SIGKILL
+    assert _rows(lake, "clean/sensors") < n
+    # 3: runs until the broker has nothing more
+    third = Consumer(tmp_path, fields)
+    assert third.wait() == 0, third.output()
+    clean = lake.read("clean/sensors")
+    assert clean.height == n
+    assert sorted(clean["id"].to_list()) == list(range(n))
+    assert _rows(lake, "raw/sensors") > n  # the chunk committed but not acknowledged came again
