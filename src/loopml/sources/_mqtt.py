@@ -321,9 +321,9 @@ class _Stream:
                 if self._closing.is_set() or not self._connect():
                     return
                 continue
-            self._send_acks()
-            if self._closing.is_set():
-                # acknowledgements queued before close were sent just above
+            closing = self._closing.is_set()
+            self._send_acks()  # every acknowledgement queued before close() included
+            if closing:
                 self._client.disconnect()
                 for _ in range(20):
                     if self._client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS:
