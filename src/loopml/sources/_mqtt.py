@@ -420,7 +420,9 @@ class _Stream:
             self.client_id,
         )
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         was_connected, self._connected = self._connected, False
         self._last_failure = f"disconnected ({reason})"
         if was_connected and not self._closing.is_set():

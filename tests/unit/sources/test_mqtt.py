@@ -79,7 +79,8 @@ def publish(topic: str, payloads: Iterator[bytes | str], *, qos: int = 1) -> int
 
 
 def messages(start: int, stop: int) -> Iterator[str]:
-    return (json.dumps({"id": i, "reading": {"t": i / 10, "unit": "C"}}) for i in range(start, stop))
+    return (json.dumps({"id": i, "reading": {"t": i / 10, "unit": "C"}})
+            for i in range(start, stop))
 
 
 def drop_session(client_id: str) -> None:
@@ -135,7 +136,8 @@ def online(fields: dict[str, object]) -> Iterator[threading.Event]:
 
     class Handler(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if "subscribed" in record.getMessage() and str(fields["client_id"]) in record.getMessage():
+            text = record.getMessage()
+            if "subscribed" in text and str(fields["client_id"]) in text:
                 event.set()
 
     log = logging.getLogger("loopml.sources._mqtt")
