@@ -306,69 +306,73 @@ def test_qos_2_and_missing_credentials_are_clear_errors() -> None:
         list(read_chunks(MqttSource.model_validate({**base, "password_env": var})))
 
 
-# ---- subprocess consumers ------------------------------------------------------------------
+# ---- `loopml ingest` in a subprocess -----------------------------------------------------------
+
+# the CLI with the reader's log on stderr, to see when it has subscribed
+LOOPML = (
+    "import logging, sys; logging.basicConfig(level=logging.INFO, format='%(name)s: %(message)s')"
+    "; from loopml.cli import main; sys.exit(main())"
+)
 
 
-CONSUMER = r"""
-import json, logging, os, signal, sys, threading, time
-from pathlib import Path
-from loopml.core.config import MqttSource
-from loopml.lake import Lake
-from loopml.sources import read_chunks
+def make_project(root: Path, fields: dict[str, object]) -> Path:
+    """A project with the MQTT source 'sensors' and its contract."""
+    import yaml
 
-logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-config = MqttSource.model_validate(json.loads(sys.argv[1]))
-lake = Lake(sys.argv[2])
-opts = json.loads(sys.argv[3])
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-commits = 0
-for chunk in read_chunks(config, follow=opts["follow"], stop=stop):
-    if chunk.frame.height:
-        lake.append("raw/sensors", chunk.frame)  # every delivery, duplicates included
-        if opts["upsert"]:
-            lake.merge("clean/sensors", chunk.frame, keys=config.key)
-        else:
-            lake.append("clean/sensors", chunk.frame)
-    commits += 1
-    if opts.get("die_after") and commits >= opts["die_after"] and Path(opts["go"]).exists():
-        os.kill(os.getpid(), signal.SIGKILL)  # committed, not yet acknowledged
-    chunk.on_commit()
-    time.sleep(opts.get("sleep", 0))
-print("clean exit", flush=True)
-"""
+    from loopml.core.contract import ColumnSpec, Contract
+
+    root.mkdir(parents=True, exist_ok=True)
+    config = {"name": "iot", "sources": [fields],
+              "problem": {"source": "sensors", "target": "reading.unit"}}
+    (root / "loopml.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    columns = (ColumnSpec(name="id", type="integer", nullable=False),
+               ColumnSpec(name="reading.t", type="float"),
+               ColumnSpec(name="reading.unit", type="string"))
+    Contract(source="sensors", columns=columns).save(root / "contracts" / "sensors.yaml")
+    return root
 
 
-class Consumer:
-    """A consumer process: the reader plus a commit loop into a lake."""
+class Ingest:
+    """``loopml ingest sensors [--follow] --json`` running in a subprocess."""
 
-    def __init__(self, tmp: Path, fields: dict[str, object], **opts: object):
-        script = tmp / "consumer.py"
-        script.write_text(CONSUMER)
-        self.lines: list[str] = []
+    def __init__(self, root: Path, *, follow: bool, kill_at: str | None = None):
+        env = {k: v for k, v in os.environ.items() if k != "LOOPML_TEST_KILL_AT"}
+        if kill_at:
+            env["LOOPML_TEST_KILL_AT"] = kill_at  # the ingest's own crash points
+        args = ["ingest", "sensors", "--json", "-p", str(root)] + (["--follow"] if follow else [])
+        self.log: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, str(script), json.dumps(fields), str(tmp / "lake"),
-             json.dumps({"follow": False, "upsert": True, **opts})],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-c", LOOPML, *args], env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        _wait_for(lambda: any("subscribed" in line for line in self.lines) or
-                  self.proc.poll() is not None, what="the consumer to subscribe")
+        self._stdout: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._drain, args=(stream, into), daemon=True)
+            for stream, into in ((self.proc.stderr, self.log), (self.proc.stdout, self._stdout))
+        ]
+        for thread in self._threads:
+            thread.start()
+        _wait_for(lambda: any("subscribed" in line for line in self.log)
+                  or self.proc.poll() is not None, what="loopml ingest to subscribe")
         assert self.proc.poll() is None, self.output()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
+    @staticmethod
+    def _drain(stream, into: list[str]) -> None:  # noqa: ANN001
+        for line in stream:
+            into.append(line)
 
     def output(self) -> str:
-        return "".join(self.lines)
+        return "".join(self._stdout) + "".join(self.log)
 
     def wait(self, timeout: float = 120) -> int:
         code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         return code
+
+    def summary(self) -> dict[str, object]:
+        [summary] = json.loads("".join(self._stdout))["sources"]
+        return summary
 
 
 def _wait_for(check, *, what: str, timeout: float = 60) -> None:  # noqa: ANN001
@@ -379,8 +383,13 @@ def _wait_for(check, *, what: str, timeout: float = 60) -> None:  # noqa: ANN001
         time.sleep(0.05)
 
 
-def _rows(lake: Lake, table: str) -> int:
+def _rows(root: Path, table: str) -> int:
+    lake = Lake(root / ".loopml" / "lake")
     return lake.rows(table) if lake.exists(table) else 0
+
+
+def _clean_ids(root: Path) -> list[int]:
+    return sorted(Lake(root / ".loopml" / "lake").read("clean/sensors")["id"].to_list())
 
 
 @pytest.mark.services
@@ -389,70 +398,63 @@ def _rows(lake: Lake, table: str) -> int:
 def test_a_burst_of_100000_messages_lands_once_each(
     tmp_path: Path, source: dict[str, object]
 ) -> None:
-    """100,000 messages published in a burst to a following consumer: every one is in clean,
-    none twice; SIGTERM ends the consumer cleanly and commits its last partial batch."""
+    """100,000 messages published in a burst while `loopml ingest --follow` runs: every one is
+    in clean, none twice; SIGTERM ends it with exit 0 after committing its last partial batch."""
     n, batch = 100_000, 4_000
     remainder = 1_234  # the last batch, which only the SIGTERM flush commits
-    fields = {**source, "batch_messages": batch, "batch_seconds": 3600}
-    consumer = Consumer(tmp_path, fields, follow=True, upsert=False)
-    lake = Lake(tmp_path / "lake")
+    root = make_project(tmp_path / "p", {**source, "batch_messages": batch, "batch_seconds": 3600})
+    ingest = Ingest(root, follow=True)
     started = time.monotonic()
     publish(topic_of(source), messages(0, n + remainder))
     full = (n + remainder) // batch * batch
-    _wait_for(lambda: _rows(lake, "clean/sensors") >= full, what="the full batches", timeout=120)
+    _wait_for(lambda: _rows(root, "clean/sensors") >= full, what="the full batches", timeout=120)
     seconds = time.monotonic() - started
     time.sleep(1.0)  # the last messages reach the consumer (they were published before)
-    assert _rows(lake, "clean/sensors") == full  # the partial batch waits for its flush
-    consumer.proc.send_signal(signal.SIGTERM)
-    assert consumer.wait() == 0, consumer.output()
-    assert "clean exit" in consumer.output()
-    clean = lake.read("clean/sensors")
-    assert clean.height == n + remainder
-    assert clean["id"].n_unique() == n + remainder
-    assert sorted(clean["id"].to_list()) == list(range(n + remainder))
+    assert _rows(root, "clean/sensors") == full  # the partial batch waits for its flush
+    ingest.proc.send_signal(signal.SIGTERM)
+    assert ingest.wait() == 0, ingest.output()
+    assert ingest.summary()["rows_in"] == n + remainder
+    assert _clean_ids(root) == list(range(n + remainder))  # each once
     # the flushed batch was acknowledged too: the broker has nothing left for this session
-    assert commit_all(MqttSource.model_validate(fields)) == []
-    print(f"\n{full:,} messages published and committed in {seconds:.1f} s "
+    config = MqttSource.model_validate({**source, "idle_s": 1.0})
+    assert commit_all(config) == []
+    print(f"\n{full:,} messages published and ingested in {seconds:.1f} s "
           f"({full / seconds:,.0f} messages/s)")
 
 
 @pytest.mark.services
 @pytest.mark.slow
 @needs_broker
-def test_a_consumer_killed_mid_stream_loses_nothing(
+def test_an_ingest_killed_mid_stream_loses_nothing(
     tmp_path: Path, source: dict[str, object]
 ) -> None:
-    """SIGKILL between a commit and its acknowledgement, then SIGKILL at an arbitrary point,
-    then a restart: each message is in clean exactly once.
+    """`loopml ingest --follow` SIGKILLed after a chunk's commit and before its acknowledgement,
+    restarted and SIGKILLed again at an arbitrary point, then run to the end: each message is
+    in clean exactly once.
 
-    The publisher finishes before the first kill, so the broker holds every message the dead
-    consumer had not acknowledged as in flight to its session (up to the consumer's Receive
-    Maximum, 65535), and none of it depends on max_queued_messages (1000 for an offline client).
+    The first consumer is paused (SIGSTOP) while the publisher runs, so every message is with
+    the broker before the first kill: in flight to the consumer's session (the reader's
+    Receive Maximum allows 65535), none of it queued for an offline client, where Mosquitto
+    keeps only max_queued_messages (1000).
     """
     n = 20_000
-    go = tmp_path / "published"
-    fields = {**source, "batch_messages": 1000, "batch_seconds": 1.0}
-    lake = Lake(tmp_path / "lake")
-    # 1: slow, so that most messages are still unacknowledged when it dies
-    first = Consumer(tmp_path, fields, sleep=1.0, die_after=2, go=str(go))
+    root = make_project(tmp_path / "p", {**source, "batch_messages": 1000, "batch_seconds": 1.0})
+    first = Ingest(root, follow=True, kill_at="after_finish:2")
+    first.proc.send_signal(signal.SIGSTOP)
     publish(topic_of(source), messages(0, n))
-    go.touch()
+    first.proc.send_signal(signal.SIGCONT)
     assert first.wait() == -signal.SIGKILL, first.output()
-    committed = _rows(lake, "clean/sensors")
-    assert 0 < committed < n
-    # 2: killed from outside while it works through the backlog
-    second = Consumer(tmp_path, fields, sleep=0.4)
-    _wait_for(lambda: _rows(lake, "raw/sensors") > committed + 1000, what="a commit or two")
+    committed = _rows(root, "clean/sensors")
+    assert committed == 2000  # two chunks committed, the second never acknowledged
+    second = Ingest(root, follow=True)
+    _wait_for(lambda: _rows(root, "clean/sensors") > committed + 1000, what="a commit or two")
     second.proc.kill()
     assert second.wait() == -signal.SIGKILL
-    assert _rows(lake, "clean/sensors") < n
-    # 3: runs until the broker has nothing more
-    third = Consumer(tmp_path, fields)
+    assert _rows(root, "clean/sensors") < n
+    third = Ingest(root, follow=False)
     assert third.wait() == 0, third.output()
-    clean = lake.read("clean/sensors")
-    assert clean.height == n
-    assert sorted(clean["id"].to_list()) == list(range(n))
-    assert _rows(lake, "raw/sensors") > n  # the chunk committed but not acknowledged came again
+    assert _clean_ids(root) == list(range(n))
+    assert _rows(root, "raw/sensors") > n  # the chunk committed but not acknowledged came again
 
 
 class Broker:
