@@ -9,8 +9,11 @@ or loses its connection stays in the session, and the broker delivers it again; 
 Why MQTT v5: the broker sends a client at most as many unacknowledged QoS 1 messages as the
 client's Receive Maximum (MQTT 3.1.1: Mosquitto's ``max_inflight_messages``, 20), so a reader
 that acknowledges after a commit needs a window larger than a batch. The reader asks for
-65535. A broker keeps at most ``max_queued_messages`` more (Mosquitto: 1000) and drops the
-rest; a consumer that lags further behind than both loses messages at the broker.
+65535. Beyond that window a broker queues at most ``max_queued_messages`` per session
+(Mosquitto: 1000) and drops the rest: a consumer lagging further behind, or a session whose
+consumer is away (between two ``loopml ingest`` runs without ``--follow``), loses messages at
+the broker. Keep ``loopml ingest SOURCE --follow`` running, or raise the broker's
+``max_queued_messages``.
 
 Why QoS 1 only: with QoS 2 the client's first answer (PUBREC) already ends the broker's
 delivery duty, so a message not yet committed at a crash is never sent again.
@@ -41,6 +44,7 @@ _log = logging.getLogger(__name__)
 _RECEIVE_MAXIMUM = 65535  # the largest window MQTT allows
 _POLL_S = 0.05  # how often the network thread looks for acknowledgements to send
 _KEEPALIVE_S = 30
+_PROVENANCE = ("_source_file", "_source_row")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +109,10 @@ def mqtt_chunks(
             idle = not follow and stream.idle_for(now) >= config.idle_s
             full = len(buffer) >= config.batch_messages
             due = bool(buffer) and now - first_at >= config.batch_seconds
-            if stopping:  # take what already arrived, then end
-                while (message := stream.get(0)) is not None:
-                    if not (message.qos and message.generation < purged):
+            if stopping:  # take what had arrived when stop was seen, then end
+                for _ in range(stream.waiting()):
+                    message = stream.get(0)
+                    if message is not None and not (message.qos and message.generation < purged):
                         buffer.append(message)
             if full or due or ((stopping or idle) and buffer):
                 take = buffer if stopping else buffer[: config.batch_messages]
@@ -178,6 +183,8 @@ def _frame(
         names[message_key] = None  # the key column exists even in a chunk without rows
     for row in rows:
         names.update(dict.fromkeys(row))
+    for name in _PROVENANCE:  # the reader's own columns win over payload fields so named
+        names.pop(name, None)
     columns = [_series(name, [row.get(name) for row in rows]) for name in names]
     columns.append(pl.Series("_source_file", topics, dtype=pl.String))
     columns.append(pl.Series("_source_row", numbers, dtype=pl.Int64))
@@ -283,6 +290,9 @@ class _Stream:
             return self._messages.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def waiting(self) -> int:
+        return self._messages.qsize()
 
     def idle_for(self, now: float) -> float:
         """Seconds since the last message, or 0 while not subscribed."""
