@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from loopml.core.contract import ColumnSpec
 from loopml.pipeline import Project, _commit
 from loopml.pipeline._ingest import recover_pending
-from tests.ingest_project import COLUMNS, assert_each_row_once, make_project, set_contract, write_csv
+from tests.ingest_project import (
+    COLUMNS,
+    assert_each_row_once,
+    make_project,
+    set_contract,
+    write_csv,
+)
 
 POINTS = ("after_begin", "after_raw", "after_clean", "after_quarantine", "before_finish",
           "after_finish")
