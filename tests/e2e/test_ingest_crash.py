@@ -75,3 +75,16 @@ def test_kill_9_twice_in_a_row(tmp_path: Path) -> None:
     assert _ingest(root, "after_quarantine:1").returncode == -signal.SIGKILL
     assert _ingest(root).returncode == 0
     assert_each_row_once(root, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_kill_9_with_a_postgresql_catalog(tmp_path: Path, postgres_url: str) -> None:
+    """The same protocol with the catalog on PostgreSQL: killed after clean, then rerun."""
+    root = make_project(tmp_path, catalog_url=postgres_url)
+    expected = _files(root)
+    assert _ingest(root, "after_clean:2").returncode == -signal.SIGKILL
+    again = _ingest(root)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["sources"][0]["recovered"] == 1
+    assert_each_row_once(root, expected)

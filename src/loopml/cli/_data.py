@@ -18,13 +18,28 @@ quarantine_app = typer.Typer(
 )
 
 SourceArg = Annotated[str, typer.Argument(help="Source name (as in loopml.yaml).")]
+OptionalSource = Annotated[
+    Optional[str],
+    typer.Argument(help="Only this source (default: every source).", show_default=False),
+]
+FollowOpt = Annotated[
+    bool,
+    typer.Option("--follow", help="Keep reading a stream (mqtt) until Ctrl-C or SIGTERM; the "
+                 "last chunk is committed before exit."),
+]
+ReasonOpt = Annotated[
+    Optional[str],
+    typer.Option("--reason", "-r", help="Only rows whose reasons contain this text.",
+                 show_default=False),
+]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many rows.")]
 
 
 @friendly
 def ingest(
-    source: Annotated[Optional[str], typer.Argument(help="Only this source (default: every source).", show_default=False)] = None,
+    source: OptionalSource = None,
     as_json: JsonOpt = False,
-    follow: Annotated[bool, typer.Option("--follow", help="Keep reading a stream (mqtt) until Ctrl-C or SIGTERM; the last chunk is committed before exit.")] = False,
+    follow: FollowOpt = False,
     project: ProjectOpt = None,
 ) -> None:
     """Ingest new data without training.
@@ -38,7 +53,6 @@ def ingest(
 
     from loopml.cli._render import RichReporter, console, print_json
     from loopml.core.progress import SILENT
-    from loopml.pipeline._ingest import summarize
 
     proj = _project(project)
     stop = threading.Event()
@@ -138,8 +152,8 @@ def quarantine_ls(as_json: JsonOpt = False, project: ProjectOpt = None) -> None:
 @friendly
 def quarantine_show(
     source: SourceArg,
-    reason: Annotated[Optional[str], typer.Option("--reason", "-r", help="Only rows whose reasons contain this text.", show_default=False)] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many rows.")] = 20,
+    reason: ReasonOpt = None,
+    limit: LimitOpt = 20,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
 ) -> None:
@@ -153,7 +167,8 @@ def quarantine_show(
         print_json(frame.to_dicts())
         return
     if frame.height == 0:
-        console().print(f"No quarantined rows of {source}" + (f" matching {reason!r}." if reason else "."))
+        match = f" matching {reason!r}" if reason else ""
+        console().print(f"No quarantined rows of {source}{match}.")
         return
     hidden = {"_ingest_id", "_ingested_at"}
     cols = [c for c in frame.columns if c not in hidden]
@@ -181,6 +196,29 @@ def quarantine_replay(source: SourceArg, as_json: JsonOpt = False,
     console().print(f"Replayed {counts['rows_in']:,} row(s) of {source}: "
                     f"[bold]{counts['moved']:,}[/] moved to clean, "
                     f"{counts['still_quarantined']:,} still quarantined.")
+
+
+def summarize(results: list[Any]) -> list[dict[str, Any]]:
+    """Per source: chunks, rows in, accepted, quarantined, duplicates, replaced, rejected."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in results:
+        row = out.setdefault(r.source, {
+            "source": r.source, "chunks": 0, "rows_in": 0, "accepted": 0, "quarantined": 0,
+            "duplicates": 0, "replaced": 0, "rejected": 0, "recovered": 0,
+            "clean_version": None, "quarantine_version": None,
+        })
+        row["chunks"] += 1
+        row["rows_in"] += r.report.rows_in
+        row["accepted"] += r.report.rows_accepted
+        row["quarantined"] += r.report.rows_quarantined
+        row["duplicates"] += r.report.duplicates
+        row["replaced"] += r.replaced
+        row["rejected"] += r.rejected
+        row["recovered"] += int(r.recovered)
+        row["clean_version"] = r.clean.version
+        if r.quarantine is not None:
+            row["quarantine_version"] = r.quarantine.version
+    return list(out.values())
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:

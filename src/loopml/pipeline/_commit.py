@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.core.contract import Contract
 from loopml.core.records import IngestResult, TableRef
 from loopml.lake import table_name
-from loopml.pipeline._route import RAW_TEXT, ROW_HASH, Routed, row_hash, route
+from loopml.pipeline._route import RAW_TEXT, ROW_HASH, Routed, route, row_hash
 from loopml.quality import REASONS
 
 if TYPE_CHECKING:
@@ -154,12 +154,17 @@ def route_against(lake: Lake, clean: str, version: int | None, rows: pl.DataFram
                   contract: Contract, *, rejected: pl.DataFrame | None,
                   src: SourceConfig) -> Routed:
     """``route`` the rows against the clean table as it was at ``version``."""
-    seen = schema = None
+    import polars as pl
+
+    seen: Any = None
+    schema = None
     if version is not None:
         scan = lake.scan(clean, version=version)
         schema = dict(scan.collect_schema())
         if ROW_HASH in schema:
-            seen = scan.select(ROW_HASH).collect()[ROW_HASH]
+            def seen(hashes: pl.Series) -> pl.Series:  # streams the one column: bounded memory
+                found = scan.select(ROW_HASH).filter(pl.col(ROW_HASH).is_in(hashes.implode()))
+                return found.collect(engine="streaming")[ROW_HASH]
         else:  # a table written before row hashes: hash its contract columns once
             have = [n for n in contract.names if n in schema]
             seen = row_hash(scan.select(have).collect(), contract) if have else None

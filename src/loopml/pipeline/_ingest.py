@@ -132,25 +132,3 @@ def _legacy_cursor(ctx: Context, src: SourceConfig) -> dict[str, Any] | None:
     ctx.catalog.store_cursor(src.name, cursor, ingest_id="legacy")
     return cursor
 
-
-def summarize(results: list[IngestResult]) -> list[dict[str, Any]]:
-    """Per source: chunks, rows in, accepted, quarantined, duplicates, replaced, rejected."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in results:
-        row = out.setdefault(r.source, {
-            "source": r.source, "chunks": 0, "rows_in": 0, "accepted": 0, "quarantined": 0,
-            "duplicates": 0, "replaced": 0, "rejected": 0, "recovered": 0,
-            "clean_version": None, "quarantine_version": None,
-        })
-        row["chunks"] += 1
-        row["rows_in"] += r.report.rows_in
-        row["accepted"] += r.report.rows_accepted
-        row["quarantined"] += r.report.rows_quarantined
-        row["duplicates"] += r.report.duplicates
-        row["replaced"] += r.replaced
-        row["rejected"] += r.rejected
-        row["recovered"] += int(r.recovered)
-        row["clean_version"] = r.clean.version
-        if r.quarantine is not None:
-            row["quarantine_version"] = r.quarantine.version
-    return list(out.values())

@@ -9,6 +9,7 @@ latest row of each key. Every row it is given ends in exactly one of ``clean`` o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ def route(
     contract: Contract,
     *,
     rejected: pl.DataFrame | None = None,
-    seen: pl.Series | None = None,
+    seen: pl.Series | Callable[[pl.Series], pl.Series] | None = None,
     table_schema: dict[str, Any] | None = None,
     table: str = "clean",
     key: tuple[str, ...] = (),
@@ -60,7 +61,8 @@ def route(
 ) -> Routed:
     """Split ``rows`` into clean and quarantined rows; ``rejected`` (reader-rejected rows with
     ``_raw`` and ``_reasons``) go to quarantine as they are. ``seen`` holds the row hashes
-    already in the clean table; ``table_schema`` its column types."""
+    already in the clean table, or looks up which of the given hashes are there;
+    ``table_schema`` is the clean table's column types."""
     import polars as pl
 
     checked = validate(rows, contract)
@@ -69,8 +71,9 @@ def route(
     violations = list(checked.report.violations)
 
     earlier = 0
-    if seen is not None and len(seen) and clean.height:
-        hit = clean[ROW_HASH].is_in(seen.implode(), nulls_equal=False).fill_null(False)
+    if seen is not None and clean.height:
+        known = seen(clean[ROW_HASH].drop_nulls().unique()) if callable(seen) else seen
+        hit = clean[ROW_HASH].is_in(known.implode(), nulls_equal=False).fill_null(False)
         earlier = int(hit.sum())
         if earlier:
             parts.append(_as_quarantine(clean.filter(hit), DUPLICATE_EARLIER))
@@ -174,7 +177,6 @@ def _type_conflicts(
 
 def _latest(clean: pl.DataFrame, key: tuple[str, ...], latest_by: str | None) -> tuple[Any, int]:
     """One row per key: the largest ``latest_by`` (ties and no column: the last one)."""
-    import polars as pl
 
     indexed = clean.with_row_index("__pos")
     order = [latest_by, "__pos"] if latest_by and latest_by in clean.columns else ["__pos"]
@@ -187,17 +189,24 @@ def _latest(clean: pl.DataFrame, key: tuple[str, ...], latest_by: str | None) ->
     return kept, clean.height - kept.height
 
 
+_WIDER = {  # a batch type -> the table types that hold each of its values unchanged
+    "Int8": ("Int16", "Int32", "Int64", "Float64"),
+    "Int16": ("Int32", "Int64", "Float64"),
+    "Int32": ("Int64", "Float64"),
+    "Int64": ("Float64",),
+    "UInt8": ("Int16", "Int32", "Int64", "Float64"),
+    "UInt16": ("Int32", "Int64", "Float64"),
+    "UInt32": ("Int64", "Float64"),
+    "Float32": ("Float64",),
+}
+
+
 def _widens(source: Any, target: Any) -> bool:
     import polars as pl
 
-    ints = [pl.Int8, pl.Int16, pl.Int32, pl.Int64]
-    if source in ints and (target in ints[ints.index(source):] or target == pl.Float64):
-        return True
-    if source == pl.Float32 and target == pl.Float64:
-        return True
     if isinstance(source, pl.Datetime) and isinstance(target, pl.Datetime):
-        return True
-    return False
+        return True  # another unit or zone: the lake stores microseconds in UTC
+    return _type(target) in _WIDER.get(_type(source), ())
 
 
 def _type(dtype: Any) -> str:

@@ -101,7 +101,8 @@ class IngestLog:
         oldest_first: bool = False,
     ) -> list[dict[str, Any]]:
         """Intents as plain dicts (newest first unless ``oldest_first``)."""
-        order = IngestIntentRow.started_at.asc() if oldest_first else IngestIntentRow.started_at.desc()
+        started = IngestIntentRow.started_at
+        order = started.asc() if oldest_first else started.desc()
         query = sa.select(IngestIntentRow).order_by(order, IngestIntentRow.id)
         if source is not None:
             query = query.where(IngestIntentRow.source == source)

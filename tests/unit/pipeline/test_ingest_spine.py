@@ -9,8 +9,7 @@ import pytest
 
 from loopml.core.contract import ColumnSpec
 from loopml.core.errors import LakeConflictError
-from loopml.pipeline import Project
-from loopml.pipeline import _commit
+from loopml.pipeline import Project, _commit
 from tests.ingest_project import (
     COLUMNS,
     assert_each_row_once,
@@ -22,6 +21,20 @@ from tests.ingest_project import (
 
 class Crash(Exception):
     pass
+
+
+@pytest.fixture
+def crash_at(monkeypatch: pytest.MonkeyPatch):
+    """``crash_at(point)`` makes the next ingest or replay raise at ``point``; None stops it."""
+
+    def arm(point: str | None) -> None:
+        def hook(at: str) -> None:
+            if at == point:
+                raise Crash(at)
+
+        monkeypatch.setattr(_commit, "crash_hook", hook if point else None)
+
+    return arm
 
 
 @pytest.fixture
@@ -133,20 +146,15 @@ def test_replay_moves_rows_that_pass_the_fixed_contract(root: Path) -> None:
 @pytest.mark.parametrize("point", ["after_begin", "after_raw", "after_clean",
                                    "after_quarantine", "before_finish"])
 def test_an_ingest_stopped_at_any_point_is_finished_or_undone(
-    root: Path, point: str, monkeypatch: pytest.MonkeyPatch
+    root: Path, point: str, crash_at
 ) -> None:
     """A crash at each step of an ingest leaves every row in one place after the next one."""
     write_csv(root, "a.csv", [(1, 10, "x"), (2, -1, "y")])
     write_csv(root, "b.csv", [(3, 30, "x"), (3, 30, "x"), (4, "bad", "z")])
-
-    def crash(at: str) -> None:
-        if at == point:
-            raise Crash(at)
-
-    monkeypatch.setattr(_commit, "crash_hook", crash)
+    crash_at(point)
     with Project(root) as p, pytest.raises(Crash):
         p.ingest()
-    monkeypatch.setattr(_commit, "crash_hook", None)
+    crash_at(None)
     with Project(root) as p:
         results = p.ingest()
         assert p.catalog.pending_ingests() == []
@@ -157,24 +165,17 @@ def test_an_ingest_stopped_at_any_point_is_finished_or_undone(
 
 
 @pytest.mark.parametrize("point", ["after_clean", "after_quarantine", "before_finish"])
-def test_a_replay_stopped_half_way_is_finished(
-    root: Path, point: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_replay_stopped_half_way_is_finished(root: Path, point: str, crash_at) -> None:
     """A replay that stopped between its commits is completed by the next start."""
     write_csv(root, "a.csv", [(1, 10, "x"), (2, 5000, "y"), (3, 6000, "y"), (4, -3, "w")])
     with Project(root) as p:
         p.ingest()
     set_contract(root, (COLUMNS[0], ColumnSpec(name="amount", type="float", min=0, max=10_000),
                         COLUMNS[2]))
-
-    def crash(at: str) -> None:
-        if at == point:
-            raise Crash(at)
-
-    monkeypatch.setattr(_commit, "crash_hook", crash)
+    crash_at(point)
     with Project(root) as p, pytest.raises(Crash):
         p.replay("orders")
-    monkeypatch.setattr(_commit, "crash_hook", None)
+    crash_at(None)
     with Project(root) as p:
         p.ingest()
         assert p.catalog.pending_ingests() == []
@@ -204,3 +205,39 @@ def test_reader_rejected_rows_go_to_quarantine(root: Path) -> None:
     assert called == [True]
     assert result.rejected == 1 and result.report.rows_in == 2
     assert q["_raw"].to_list() == ["1,2,3,4"]
+
+
+def test_partition_by_partitions_the_new_clean_table(tmp_path: Path) -> None:
+    """partition_by is applied when the clean table is first written."""
+    from deltalake import DeltaTable
+
+    root = make_project(tmp_path, source={"partition_by": ["label"]})
+    write_csv(root, "a.csv", [(1, 10, "x"), (2, 20, "y")])
+    with Project(root) as p:
+        p.ingest()
+        path = p.lake.path("clean/orders")
+        write_csv(root, "b.csv", [(3, 30, "x")])
+        p.ingest()
+        assert p.lake.read("clean/orders").height == 3
+    assert DeltaTable(path).metadata().partition_columns == ["label"]
+    assert (Path(path) / "label=x").is_dir()
+
+
+def test_a_lake_from_before_cursors_is_not_ingested_again(root: Path) -> None:
+    """Raw commits of an older loopml (loopml.files) seed a file source's cursor."""
+    import polars as pl
+
+    write_csv(root, "a.csv", [(1, 10, "x")])
+    with Project(root) as p:
+        p.ingest()
+        digest = p.catalog.cursor("orders")["files"]["data/a.csv"]
+    import shutil
+
+    shutil.rmtree(root / ".loopml" / "lake")
+    (root / ".loopml" / "catalog.db").unlink()
+    with Project(root) as p:
+        p.lake.append("raw/orders", pl.DataFrame({"id": ["1"]}), metadata={
+            "loopml.ingest_id": "old", "loopml.files": f'{{"data/a.csv": "{digest}"}}'})
+        assert p.ingest() == []
+        assert p.catalog.cursor("orders") == {"files": {"data/a.csv": digest}}
+
