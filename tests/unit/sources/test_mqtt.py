@@ -460,7 +460,9 @@ def test_an_ingest_killed_mid_stream_loses_nothing(
 class Broker:
     """A Mosquitto of the test's own on a free port, with persistence in a temporary folder.
 
-    The tests stop and restart it, which they must not do to the system broker.
+    The tests stop and restart it, which they must not do to the system broker. ``user root``
+    only matters when the tests run as root: mosquitto would switch to the user 'mosquitto',
+    which cannot write the test's folder.
     """
 
     def __init__(self, tmp: Path):
@@ -475,7 +477,10 @@ class Broker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(self.conf)])
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/mosquitto", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
         _wait_for(lambda: _reachable("127.0.0.1", self.port), what="mosquitto to listen")
 
     def stop(self) -> None:
