@@ -44,6 +44,7 @@ _log = logging.getLogger(__name__)
 _RECEIVE_MAXIMUM = 65535  # the largest window MQTT allows
 _POLL_S = 0.05  # how often the network thread looks for acknowledgements to send
 _KEEPALIVE_S = 30
+_READ_PACKETS = 1000  # packets read per pass of the network thread (acks are sent between)
 _PROVENANCE = ("_source_file", "_source_row")
 
 
@@ -340,7 +341,11 @@ class _Stream:
                         break
                 self._socket = False
                 return
-            if self._client.loop(timeout=_POLL_S) != mqtt.MQTT_ERR_SUCCESS:
+            rc = self._client.loop(timeout=_POLL_S)
+            if rc == mqtt.MQTT_ERR_SUCCESS and self._socket:
+                # paho's loop reads one packet per select; read on while data is waiting
+                rc = self._client.loop_read(max_packets=_READ_PACKETS)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._socket = False
                 self._connected = False
                 if len(self._drops) > config.retries:
