@@ -110,15 +110,26 @@ def test_type_conflict_is_a_clear_error_or_quarantined(tmp_path: Path) -> None:
         p.ingest()
     assert "'label'" in err.value.message and "String" in err.value.message
     assert "Int64" in err.value.message
+    set_contract(root, COLUMNS)  # the fix: the contract's type back as the table's
+    with Project(root) as p:
+        assert p.catalog.pending_ingests() == []  # the stopped ingest was undone
+        [fixed] = p.ingest()  # so b.csv is read again
+    assert fixed.report.rows_accepted == 2
+    assert_each_row_once(root, _keys("a.csv", 1) | _keys("b.csv", 2))
+
+    set_contract(root, changed)
+    write_csv(root, "c.csv", [(4, 40, 8), (5, 50, None)])
     cfg = (root / "loopml.yaml").read_text().replace(
         "path: data/*.csv", "path: data/*.csv\n  on_type_conflict: quarantine")
     (root / "loopml.yaml").write_text(cfg)
     with Project(root) as p:
-        [result] = p.ingest()  # the failed intent is undone first, so b.csv is read again
+        [result] = p.ingest()
         rows = p.quarantined("orders", reason="does not fit")
     assert result.report.rows_accepted == 1 and result.report.rows_quarantined == 1
-    assert rows["_source_row"].to_list() == [1]
-    assert_each_row_once(root, _keys("a.csv", 1) | _keys("b.csv", 2))
+    assert rows["_source_file"].to_list() == ["data/c.csv"]
+    assert rows["_reasons"].to_list() == [
+        "label: Int64 does not fit the clean table's type String"]
+    assert_each_row_once(root, _keys("a.csv", 1) | _keys("b.csv", 2) | _keys("c.csv", 2))
 
 
 def test_replay_moves_rows_that_pass_the_fixed_contract(root: Path) -> None:
