@@ -40,20 +40,22 @@ def replay(ctx: Context, source: str) -> dict[str, Any]:
     from loopml.pipeline._ingest import recover_pending
 
     src = ctx.config.source(source)
-    recover_pending(ctx, src.name)
-    names = tables(src.name)
-    contract = ctx.contract(src.name)
-    versions = {zone: ctx.lake.version(names[zone]) for zone in ("clean", "quarantine")}
-    if versions["quarantine"] is None:
-        return {"source": src.name, "rows_in": 0, "moved": 0, "still_quarantined": 0,
-                "duplicates": 0, "replaced": 0, "ingest_id": None}
-    ingest_id = ctx.catalog.begin_ingest(
-        src.name, kind="replay", cursor_before=None, cursor_after=None, versions=versions,
-        contract_fingerprint=contract.fingerprint(),
-        details={"contract": contract.to_dict(), "routing": routing_of(src)},
-    )
-    intent = next(i for i in ctx.catalog.pending_ingests(src.name) if i["ingest_id"] == ingest_id)
-    return complete_replay(ctx, src, intent, fresh=True)
+    with ctx.catalog.ingest_lock(src.name):
+        recover_pending(ctx, src.name)
+        names = tables(src.name)
+        contract = ctx.contract(src.name)
+        versions = {zone: ctx.lake.version(names[zone]) for zone in ("clean", "quarantine")}
+        if versions["quarantine"] is None:
+            return {"source": src.name, "rows_in": 0, "moved": 0, "still_quarantined": 0,
+                    "duplicates": 0, "replaced": 0, "ingest_id": None}
+        ingest_id = ctx.catalog.begin_ingest(
+            src.name, kind="replay", cursor_before=None, cursor_after=None, versions=versions,
+            contract_fingerprint=contract.fingerprint(),
+            details={"contract": contract.to_dict(), "routing": routing_of(src)},
+        )
+        intent = next(i for i in ctx.catalog.pending_ingests(src.name)
+                      if i["ingest_id"] == ingest_id)
+        return complete_replay(ctx, src, intent, fresh=True)
 
 
 def complete_replay(ctx: Context, src: SourceConfig, intent: dict[str, Any], *,

@@ -252,3 +252,24 @@ def test_a_lake_from_before_cursors_is_not_ingested_again(root: Path) -> None:
         assert p.ingest() == []
         assert p.catalog.cursor("orders") == {"files": {"data/a.csv": digest}}
 
+
+
+def test_an_intent_being_written_elsewhere_is_not_recovered(root: Path) -> None:
+    """A pending intent whose source another process holds is left alone: ingest says the
+    source is busy, and ``loopml run``'s ingest leaves that source out."""
+    from loopml.core.errors import SourceBusyError
+    from loopml.pipeline._ingest import ingest_source
+    from loopml.registry import Catalog
+
+    write_csv(root, "a.csv", [(1, 10, "x")])
+    with Project(root) as p:
+        other = Catalog(p.catalog.url.render_as_string(hide_password=False),
+                        root / ".loopml" / "artifacts")
+        with other.ingest_lock("orders"):
+            with pytest.raises(SourceBusyError):
+                p.ingest()
+            with pytest.raises(SourceBusyError):
+                p.replay("orders")
+            assert ingest_source(p.context, skip_busy=True) == []
+        other.close()
+        assert len(p.ingest()) == 1
