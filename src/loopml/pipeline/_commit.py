@@ -22,11 +22,13 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.contract import Contract
+from loopml.core.errors import LoopmlError
 from loopml.core.records import IngestResult, TableRef
 from loopml.lake import table_name
 from loopml.pipeline._route import RAW_TEXT, ROW_HASH, Routed, route, row_hash
@@ -65,6 +67,38 @@ def tables(source: str) -> dict[str, str]:
     return {zone: table_name(zone, source) for zone in ("raw", "clean", "quarantine")}
 
 
+_ROUTING = ("key", "latest_by", "on_type_conflict", "partition_by")
+
+
+def routing_of(src: SourceConfig) -> dict[str, Any]:
+    """The source settings that decide where rows go; an intent records them so a restart
+    routes the same way even if loopml.yaml changed (never the whole config: no secrets)."""
+    return {name: getattr(src, name) for name in _ROUTING}
+
+
+def as_recorded(src: SourceConfig, intent: dict[str, Any]) -> SourceConfig:
+    """``src`` with the routing settings its intent recorded."""
+    recorded = intent["details"].get("routing")
+    if not recorded:
+        return src
+    return src.model_copy(update={k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in recorded.items()})
+
+
+@contextmanager
+def undo_on_error(ctx: Context, intent: dict[str, Any], zones: tuple[str, ...]) -> Iterator[None]:
+    """Undo the intent when a LoopmlError stops it before any of ``zones`` holds its commit
+    (nothing is lost: the source is read again, or the replay redone), then re-raise."""
+    try:
+        yield
+    except LoopmlError as exc:
+        names, versions = tables(intent["source"]), intent["versions"]
+        if not any(tagged(ctx.lake, names[z], intent["ingest_id"], versions.get(z))
+                   for z in zones):
+            ctx.catalog.undo_ingest(intent["ingest_id"], reason=exc.message)
+        raise
+
+
 def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, Any] | None,
           run_id: str | None) -> tuple[str, int]:
     """Record the intent and append the chunk to raw: (ingest id, raw version)."""
@@ -76,7 +110,8 @@ def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, An
     ingest_id = ctx.catalog.begin_ingest(
         src.name, cursor_before=cursor, cursor_after=chunk.cursor, versions=versions,
         contract_fingerprint=contract.fingerprint(),
-        details={"contract": contract.to_dict(), "files": list(chunk.files), "run_id": run_id},
+        details={"contract": contract.to_dict(), "routing": routing_of(src),
+                 "files": list(chunk.files), "run_id": run_id},
     )
     fault("after_begin")
     started = datetime.now(UTC)
@@ -88,8 +123,10 @@ def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, An
         pl.lit(ingest_id).alias("_ingest_id"),
         pl.lit(started).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
     )
-    raw = ctx.lake.append(names["raw"], frame, metadata={TAG: ingest_id,
-                                                          "loopml.rows": str(frame.height)})
+    meta = {TAG: ingest_id, "loopml.rows": str(frame.height)}
+    with undo_on_error(ctx, {"ingest_id": ingest_id, "source": src.name, "versions": versions},
+                       ("raw",)):
+        raw = ctx.lake.append(names["raw"], frame, metadata=meta)
     fault("after_raw")
     return ingest_id, raw.version
 
@@ -102,13 +139,15 @@ def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_ver
     t0 = time.monotonic()
     ingest_id, versions = intent["ingest_id"], intent["versions"]
     contract = Contract.from_dict(intent["details"]["contract"])
+    src = as_recorded(src, intent)
     names = tables(src.name)
     raw = ctx.lake.scan(names["raw"], version=raw_version).filter(
         pl.col("_ingest_id") == ingest_id
     ).collect()
     rows, rejected = split_rejected(raw)
-    routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
-                           rejected=rejected, src=src)
+    with undo_on_error(ctx, intent, ("clean", "quarantine")):
+        routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
+                               rejected=rejected, src=src)
     replaced = routed.superseded + _replaced(ctx.lake, names["clean"], versions.get("clean"),
                                              routed.clean, src.key)
     meta = {TAG: ingest_id, **{f"loopml.{k}": str(v) for k, v in counts_of(routed).items()}}

@@ -29,13 +29,17 @@ def ingest_source(
     stop: threading.Event | None = None,
     reporter: Reporter = SILENT,
     run_id: str | None = None,
+    skip_busy: bool = False,
 ) -> list[IngestResult]:
     """Ingest what is new in one source (or in every source): one result per committed
     chunk, including the ones a crash left pending and this start finished (``recovered``).
 
     ``follow`` keeps reading a stream until ``stop`` is set; ``stop`` also ends a long ingest
-    after the chunk being committed.
+    after the chunk being committed. Each source is ingested under its lock: a source another
+    process is ingesting raises ``SourceBusyError``, or is left out with ``skip_busy``.
     """
+    from loopml.core.errors import SourceBusyError
+
     if source is not None:
         sources = [ctx.config.source(source)]
     else:
@@ -46,16 +50,33 @@ def ingest_source(
                 f"{len(sources)} sources.",
                 hint="Name the source: loopml ingest SOURCE --follow.",
             )
-    results, _ = recover_pending(ctx, source, run_id=run_id)
+        undo_unconfigured(ctx)
+    results: list[IngestResult] = []
     for src in sources:
-        results.extend(_ingest_one(ctx, src, follow=follow, stop=stop, reporter=reporter,
-                                   run_id=run_id))
+        try:
+            with ctx.catalog.ingest_lock(src.name):
+                results.extend(recover_pending(ctx, src.name, run_id=run_id)[0])
+                results.extend(_ingest_one(ctx, src, follow=follow, stop=stop,
+                                           reporter=reporter, run_id=run_id))
+        except SourceBusyError:
+            if not skip_busy:
+                raise
     return results
+
+
+def undo_unconfigured(ctx: Context) -> None:
+    """Give up the pending intents of sources no longer in loopml.yaml."""
+    names = {s.name for s in ctx.config.sources}
+    for intent in ctx.catalog.pending_ingests():
+        if intent["source"] not in names:
+            ctx.catalog.undo_ingest(intent["ingest_id"], reason=(
+                f"source {intent['source']!r} is no longer configured"))
 
 
 def recover_pending(ctx: Context, source: str | None = None, *, run_id: str | None = None
                     ) -> tuple[list[IngestResult], list[dict[str, Any]]]:
-    """Finish or undo the ingests and replays a crash left pending."""
+    """Finish or undo the ingests and replays a crash left pending (hold the source's
+    ``ingest_lock``: an intent of a source another process holds is not a crash's)."""
     from loopml.pipeline._recover import recover
 
     return recover(ctx, source, run_id=run_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from loopml.core.errors import ConfigError
 from loopml.pipeline._commit import complete, raw_commit, tables
 
 if TYPE_CHECKING:
@@ -18,22 +17,17 @@ if TYPE_CHECKING:
     from loopml.pipeline._context import Context
 
 
-def recover(ctx: Context, source: str | None = None, *, run_id: str | None = None
+def recover(ctx: Context, source: str, *, run_id: str | None = None
             ) -> tuple[list[IngestResult], list[dict]]:
-    """Resolve every pending intent (of ``source``, or all): the ingests completed now, and
-    the replays completed now (as their counts)."""
+    """Resolve every pending intent of ``source`` (whose ingest lock the caller holds): the
+    ingests completed now, and the replays completed now (as their counts)."""
     from loopml.pipeline._replay import complete_replay
 
     done: list[IngestResult] = []
     replays: list[dict] = []
     for intent in ctx.catalog.pending_ingests(source):
         name = intent["source"]
-        try:
-            src = ctx.config.source(name)
-        except ConfigError:
-            ctx.catalog.undo_ingest(intent["ingest_id"],
-                                    reason=f"source {name!r} is no longer configured")
-            continue
+        src = ctx.config.source(name)
         if intent["kind"] == "replay":
             replays.append(complete_replay(ctx, src, intent, fresh=False))
             continue

@@ -17,10 +17,13 @@ from loopml.core.config import SourceConfig
 from loopml.core.contract import Contract
 from loopml.pipeline._commit import (
     TAG,
+    as_recorded,
     fault,
     route_against,
+    routing_of,
     tables,
     tagged,
+    undo_on_error,
     write_clean,
 )
 from loopml.pipeline._route import RAW_TEXT, ROW_HASH
@@ -37,19 +40,22 @@ def replay(ctx: Context, source: str) -> dict[str, Any]:
     from loopml.pipeline._ingest import recover_pending
 
     src = ctx.config.source(source)
-    recover_pending(ctx, src.name)
-    names = tables(src.name)
-    contract = ctx.contract(src.name)
-    versions = {zone: ctx.lake.version(names[zone]) for zone in ("clean", "quarantine")}
-    if versions["quarantine"] is None:
-        return {"source": src.name, "rows_in": 0, "moved": 0, "still_quarantined": 0,
-                "duplicates": 0, "replaced": 0, "ingest_id": None}
-    ingest_id = ctx.catalog.begin_ingest(
-        src.name, kind="replay", cursor_before=None, cursor_after=None, versions=versions,
-        contract_fingerprint=contract.fingerprint(), details={"contract": contract.to_dict()},
-    )
-    intent = next(i for i in ctx.catalog.pending_ingests(src.name) if i["ingest_id"] == ingest_id)
-    return complete_replay(ctx, src, intent, fresh=True)
+    with ctx.catalog.ingest_lock(src.name):
+        recover_pending(ctx, src.name)
+        names = tables(src.name)
+        contract = ctx.contract(src.name)
+        versions = {zone: ctx.lake.version(names[zone]) for zone in ("clean", "quarantine")}
+        if versions["quarantine"] is None:
+            return {"source": src.name, "rows_in": 0, "moved": 0, "still_quarantined": 0,
+                    "duplicates": 0, "replaced": 0, "ingest_id": None}
+        ingest_id = ctx.catalog.begin_ingest(
+            src.name, kind="replay", cursor_before=None, cursor_after=None, versions=versions,
+            contract_fingerprint=contract.fingerprint(),
+            details={"contract": contract.to_dict(), "routing": routing_of(src)},
+        )
+        intent = next(i for i in ctx.catalog.pending_ingests(src.name)
+                      if i["ingest_id"] == ingest_id)
+        return complete_replay(ctx, src, intent, fresh=True)
 
 
 def complete_replay(ctx: Context, src: SourceConfig, intent: dict[str, Any], *,
@@ -58,13 +64,15 @@ def complete_replay(ctx: Context, src: SourceConfig, intent: dict[str, Any], *,
 
     ingest_id, versions = intent["ingest_id"], intent["versions"]
     contract = Contract.from_dict(intent["details"]["contract"])
+    src = as_recorded(src, intent)
     names = tables(src.name)
     held = ctx.lake.read(names["quarantine"], version=versions["quarantine"])
     unreadable = pl.col(RAW_TEXT).is_not_null() if RAW_TEXT in held.columns else pl.lit(False)
     kept = held.filter(unreadable)  # rows the reader could not parse stay as they are
     rows = held.filter(~unreadable).drop([REASONS, RAW_TEXT, ROW_HASH], strict=False)
-    routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
-                           rejected=None, src=src)
+    with undo_on_error(ctx, intent, ("clean", "quarantine")):
+        routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
+                               rejected=None, src=src)
     moved = routed.clean.height
     meta = {TAG: ingest_id, "loopml.replayed": str(held.height), "loopml.moved": str(moved)}
     if moved:

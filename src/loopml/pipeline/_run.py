@@ -115,10 +115,11 @@ def run_params(config: ProjectConfig) -> dict[str, Any]:
 
 
 def ingest_all(ctx: Context, *, run_id: str, reporter: Reporter) -> list[IngestResult]:
-    """Ingest what is new in every source: one result per committed chunk."""
+    """Ingest what is new in every source: one result per committed chunk. A source another
+    process is ingesting (``loopml ingest --follow``) is left out: its clean table is used."""
     from loopml.pipeline._ingest import ingest_source
 
-    return ingest_source(ctx, None, reporter=reporter, run_id=run_id)
+    return ingest_source(ctx, None, reporter=reporter, run_id=run_id, skip_busy=True)
 
 
 def validation_reports(ingests: list[IngestResult], folder: Path) -> dict[str, str]:

@@ -9,8 +9,12 @@ finishes or undoes each of them.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import uuid
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -31,8 +35,49 @@ INTENT_KINDS = ("ingest", "replay")
 class IngestLog:
     """The cursor and intent methods of ``Catalog`` (mixed in; uses its ``_session``)."""
 
+    url: Any
+    _engine: Any
+
     def _session(self, action: str, *, write: bool = False) -> AbstractContextManager[Session]:
         raise NotImplementedError  # pragma: no cover - Catalog provides it
+
+    @contextmanager
+    def ingest_lock(self, source: str) -> Iterator[None]:
+        """Hold ``source``'s ingest lock, or raise ``SourceBusyError`` at once if another
+        process holds it. A pending intent of a source whose lock is free was left by a
+        crash; one whose lock is held is still being written. The lock goes with its process
+        (a PostgreSQL session lock, or ``flock`` on a file beside the SQLite catalog)."""
+        backend = self.url.get_backend_name()
+        if backend == "postgresql":
+            key = int.from_bytes(hashlib.sha256(f"ingest:{source}".encode()).digest()[:8],
+                                 "big", signed=True)
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                if not got.scalar():
+                    raise _busy(source)
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            return
+        database = self.url.database if backend == "sqlite" else None
+        if not database or database == ":memory:":
+            yield  # one process only
+            return
+        import fcntl
+
+        name = hashlib.sha256(source.encode()).hexdigest()[:16]
+        path = Path(f"{database}.ingest-{name}.lock")
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _busy(source) from None
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def cursor(self, source: str) -> dict[str, Any] | None:
         """The cursor of ``source``'s last committed chunk, or None before its first ingest."""
@@ -144,6 +189,15 @@ class IngestLog:
             row.counts = {"reason": reason}
             payload = {"ingest_id": ingest_id, "kind": row.kind, "reason": reason}
             s.add(_rows.event_row("ingest_undone", row.source, payload))
+
+
+def _busy(source: str) -> RegistryError:
+    from loopml.core.errors import SourceBusyError
+
+    return SourceBusyError(
+        f"Source {source!r} is being ingested by another process right now.",
+        hint="Wait for it to finish (or stop it), then run the command again.",
+    )
 
 
 def _pending(s: Session, ingest_id: str) -> IngestIntentRow:

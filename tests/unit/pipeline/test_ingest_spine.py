@@ -110,15 +110,26 @@ def test_type_conflict_is_a_clear_error_or_quarantined(tmp_path: Path) -> None:
         p.ingest()
     assert "'label'" in err.value.message and "String" in err.value.message
     assert "Int64" in err.value.message
+    set_contract(root, COLUMNS)  # the fix: the contract's type back as the table's
+    with Project(root) as p:
+        assert p.catalog.pending_ingests() == []  # the stopped ingest was undone
+        [fixed] = p.ingest()  # so b.csv is read again
+    assert fixed.report.rows_accepted == 2
+    assert_each_row_once(root, _keys("a.csv", 1) | _keys("b.csv", 2))
+
+    set_contract(root, changed)
+    write_csv(root, "c.csv", [(4, 40, 8), (5, 50, None)])
     cfg = (root / "loopml.yaml").read_text().replace(
         "path: data/*.csv", "path: data/*.csv\n  on_type_conflict: quarantine")
     (root / "loopml.yaml").write_text(cfg)
     with Project(root) as p:
-        [result] = p.ingest()  # the failed intent is undone first, so b.csv is read again
+        [result] = p.ingest()
         rows = p.quarantined("orders", reason="does not fit")
     assert result.report.rows_accepted == 1 and result.report.rows_quarantined == 1
-    assert rows["_source_row"].to_list() == [1]
-    assert_each_row_once(root, _keys("a.csv", 1) | _keys("b.csv", 2))
+    assert rows["_source_file"].to_list() == ["data/c.csv"]
+    assert rows["_reasons"].to_list() == [
+        "label: Int64 does not fit the clean table's type String"]
+    assert_each_row_once(root, _keys("a.csv", 1) | _keys("b.csv", 2) | _keys("c.csv", 2))
 
 
 def test_replay_moves_rows_that_pass_the_fixed_contract(root: Path) -> None:
@@ -241,3 +252,47 @@ def test_a_lake_from_before_cursors_is_not_ingested_again(root: Path) -> None:
         assert p.ingest() == []
         assert p.catalog.cursor("orders") == {"files": {"data/a.csv": digest}}
 
+
+
+def test_an_intent_being_written_elsewhere_is_not_recovered(root: Path) -> None:
+    """A pending intent whose source another process holds is left alone: ingest says the
+    source is busy, and ``loopml run``'s ingest leaves that source out."""
+    from loopml.core.errors import SourceBusyError
+    from loopml.pipeline._ingest import ingest_source
+    from loopml.registry import Catalog
+
+    write_csv(root, "a.csv", [(1, 10, "x")])
+    with Project(root) as p:
+        other = Catalog(p.catalog.url.render_as_string(hide_password=False),
+                        root / ".loopml" / "artifacts")
+        with other.ingest_lock("orders"):
+            with pytest.raises(SourceBusyError):
+                p.ingest()
+            with pytest.raises(SourceBusyError):
+                p.replay("orders")
+            assert ingest_source(p.context, skip_busy=True) == []
+        other.close()
+        assert len(p.ingest()) == 1
+
+
+def test_a_chunk_raw_cannot_take_is_undone_at_once(root: Path) -> None:
+    """A chunk whose types the raw table refuses fails clearly and leaves no pending intent
+    and no cursor behind."""
+    import polars as pl
+
+    from loopml.core.errors import LakeError
+    from loopml.core.records import Chunk
+    from loopml.pipeline._ingest import commit_chunk
+
+    write_csv(root, "a.csv", [(1, 10, "x")])
+    with Project(root) as p:
+        p.ingest()
+        before = p.catalog.cursor("orders")
+        ctx = p.context
+        frame = pl.DataFrame({"id": [{"a": 1}], "_source_file": ["t"], "_source_row": [1]})
+        with pytest.raises(LakeError):
+            commit_chunk(ctx, ctx.config.source("orders"), Chunk(
+                source="orders", frame=frame, cursor={"n": 1}), cursor=before)
+        assert p.catalog.pending_ingests() == []
+        assert p.catalog.cursor("orders") == before
+        assert p.catalog.intents(status="undone")[0]["counts"]["reason"]

@@ -80,3 +80,19 @@ def test_store_cursor_and_list_cursors(catalog: Catalog) -> None:
     found = catalog.cursors()
     assert found["a"]["cursor"] == {"offset": 2} and found["a"]["ingest_id"] == "y"
     assert set(found) == {"a", "b"}
+
+
+def test_ingest_lock_is_exclusive_per_source(catalog: Catalog, catalog_url: str,
+                                             tmp_path) -> None:
+    """While one catalog holds a source's lock, another cannot take it; others can."""
+    from loopml.core.errors import SourceBusyError
+
+    with Catalog(catalog_url, tmp_path / "other") as other:
+        with catalog.ingest_lock("orders"):
+            with pytest.raises(SourceBusyError, match="another process"):
+                with other.ingest_lock("orders"):
+                    pass
+            with other.ingest_lock("sensors"):
+                pass
+        with other.ingest_lock("orders"):  # free again
+            pass
