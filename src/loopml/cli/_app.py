@@ -365,3 +365,9 @@ def feedback(
     )
     for problem in result.problems:
         console().print(f"  {problem}", markup=False, highlight=False)
+
+
+# sub-apps register last: they import the helpers above
+from loopml.cli._lake import lake_app  # noqa: E402
+
+app.add_typer(lake_app, name="lake")

@@ -268,7 +268,11 @@ class Lake:
         try:
             arrow = dt.to_pyarrow_table(columns=columns)
         except Exception as exc:  # delta-rs raises several types for the same cause
-            raise LakeError(f"Reading {table} failed: {first_line(exc)}") from exc
+            hint = None
+            if version is not None or as_of is not None:
+                hint = ("'loopml lake optimize' vacuums the files of versions older than "
+                        "storage.retention_hours; read a newer version.")
+            raise LakeError(f"Reading {table} failed: {first_line(exc)}", hint=hint) from exc
         out = pl.from_arrow(arrow)
         assert isinstance(out, pl.DataFrame)
         return out
@@ -393,6 +397,19 @@ class Lake:
 
         return sql(self, query, versions=versions)
 
+    def table(self, name: str) -> str:
+        """The ``zone/name`` of an existing table named as ``zone/name`` or by its SQL view
+        name ``zone_name``; an unknown name is a ``LakeError`` listing the tables."""
+        from loopml.lake._sql import view_name
+
+        tables = self.tables()
+        if name in tables:
+            return name
+        by_view = {view_name(t): t for t in tables}
+        if name in by_view:
+            return by_view[name]
+        raise self._missing(name)
+
     def _open(self, path: str, version: int | None, *, missing_ok: bool = False) -> Any:
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError, TableNotFoundError
@@ -402,18 +419,31 @@ class Lake:
         except TableNotFoundError:
             if missing_ok and version is None:
                 return None
-            table = "/".join(Path(path).parts[-2:]) if self._local else path
-            raise self._missing(table) from None
+            raise self._missing(self._name_of(path)) from None
         except (DeltaError, OSError, ValueError) as exc:
             if version is not None:
                 latest = self._open(path, None, missing_ok=True)
+                name = self._name_of(path)
                 if latest is not None and (version < 0 or version > latest.version()):
                     raise LakeError(
-                        f"Table {path} has no version {version}; "
-                        f"versions run from 0 to {latest.version()}."
+                        f"Table {name} has no version {version}; "
+                        f"versions run from 0 to {latest.version()}.",
+                        hint=f"'loopml lake history {name}' lists them.",
                     ) from None
-                raise LakeError(f"Cannot open {path} at version {version}: {first_line(exc)}") from exc
+                raise LakeError(f"Cannot open {name} at version {version}: {first_line(exc)}",
+                                hint="Versions older than the log's retention may be gone; "
+                                f"'loopml lake history {name}' lists those kept.") from exc
             raise LakeError(f"Cannot open {path}: {first_line(exc)}") from exc
+
+    def _name_of(self, path: str) -> str:
+        """``zone/name`` of a table path under this lake (the path itself if elsewhere)."""
+        if self._local:
+            try:
+                return Path(path).relative_to(Path(self.uri).resolve()).as_posix()
+            except ValueError:
+                return path
+        root = self.uri.rstrip("/") + "/"
+        return path[len(root):] if path.startswith(root) else path
 
     def _missing(self, table: str) -> LakeError:
         try:
