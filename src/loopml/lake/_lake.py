@@ -325,7 +325,8 @@ class Lake:
             raise LakeError(f"Cannot find {table} as of {when.isoformat()}: {first_line(exc)}",
                             hint="Give a time after the table's first commit.") from exc
         version = int(dt.version())
-        first, first_time = _first_commit(dt)
+        # a fresh handle: delta-rs numbers history() relative to a time-travelled table
+        first, first_time = _first_commit(self._open(self.path(table), None))
         if version == first and first_time is not None and when < first_time:
             raise LakeError(
                 f"Table {table} did not exist yet at {when.isoformat()}: its first version "

@@ -103,6 +103,19 @@ def list_tables(uri: str, options: Mapping[str, str] | None, zones: tuple[str, .
             ) from exc
         return sorted(i.base_name for i in infos if i.type == fs.FileType.Directory)
 
+    bucket = root.split("/", 1)[0]
+    try:
+        exists = store.get_file_info(bucket).type != fs.FileType.NotFound
+    except Exception as exc:  # OSError from the store: unreachable, denied
+        raise LakeError(
+            f"Cannot reach the lake at {uri}: {first_line(exc)}",
+            hint="Check storage.storage_options (or the AWS_* variables) and the endpoint.",
+        ) from exc
+    if not exists:
+        raise LakeError(
+            f"The bucket {bucket!r} of the lake {uri} does not exist.",
+            hint="Create it, or point storage.lake_uri at an existing bucket.",
+        )
     found = []
     for zone in zones:
         for name in folders(f"{root}/{zone}"):
