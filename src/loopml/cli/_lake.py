@@ -53,7 +53,9 @@ def ls(as_json: JsonOpt = False, project: ProjectOpt = None) -> None:
 @friendly
 def history(
     table: TableArg,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="How many commits, newest first (default: all).", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option(
+        "--limit", "-n", min=1, help="How many commits, newest first (default: all).",
+        show_default=False)] = None,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
 ) -> None:
@@ -73,7 +75,9 @@ def history(
 @friendly
 def show(
     table: TableArg,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="A version number, or a time such as 2026-01-31T12:00:00 (UTC unless it has an offset): the table as it was then.", show_default=False)] = None,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="A version number, or a time such as 2026-01-31T12:00:00 (UTC unless "
+        "it has an offset): the table as it was then.", show_default=False)] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How many rows to show.")] = 20,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
@@ -100,8 +104,11 @@ def show(
 @lake_app.command()
 @friendly
 def sql(
-    query: Annotated[str, typer.Argument(help='A DuckDB query; each table is a view named ZONE_NAME, e.g. "SELECT origin, count(*) FROM clean_flights GROUP BY 1".')],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How many rows to print (all with --json).")] = 100,
+    query: Annotated[str, typer.Argument(
+        help="A DuckDB query; each table is a view named ZONE_NAME, e.g. "
+        "\"SELECT origin, count(*) FROM clean_flights GROUP BY 1\".")],
+    limit: Annotated[int, typer.Option(
+        "--limit", "-n", min=0, help="How many rows to print (all with --json).")] = 100,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
 ) -> None:
@@ -119,8 +126,11 @@ def sql(
 @lake_app.command()
 @friendly
 def optimize(
-    table: Annotated[Optional[str], typer.Argument(help="One table (default: every table).", show_default=False)] = None,
-    retention_hours: Annotated[Optional[int], typer.Option("--retention-hours", min=0, help="Keep the files that versions younger than this need (default: storage.retention_hours, 168).", show_default=False)] = None,
+    table: Annotated[Optional[str], typer.Argument(
+        help="One table (default: every table).", show_default=False)] = None,
+    retention_hours: Annotated[Optional[int], typer.Option(
+        "--retention-hours", min=0, help="Keep the files that versions younger than this need "
+        "(default: storage.retention_hours, 168).", show_default=False)] = None,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
 ) -> None:

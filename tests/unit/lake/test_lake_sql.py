@@ -68,7 +68,7 @@ def test_sql_in_a_fresh_interpreter_exits_cleanly(tmp_path: Path) -> None:
     lake = Lake(tmp_path)
     lake.append("clean/t", pl.DataFrame({"x": [1, 2]}))
     code = ("from loopml.lake import Lake; import sys; "
-            f"print(Lake(sys.argv[1]).sql('SELECT max(x) AS m FROM clean_t')['m'][0])")
+            "print(Lake(sys.argv[1]).sql('SELECT max(x) AS m FROM clean_t')['m'][0])")
     for _ in range(2):
         done = subprocess.run([sys.executable, "-c", code, str(tmp_path)],
                               capture_output=True, text=True, timeout=120)
