@@ -319,21 +319,29 @@ class Lake:
         """
         when = _as_datetime(as_of)
         dt = self._open(self.path(table), None)
-        try:
-            dt.load_as_version(when)
-        except Exception as exc:  # delta-rs raises several types for the same cause
-            raise LakeError(f"Cannot find {table} as of {when.isoformat()}: {first_line(exc)}",
-                            hint="Give a time after the table's first commit.") from exc
-        version = int(dt.version())
-        # a fresh handle: delta-rs numbers history() relative to a time-travelled table
-        first, first_time = _first_commit(self._open(self.path(table), None))
-        if version == first and first_time is not None and when < first_time:
+        # the commits' own timestamps (what 'history' shows), not the log files' modification
+        # times that load_as_version goes by: an object store keeps those to the second only
+        stamps = {int(c["version"]): c["timestamp"] for c in dt.history()
+                  if "version" in c and "timestamp" in c}
+        if not stamps:
+            try:
+                dt.load_as_version(when)
+            except Exception as exc:  # delta-rs raises several types for the same cause
+                raise LakeError(
+                    f"Cannot find {table} as of {when.isoformat()}: {first_line(exc)}",
+                    hint="Give a time after the table's first commit.") from exc
+            return int(dt.version())
+        millis = when.timestamp() * 1000
+        before = [v for v, stamp in stamps.items() if stamp <= millis]
+        if not before:
+            first = min(stamps)
+            first_time = datetime.fromtimestamp(stamps[first] / 1000, tz=UTC)
             raise LakeError(
                 f"Table {table} did not exist yet at {when.isoformat()}: its first version "
                 f"({first}) is from {first_time.isoformat()}.",
                 hint="Give a later time, or a version number ('loopml lake history').",
             )
-        return version
+        return max(before)
 
     def _version_at(
         self, table: str, version: int | None, as_of: datetime | str | None
@@ -470,14 +478,3 @@ def _as_datetime(value: datetime | str) -> datetime:
                 "(UTC when no offset is given), or a version number.",
             ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _first_commit(dt: Any) -> tuple[int, datetime | None]:
-    """The oldest version whose commit is still in the log, and when it was committed."""
-    commits = [c for c in dt.history() if "version" in c]
-    if not commits:
-        return 0, None
-    oldest = min(commits, key=lambda c: int(c["version"]))
-    stamp = oldest.get("timestamp")
-    when = None if stamp is None else datetime.fromtimestamp(stamp / 1000, tz=UTC)
-    return int(oldest["version"]), when
