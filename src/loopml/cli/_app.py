@@ -367,6 +367,15 @@ def feedback(
         console().print(f"  {problem}", markup=False, highlight=False)
 
 
+def _register_data_commands() -> None:
+    from loopml.cli._data import register
+
+    register(app)
+
+
+_register_data_commands()
+
+
 # sub-apps register last: they import the helpers above
 from loopml.cli._lake import lake_app  # noqa: E402
 

@@ -83,7 +83,8 @@ class Lake:
         ``metadata`` is stored with the commit (see ``history``); prefix keys with
         ``loopml.`` - delta-rs reserves some plain names such as ``operation``.
         ``partition_by`` names the columns a new table is partitioned by; a table's
-        partitioning is fixed when it is created, and asking for another one is an error.
+        partitioning is fixed when it is created, and asking for another one is a ``LakeError``
+        (not a ``LakeConflictError``: no row's type is at fault).
         """
         return self._write(table, frame, mode="append", metadata=metadata,
                            partition_by=partition_by)
@@ -215,7 +216,7 @@ class Lake:
         self, table: str, path: str, frame: pl.DataFrame, partition_by: Sequence[str] | None
     ) -> list[str] | None:
         """The partition columns to write with: the existing table's, or ``partition_by`` for a
-        new table; asking for other columns than the table has is a ``LakeConflictError``."""
+        new table; asking for other columns than the table has is a ``LakeError``."""
         wanted = None if partition_by is None else list(partition_by)
         missing = [c for c in wanted or [] if c not in frame.columns]
         if missing:
@@ -229,7 +230,7 @@ class Lake:
             return wanted or None
         have = list(dt.metadata().partition_columns)
         if wanted is not None and wanted != have:
-            raise LakeConflictError(
+            raise LakeError(
                 f"Table {table} is partitioned by {have or 'nothing'}, not {wanted}: a table's "
                 "partitioning is fixed when it is created.",
                 hint=f"Set partition_by back to {have}, or write to a new table.",
