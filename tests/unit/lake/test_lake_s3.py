@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from loopml.core.errors import LakeError
+from loopml.core.objectstore import s3_filesystem
 from loopml.lake import Lake
 
 from .conftest import S3
@@ -59,9 +60,9 @@ def test_a_missing_bucket_is_a_clear_error(s3: S3) -> None:
 def test_a_project_ingests_into_an_s3_lake_and_the_cli_reads_it(
     s3: S3, penguins_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """storage.lake_uri on s3:// with options from loopml.yaml (a secret as ${VAR}) and the
-    endpoint from the environment: 'loopml ingest' lands there, 'loopml lake' lists and queries
-    it."""
+    """A file source and storage.lake_uri on s3://, with options from loopml.yaml (a secret as
+    ${VAR}) and the endpoint from the environment: 'loopml ingest' reads the object into the
+    lake there, once; 'loopml lake' lists and queries it."""
     import yaml
     from typer.testing import CliRunner
 
@@ -75,6 +76,12 @@ def test_a_project_ingests_into_an_s3_lake_and_the_cli_reads_it(
         monkeypatch.setenv(key, s3.options[key])
     monkeypatch.setenv("TEST_S3_SECRET", "testing")
     config = yaml.safe_load(project.file.read_text())
+    store, _ = s3_filesystem(f"s3://{s3.bucket}", s3.options)
+    with store.open_output_stream(f"{s3.bucket}/in/penguins.csv") as out:
+        out.write(penguins_csv.read_bytes())
+    config["sources"][0]["path"] = f"s3://{s3.bucket}/in/*.csv"
+    config["sources"][0]["storage_options"] = {"AWS_ACCESS_KEY_ID": "testing",
+                                               "AWS_SECRET_ACCESS_KEY": "${TEST_S3_SECRET}"}
     config["storage"] = {
         "lake_uri": f"s3://{s3.bucket}/lake",
         "storage_options": {"AWS_ACCESS_KEY_ID": "testing",
@@ -93,3 +100,10 @@ def test_a_project_ingests_into_an_s3_lake_and_the_cli_reads_it(
                                 "SELECT count(*) AS n FROM clean_penguins WHERE sex = 'male'"])
     assert query.exit_code == 0, query.output
     assert json.loads(query.output)["rows"] == [{"n": 168}]
+    files = runner.invoke(app, ["lake", "sql", "--json",
+                                "SELECT DISTINCT _source_file AS f FROM raw_penguins"])
+    assert json.loads(files.output)["rows"] == [{"f": f"s3://{s3.bucket}/in/penguins.csv"}]
+    again = runner.invoke(app, ["ingest"])  # the object is unchanged: nothing new
+    assert again.exit_code == 0, again.output
+    listed = json.loads(runner.invoke(app, ["lake", "ls", "--json"]).output)
+    assert {t["table"]: t["rows"] for t in listed} == rows
