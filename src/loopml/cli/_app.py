@@ -374,3 +374,9 @@ def _register_data_commands() -> None:
 
 
 _register_data_commands()
+
+
+# sub-apps register last: they import the helpers above
+from loopml.cli._lake import lake_app  # noqa: E402
+
+app.add_typer(lake_app, name="lake")

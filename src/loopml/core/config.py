@@ -250,7 +250,12 @@ class LoopConfig(_Section):
 
 
 class StorageConfig(_Section):
-    lake_uri: str = f"{STATE_DIR}/lake"
+    lake_uri: str = f"{STATE_DIR}/lake"  # a folder, or any URI Delta supports (s3://bucket/lake)
+    # Delta's options for an object-store lake (AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP ...);
+    # write secrets as ${VAR}. Delta also reads AWS_* variables that no option here overrides.
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    # 'loopml lake optimize' keeps the files that versions younger than this still need
+    retention_hours: int = Field(default=168, ge=0)
     catalog_url: str = f"sqlite:///{STATE_DIR}/catalog.db"
     artifacts_uri: str = f"{STATE_DIR}/artifacts"
     reports_dir: str = f"{STATE_DIR}/reports"

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         ModelVersion,
         RunResult,
     )
-    from loopml.lake import Lake
+    from loopml.lake import Lake, OptimizeResult
     from loopml.pipeline._context import Context
     from loopml.registry import Catalog
 
@@ -98,10 +98,12 @@ class Project:
 
     @functools.cached_property
     def lake(self) -> Lake:
-        from loopml.lake import Lake
+        from loopml.lake import Lake, storage_options
 
-        uri = self.config.storage.lake_uri
-        return Lake(uri if "://" in uri else self.path(uri))
+        storage = self.config.storage
+        uri = storage.lake_uri
+        return Lake(uri if "://" in uri else self.path(uri),
+                    storage_options=storage_options(storage.storage_options) or None)
 
     @property
     def catalog(self) -> Catalog:
@@ -287,6 +289,15 @@ class Project:
         from loopml.pipeline._rollback import rollback
 
         return rollback(self.context, name)
+
+    def optimize_lake(
+        self, table: str | None = None, *, retention_hours: int | None = None
+    ) -> list[OptimizeResult]:
+        """Compact and vacuum one lake table or all of them (``loopml lake optimize``); each
+        is an ``optimize`` event in the catalog with its counts."""
+        from loopml.pipeline._lakeops import optimize_lake
+
+        return optimize_lake(self.context, table, retention_hours=retention_hours)
 
     def events(self, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Catalog events, newest first (decisions carry their evidence)."""

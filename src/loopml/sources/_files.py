@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import glob as globlib
-from pathlib import Path
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import EmptyDataError, SourceError, first_line
@@ -69,11 +70,13 @@ def read_source(
     import polars as pl
 
     base = Path(base_dir)
-    files = resolve_files(config.path, base_dir=base) if files is None else files
+    remote = _fetch_remote(config, base) if files is None else {}
+    if files is None:
+        files = list(remote) or resolve_files(config.path, base_dir=base)
     frames, counts, names = [], [], []
     for f in files:
         frame = _read_file(f, config)
-        name = _display(f, base)
+        name = remote.get(f) or _display(f, base)
         frame = frame.with_columns(
             pl.lit(name).alias("_source_file"),
             pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("_source_row"),
@@ -152,6 +155,22 @@ def _format_of(path: Path) -> str | None:
     return _FORMATS.get(suffixes[-1]) if suffixes else None
 
 
+def _fetch_remote(config: FileSource, base: Path) -> dict[Path, str]:
+    """For an ``s3://`` path: the objects it names, copied under ``.loopml/objects/`` of the
+    project (unchanged objects are not copied again), each local copy with its URI; else {}."""
+    from loopml.core.config import STATE_DIR
+    from loopml.core.objectstore import expand_options, fetch, is_remote
+
+    if not is_remote(config.path):
+        return {}
+    options = expand_options(config.storage_options, where=f"sources.{config.name}."
+                             "storage_options", error=SourceError)
+    suffixes = tuple(_FORMATS) + tuple(f"{s}{c}" for s in _FORMATS for c in _COMPRESSED)
+    found = fetch(config.path, Path(base) / STATE_DIR / "objects", options,
+                  suffixes=suffixes, error=SourceError)
+    return {local: uri for uri, local in found}
+
+
 def _display(path: Path, base: Path) -> str:
     try:
         return str(path.resolve().relative_to(base.resolve()))
@@ -179,15 +198,22 @@ def file_chunks(
     """
     import hashlib
 
+    import polars as pl
+
     done: dict[str, str] = dict((cursor or {}).get("files", {}))
     seen = set(done.values())
-    for path in resolve_files(config.path, base_dir=base_dir):
+    remote = _fetch_remote(config, base_dir)
+    for path in list(remote) or resolve_files(config.path, base_dir=base_dir):
         with path.open("rb") as fh:
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
         if digest in seen:
             continue
         batch = read_source(config, base_dir=base_dir, files=[path])
         name = batch.files[0]
+        if path in remote:  # an object on S3: its address, not the local copy's path
+            name = remote[path]
+            batch = replace(batch, files=(name,), frame=batch.frame.with_columns(
+                pl.lit(name).alias("_source_file")))
         done = {**done, name: digest}
         seen.add(digest)
         yield Chunk(source=config.name, frame=batch.frame, cursor={"files": dict(done)},
