@@ -1,0 +1,640 @@
+"""HTTP JSON API sources: page by page, with retries, an auth header from the environment and
+a cursor that survives a crash.
+
+Pagination (``pagination:``): ``none`` (one request); ``page`` (``page_param`` counts up from
+``start_page``); ``offset`` (``offset_param`` counts records, ``size_param`` sends
+``page_size``); both stop on an empty page, or on a short one when ``size_param`` is set;
+``cursor`` (the body's ``next_cursor`` path is sent back as ``cursor_param`` until it is null or
+missing); ``link`` (RFC 8288 ``Link: <...>; rel="next"`` headers). ``records`` is the dotted
+path to the list of records in each body (the body itself when None); a ``null`` there is an
+empty page. Nested objects become ``a.b`` columns (``loopml.sources._json``).
+
+Incremental or not:
+
+- With ``watermark`` (a record field), an ingest keeps only records newer than the last
+  ingest's largest value; records *at* that value are told apart by hashes kept in the cursor,
+  as for SQL, so none is lost or doubled. ``since_param`` also sends that value to the API so it
+  can filter. The cursor is ``{"watermark": v, "at_watermark": [hash, ...]}``.
+- Without a watermark the API is read whole on every ingest; rows seen by an earlier ingest are
+  dropped by the ingest's duplicate detection against earlier ingests (or replaced by key, when
+  the source has ``key``). The cursor only says the run completed (``{"complete": true}``).
+
+Either way, while a run is under way each chunk's cursor also holds ``"resume"``: where the next
+request starts (page number, offset, cursor token or next link). An ingest that crashed, or that
+stopped at ``max_pages``, goes on from the last committed page instead of starting over; the
+watermark only moves once the whole run is in, so an API that does not sort by the watermark
+loses nothing to a crash.
+
+Secrets: the auth header's value comes from the environment variable ``auth_env``, and
+``${VAR}`` in ``url``, ``params`` or ``headers`` is read from the environment too. None of them
+is logged, put in provenance (``_source_file`` is the URL without credentials and without
+query parameters that carry a secret), in an error, or in the cursor; the auth header is only
+sent to the origin of ``url``. Retries: 429 (honouring ``Retry-After``), 5xx and connection
+errors are retried ``retries`` times with exponential backoff and jitter, then a SourceError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.errors import SourceError, first_line
+from loopml.core.records import Chunk
+
+if TYPE_CHECKING:
+    import httpx
+
+    from loopml.core.config import HttpSource
+
+log = logging.getLogger("loopml.sources.http")
+_sleep = time.sleep  # tests replace it to count waits without waiting
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# query parameter names that carry secrets: never in provenance, errors or logs
+_SECRET_PARAM = re.compile(
+    r"(?i)(token|secret|passw|signature|credential|api[-_]?key|auth)"
+    r"|(^|[-_.])(key|sig|pwd|session|code)($|[-_.])"
+)
+_MAX_REDIRECTS = 5
+
+
+def http_chunks(
+    config: HttpSource, *, cursor: dict[str, Any] | None = None
+) -> Iterator[Chunk]:
+    """The records of ``config`` after ``cursor``, one chunk per ``pages_per_chunk`` pages."""
+    with _Session(config) as session:
+        yield from _chunks(config, session, dict(cursor or {}))
+
+
+# ---- the run: pages → filtered records → chunks with cursors --------------------------------
+
+
+@dataclass
+class _Page:
+    records: list[Any]
+    where: str  # the public URL: provenance and error messages
+    next: dict[str, Any] | None  # the next request's state; None: this was the last page
+
+
+@dataclass
+class _Watermark:
+    floor: Any = None  # the last completed run's largest value (None: the first run)
+    floor_hashes: set[str] = field(default_factory=set)
+    high: Any = None  # the largest value read so far in this run
+    high_hashes: set[str] = field(default_factory=set)
+
+
+def _chunks(config: HttpSource, session: _Session, cursor: dict[str, Any]) -> Iterator[Chunk]:
+    incremental = config.watermark is not None
+    mark = _Watermark()
+    if incremental and "watermark" in cursor:
+        mark.floor = cursor["watermark"]
+        mark.floor_hashes = set(cursor.get("at_watermark", ()))
+    resume = cursor.get("resume")
+    if isinstance(resume, dict) and isinstance(resume.get("next"), dict):
+        state = dict(resume["next"])
+        mark.high = resume.get("high", mark.floor)
+        mark.high_hashes = set(resume.get("high_hashes", mark.floor_hashes))
+    else:
+        state = _first_state(config)
+        mark.high, mark.high_hashes = mark.floor, set(mark.floor_hashes)
+
+    group: list[_Page] = []
+    kept: list[tuple[str, int, dict[str, Any]]] = []
+    rejected: list[tuple[str, int, str, str]] = []
+    ready: Chunk | None = None
+    pages = 0
+    for page in _pages(config, session, state, since=mark.floor if incremental else None):
+        pages += 1
+        last = page.next is None
+        if ready is not None:
+            if last and not page.records:  # an empty last page: fold it into the one waiting
+                ready = replace(ready, cursor=_cursor(config, mark, None))
+                break
+            if ready.frame.height or ready.rejected is not None:
+                yield ready  # (an empty one is skipped: the next chunk carries its cursor)
+            ready = None
+        group.append(page)
+        for row, record in enumerate(page.records, start=1):
+            why = _check(config, record, mark) if incremental else _shape(record)
+            if why == "old":
+                continue
+            if why:
+                rejected.append((page.where, row, _dump(record), why))
+            else:
+                kept.append((page.where, row, record))
+        stop = not last and pages >= config.max_pages
+        if last or stop or len(group) >= config.pages_per_chunk:
+            if stop:
+                log.warning(
+                    "Source %r: read max_pages=%d pages; the next ingest goes on from there.",
+                    config.name, config.max_pages,
+                )
+            ready = _chunk(config, kept, rejected, _cursor(config, mark, page.next))
+            group, kept, rejected = [], [], []
+            if stop:
+                break
+    if ready is not None and (ready.frame.height or ready.rejected is not None
+                              or ready.cursor != cursor):
+        yield ready
+
+
+def _check(config: HttpSource, record: Any, mark: _Watermark) -> str | None:
+    """None to keep the record, "old" to skip it, else why it goes to quarantine."""
+    why = _shape(record)
+    if why:
+        return why
+    found, value = _dig(record, config.watermark or "")
+    if not found or value is None or isinstance(value, (dict, list, bool)):
+        return f"watermark field {config.watermark!r} is missing or not a number or text"
+    digest = _hash(record)
+    if mark.floor is not None:
+        order = _compare(value, mark.floor)
+        if order is None:
+            return (f"watermark {value!r} cannot be compared with the last ingest's "
+                    f"{mark.floor!r}")
+        if order < 0 or (order == 0 and digest in mark.floor_hashes):
+            return "old"
+    order = 1 if mark.high is None else _compare(value, mark.high)
+    if order is None:
+        return f"watermark {value!r} cannot be compared with {mark.high!r}"
+    if order > 0:
+        mark.high, mark.high_hashes = value, {digest}
+    elif order == 0:
+        mark.high_hashes.add(digest)
+    return None
+
+
+def _shape(record: Any) -> str | None:
+    if isinstance(record, dict):
+        return None
+    return f"a record must be a JSON object; found {type(record).__name__}"
+
+
+def _cursor(config: HttpSource, mark: _Watermark, nxt: dict[str, Any] | None) -> dict[str, Any]:
+    """The cursor once the pages so far are committed; ``nxt`` None: the run is complete."""
+    if config.watermark is None:
+        return {"complete": True} if nxt is None else {"resume": {"next": nxt}}
+    if nxt is None:
+        if mark.high is None:
+            return {}
+        return {"watermark": mark.high, "at_watermark": sorted(mark.high_hashes)}
+    out: dict[str, Any] = {}
+    if mark.floor is not None:
+        out = {"watermark": mark.floor, "at_watermark": sorted(mark.floor_hashes)}
+    out["resume"] = {"next": nxt, "high": mark.high, "high_hashes": sorted(mark.high_hashes)}
+    return out
+
+
+def _chunk(
+    config: HttpSource,
+    kept: list[tuple[str, int, dict[str, Any]]],
+    rejected: list[tuple[str, int, str, str]],
+    cursor: dict[str, Any],
+) -> Chunk:
+    import polars as pl
+
+    from loopml.sources._json import records_frame
+
+    provenance = [
+        pl.Series("_source_file", [w for w, _, _ in kept], dtype=pl.String),
+        pl.Series("_source_row", [r for _, r, _ in kept], dtype=pl.Int64),
+    ]
+    frame = records_frame([rec for _, _, rec in kept], columns=provenance)
+    bad = None
+    if rejected:
+        bad = pl.DataFrame(
+            {
+                "_source_file": [w for w, _, _, _ in rejected],
+                "_source_row": [r for _, r, _, _ in rejected],
+                "_raw": [raw for _, _, raw, _ in rejected],
+                "_reasons": [why for _, _, _, why in rejected],
+            },
+            schema={"_source_file": pl.String, "_source_row": pl.Int64,
+                    "_raw": pl.String, "_reasons": pl.String},
+        )
+    files = tuple(dict.fromkeys(w for w, _, _ in kept))
+    return Chunk(source=config.name, frame=frame, cursor=cursor, files=files, rejected=bad)
+
+
+# ---- pagination ------------------------------------------------------------------------------
+
+
+def _first_state(config: HttpSource) -> dict[str, Any]:
+    return {
+        "none": {},
+        "page": {"page": config.start_page},
+        "offset": {"offset": 0},
+        "cursor": {"cursor": None},
+        "link": {"url": None},
+    }[config.pagination]
+
+
+def _pages(
+    config: HttpSource, session: _Session, state: dict[str, Any], *, since: Any
+) -> Iterator[_Page]:
+    mode = config.pagination
+    previous: tuple[Any, ...] | None = None
+    while True:
+        url, params = session.url, dict(session.params)
+        if since is not None and config.since_param:
+            params[config.since_param] = since if isinstance(since, str) else json.dumps(since)
+        if mode == "page":
+            params[config.page_param] = state["page"]
+        elif mode == "offset":
+            params[config.offset_param] = state["offset"]
+        elif mode == "cursor" and state["cursor"] is not None:
+            params[config.cursor_param] = state["cursor"]
+        elif mode == "link" and state["url"] is not None:
+            url = state["url"]
+            params = {k: v for k, v in session.params.items() if k not in _query_keys(url)}
+        if mode in ("page", "offset", "cursor") and config.size_param:
+            params[config.size_param] = config.page_size
+        response, body, where = session.get_json(url, params)
+        records = _records(body, config.records, where)
+        nxt: dict[str, Any] | None = None
+        if mode in ("page", "offset") and records:
+            if not (config.size_param and len(records) < config.page_size):
+                if mode == "page":
+                    nxt = {"page": state["page"] + 1}
+                else:
+                    nxt = {"offset": state["offset"] + len(records)}
+                seen = (hashlib.sha256(response.content).hexdigest(),)
+                if seen == previous:
+                    raise SourceError(
+                        f"{where} returned the same records as the page before it.",
+                        hint=f"Check that the API takes '{_param(config)}' to page; "
+                        "else set pagination: none or the API's own style.",
+                    )
+                previous = seen
+        elif mode == "cursor":
+            _, token = _dig(body, config.next_cursor or "")
+            if token not in (None, ""):
+                if token == state["cursor"]:
+                    raise SourceError(f"{where} returned its own cursor as the next one.",
+                                      hint="Check next_cursor and cursor_param.")
+                nxt = {"cursor": token}
+        elif mode == "link":
+            target = response.links.get("next", {}).get("url")
+            if target:
+                absolute = str(response.url.join(target))
+                stored = session.strip_config_params(absolute)
+                if stored == state["url"]:
+                    raise SourceError(f"{where} links to itself as the next page.")
+                nxt = {"url": stored}
+        yield _Page(records=records, where=where, next=nxt)
+        if nxt is None:
+            return
+        state = nxt
+
+
+def _param(config: HttpSource) -> str:
+    return config.page_param if config.pagination == "page" else config.offset_param
+
+
+def _records(body: Any, path: str | None, where: str) -> list[Any]:
+    if path is None:
+        if isinstance(body, list):
+            return body
+        raise SourceError(
+            f"{where} answered with {_describe(body)}, not a list of records.",
+            hint=_records_hint(body),
+        )
+    node = body
+    for depth, part in enumerate(path.split(".")):
+        if not isinstance(node, dict) or part not in node:
+            at = ".".join(path.split(".")[:depth]) or "the top level"
+            raise SourceError(
+                f"{where}: records path {path!r} finds no {part!r} at {at}; "
+                f"found {_describe(node)}.",
+                hint=_records_hint(body),
+            )
+        node = node[part]
+    if node is None:
+        return []
+    if not isinstance(node, list):
+        raise SourceError(
+            f"{where}: records path {path!r} leads to {_describe(node)}, not a list.",
+            hint=_records_hint(body),
+        )
+    return node
+
+
+def _records_hint(body: Any) -> str:
+    paths = _list_paths(body)
+    if paths:
+        return f"Set 'records' to the path of the list, e.g. {paths[0]!r} (lists at: " \
+            f"{', '.join(paths[:5])})."
+    return "Set 'records' to the dotted path of the list of records in each response."
+
+
+def _list_paths(node: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    if not isinstance(node, dict) or depth > 4:
+        return []
+    found: list[str] = []
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, list):
+            found.append(path)
+        else:
+            found += _list_paths(value, f"{path}.", depth + 1)
+    return found
+
+
+def _describe(node: Any) -> str:
+    if isinstance(node, dict):
+        keys = list(node)[:8]
+        return f"an object with keys {keys}" if keys else "an empty object"
+    if isinstance(node, list):
+        return f"a list of {len(node)}"
+    return f"{type(node).__name__} {first_line(repr(node))[:40]}"
+
+
+# ---- requests: secrets, retries, redirects ---------------------------------------------------
+
+
+class _Session:
+    """One httpx client with the source's secrets resolved, redacted wherever text leaves."""
+
+    def __init__(self, config: HttpSource):
+        self.config = config
+        self.secrets: list[str] = []
+        self.url = self._expand(config.url, "url")
+        self.params = {
+            k: (self._expand(v, f"params.{k}") if isinstance(v, str) else _scalar(v))
+            for k, v in config.params.items()
+        }
+        self.headers = {k: self._expand(v, f"headers.{k}") for k, v in config.headers.items()}
+        self.private_headers: dict[str, str] = {}  # sent only to the origin of url
+        for k, v in config.headers.items():
+            if _ENV_REF.search(v):
+                self.private_headers[k] = self.headers.pop(k)
+        if config.auth_env:
+            token = os.environ.get(config.auth_env)
+            if not token:
+                raise SourceError(
+                    f"Source {config.name!r} takes its auth header from the environment "
+                    f"variable {config.auth_env}, which is not set.",
+                    hint=f"export {config.auth_env}='Bearer ...' before running loopml.",
+                )
+            self.secrets.append(token)
+            self.private_headers[config.auth_header] = token
+        self.client: httpx.Client | None = None
+        self._filter = _Scrub(self)
+
+    def __enter__(self) -> _Session:
+        import httpx
+
+        try:
+            parsed = httpx.URL(self.url)
+        except httpx.InvalidURL as exc:
+            raise SourceError(f"Source {self.config.name!r}: the url is not valid "
+                              f"({self.scrub(first_line(exc))}).") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise SourceError(
+                f"Source {self.config.name!r}: url {self.public(parsed)!r} is not an http(s) "
+                "address.",
+                hint="Write the full address, e.g. https://api.example.com/v1/items.",
+            )
+        self.client = httpx.Client(
+            timeout=self.config.timeout_s,
+            follow_redirects=False,  # redirects are followed below, auth only to our origin
+            headers={"Accept": "application/json", "User-Agent": "loopml", **self.headers},
+        )
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).addFilter(self._filter)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).removeFilter(self._filter)
+        if self.client is not None:
+            self.client.close()
+
+    def _expand(self, text: str, where: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            found = os.environ.get(name)
+            if found is None:
+                raise SourceError(
+                    f"Source {self.config.name!r}: {where} names the environment variable "
+                    f"{name}, which is not set.",
+                    hint=f"export {name}=... before running loopml.",
+                )
+            if found:
+                self.secrets.append(found)
+            return found
+
+        return _ENV_REF.sub(value, text)
+
+    def scrub(self, text: str) -> str:
+        from urllib.parse import quote, quote_plus
+
+        for secret in sorted(set(self.secrets), key=len, reverse=True):
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                text = text.replace(form, "***")
+        return text
+
+    def public(self, url: httpx.URL | str) -> str:
+        """The URL without user, password or query parameters that carry a secret."""
+        import httpx
+
+        url = httpx.URL(str(url))
+        params = [
+            (k, v) for k, v in url.params.multi_items()
+            if not _SECRET_PARAM.search(k) and not any(s and s in v for s in self.secrets)
+        ]
+        return self.scrub(str(url.copy_with(username=None, password=None, params=params)))
+
+    def strip_config_params(self, url: str) -> str:
+        """A next link without the configured parameters (re-added on each request), so that
+        the cursor in the catalog holds no secret."""
+        import httpx
+
+        parsed = httpx.URL(url)
+        params = [(k, v) for k, v in parsed.params.multi_items() if k not in self.params]
+        return str(parsed.copy_with(username=None, password=None, params=params))
+
+    def _origin(self, url: httpx.URL) -> tuple[str, str, int | None]:
+        return url.scheme, url.host, url.port
+
+    def get_json(self, url: str, params: dict[str, Any]) -> tuple[httpx.Response, Any, str]:
+        import httpx
+
+        target = httpx.URL(url).copy_merge_params({k: _scalar(v) for k, v in params.items()})
+        response = self._get(target)
+        where = self.public(response.url)
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            kind = response.headers.get("content-type", "no content type")
+            head = self.scrub(response.content[:80].decode("utf-8", "replace"))
+            raise SourceError(
+                f"{where} answered with {kind} that is not JSON: {head!r}.",
+                hint="Check the url: it should return JSON (e.g. an /api/... endpoint).",
+            ) from None
+        return response, body, where
+
+    def _get(self, url: httpx.URL) -> httpx.Response:
+        import httpx
+
+        assert self.client is not None
+        config = self.config
+        home = self._origin(httpx.URL(self.url))
+        attempt = 0
+        hops = 0
+        while True:
+            headers = self.private_headers if self._origin(url) == home else {}
+            try:
+                response = self.client.get(url, headers=headers)
+            except httpx.TransportError as exc:
+                problem = f"connection failed ({type(exc).__name__}: {first_line(exc)})"
+                wait = _backoff(config.backoff_s, attempt)
+            else:
+                code = response.status_code
+                if code in (301, 302, 303, 307, 308) and "location" in response.headers:
+                    hops += 1
+                    if hops > _MAX_REDIRECTS:
+                        raise SourceError(f"{self.public(url)} redirects more than "
+                                          f"{_MAX_REDIRECTS} times.")
+                    url = url.join(response.headers["location"])
+                    continue
+                if code == 429 or code >= 500:
+                    problem = f"HTTP {code} {response.reason_phrase}"
+                    wait = max(_backoff(config.backoff_s, attempt), _retry_after(response))
+                elif code >= 400:
+                    raise self._refused(url, response)
+                else:
+                    return response
+            if attempt >= config.retries:
+                raise SourceError(
+                    f"{self.public(url)} failed {attempt + 1} time(s); the last: "
+                    f"{self.scrub(problem)}.",
+                    hint="Check that the API is up and reachable; raise 'retries' or "
+                    "'backoff_s' for a flaky API.",
+                )
+            if wait > config.max_retry_wait_s:
+                raise SourceError(
+                    f"{self.public(url)} asks to wait {wait:.0f} s before retrying "
+                    f"({self.scrub(problem)}), more than max_retry_wait_s="
+                    f"{config.max_retry_wait_s:g}.",
+                    hint="Run the ingest later, or raise max_retry_wait_s.",
+                )
+            attempt += 1
+            log.info("%s: %s; retry %d of %d in %.2f s", self.public(url),
+                     self.scrub(problem), attempt, config.retries, wait)
+            _sleep(wait)
+
+    def _refused(self, url: httpx.URL, response: httpx.Response) -> SourceError:
+        code = response.status_code
+        head = self.scrub(response.content[:120].decode("utf-8", "replace")).strip()
+        hint = "Check the url and params."
+        if code in (401, 403):
+            hint = (f"Check the token in ${self.config.auth_env}." if self.config.auth_env
+                    else "Set auth_env to an environment variable holding the auth header.")
+            if self._origin(url) != self._origin(response.request.url):
+                hint += " The auth header is only sent to the url's own host."
+        return SourceError(
+            f"{self.public(url)} answered HTTP {code} {response.reason_phrase}"
+            + (f": {head!r}" if head else "."),
+            hint=hint,
+        )
+
+
+class _Scrub(logging.Filter):
+    """Removes the session's secrets from what httpx and httpcore log."""
+
+    def __init__(self, session: _Session):
+        super().__init__()
+        self.session = session
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = self.session.scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+def _backoff(base: float, attempt: int) -> float:
+    """Exponential backoff with jitter: about base·2^attempt, spread so clients do not align."""
+    return base * (2**attempt) * (0.5 + random.random())
+
+
+def _retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return 0.0
+    if value.isdigit():
+        return float(value)
+    try:
+        from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return 0.0
+
+
+# ---- small helpers ---------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _query_keys(url: str) -> set[str]:
+    import httpx
+
+    return set(httpx.URL(url).params.keys())
+
+
+def _dig(node: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at a dotted path; ``a.b`` also matches a literal key ``"a.b"``."""
+    if isinstance(node, dict) and path in node:
+        return True, node[path]
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _compare(a: Any, b: Any) -> int | None:
+    """-1, 0 or 1; None when the values are of kinds that do not compare."""
+    a, b = _comparable(a), _comparable(b)
+    try:
+        return (a > b) - (a < b)
+    except TypeError:
+        return None
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, str):
+        from datetime import datetime
+
+        try:  # ISO timestamps compare as instants, not as text
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=None)
+    return value
+
+
+def _hash(record: Any) -> str:
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _dump(record: Any) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str)
