@@ -1,0 +1,263 @@
+"""Media folder sources: images and WAV audio become one row per file, with features.
+
+Every row has ``path`` (relative to the project), the file name without extension (the column
+``stem_column``, ``stem`` by default, so media joins tabular data by id), ``size``, ``media``
+(image or audio), ``format``, ``sha256`` and ``channels``; images add ``width``, ``height`` and
+``mode`` and per-channel ``mean_*`` and ``std_*`` (r, g, b, and a when the image has alpha;
+grayscale images have r = g = b) and a coarse colour histogram: ``hist_<r|g|b>_<i>`` is the
+share of pixels in the i-th of ``histogram_bins`` equal bins of 0–255; audio adds
+``duration_s``, ``sample_rate``, ``rms`` (root mean square of samples scaled to [-1, 1]) and
+``zcr`` (the share of adjacent samples whose sign differs). Every row has every column (null
+where it does not apply), so images and audio share one table.
+
+Which files: a file, a glob, or every file under a folder except hidden ones, told apart by
+content, not by extension. A file that is not an image Pillow reads nor a PCM WAV file goes to
+``Chunk.rejected`` with the reason, never a traceback.
+
+Incremental: the cursor is ``{"files": {path: sha256}}``; a file is read again only when its
+content changed (unlike file sources, a copy under another name is its own row, since each
+file joins by its own stem).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.errors import SourceError, first_line
+from loopml.core.records import Chunk
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
+    from loopml.core.config import MediaSource
+
+_AUDIO_ONLY = {".mp3", ".flac", ".ogg", ".oga", ".m4a", ".aac", ".opus", ".wma", ".aiff"}
+_BLOCK_FRAMES = 1 << 18  # audio is measured in blocks: memory stays bounded for long files
+
+
+def media_chunks(
+    config: MediaSource, *, base_dir: Path, cursor: dict[str, Any] | None = None
+) -> Iterator[Chunk]:
+    """New or changed media files, ``files_per_chunk`` at a time."""
+    from loopml.sources._files import _display
+
+    base = Path(base_dir)
+    taken = set(_columns(config.histogram_bins)) - {"stem"}
+    if config.stem_column in taken or config.stem_column.startswith("_source"):
+        raise SourceError(
+            f"Source {config.name!r}: stem_column {config.stem_column!r} is already a column "
+            "of media rows.",
+            hint="Choose another name, e.g. the id column of the table the media joins.",
+        )
+    done: dict[str, str] = dict((cursor or {}).get("files", {}))
+    rows: list[dict[str, Any]] = []
+    rejected: list[tuple[str, str]] = []
+    names: list[str] = []
+    for path in _media_files(config.path, base):
+        name = _display(path, base)
+        try:
+            with path.open("rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError as exc:
+            raise SourceError(f"Cannot read {name}: {exc.strerror}.") from None
+        if done.get(name) == digest:
+            continue
+        row, why = describe_media(path, bins=config.histogram_bins)
+        if why is None:
+            assert row is not None
+            rows.append({"path": name, "stem": path.stem, "size": path.stat().st_size,
+                         "sha256": digest, **row})
+        else:
+            rejected.append((name, why))
+        names.append(name)
+        done = {**done, name: digest}
+        if len(names) >= config.files_per_chunk:
+            yield _chunk(config, rows, rejected, names, done)
+            rows, rejected, names = [], [], []
+    if names:
+        yield _chunk(config, rows, rejected, names, done)
+
+
+def describe_media(path: Path, *, bins: int = 4) -> tuple[dict[str, Any] | None, str | None]:
+    """(metadata and features, None) for an image or WAV file, or (None, why it is not one)."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return _audio(path)
+    if path.suffix.lower() in _AUDIO_ONLY:
+        return None, f"audio format {path.suffix.lower()} is not read (only PCM WAV)"
+    return _image(path, bins)
+
+
+def _columns(bins: int) -> dict[str, Any]:
+    import polars as pl
+
+    cols: dict[str, Any] = {
+        "path": pl.String, "stem": pl.String, "size": pl.Int64, "media": pl.String,
+        "format": pl.String, "sha256": pl.String, "channels": pl.Int64,
+        "width": pl.Int64, "height": pl.Int64, "mode": pl.String,
+        "duration_s": pl.Float64, "sample_rate": pl.Int64, "rms": pl.Float64, "zcr": pl.Float64,
+    }
+    for stat in ("mean", "std"):
+        for band in "rgba":
+            cols[f"{stat}_{band}"] = pl.Float64
+    for band in "rgb":
+        for i in range(bins):
+            cols[f"hist_{band}_{i}"] = pl.Float64
+    return cols
+
+
+def _chunk(
+    config: MediaSource,
+    rows: list[dict[str, Any]],
+    rejected: list[tuple[str, str]],
+    names: list[str],
+    done: dict[str, str],
+) -> Chunk:
+    import polars as pl
+
+    schema = _columns(config.histogram_bins)
+    frame = pl.DataFrame(
+        {c: [r.get(c) for r in rows] for c in schema}, schema=schema
+    ).with_columns(
+        pl.col("path").alias("_source_file"),
+        pl.lit(1, dtype=pl.Int64).alias("_source_row"),
+    )
+    if config.stem_column != "stem":
+        frame = frame.rename({"stem": config.stem_column})
+    bad: pl.DataFrame | None = None
+    if rejected:
+        bad = pl.DataFrame(
+            {
+                "_source_file": [n for n, _ in rejected],
+                "_source_row": [1] * len(rejected),
+                "_raw": [None] * len(rejected),
+                "_reasons": [why for _, why in rejected],
+            },
+            schema={"_source_file": pl.String, "_source_row": pl.Int64, "_raw": pl.String,
+                    "_reasons": pl.String},
+        )
+    return Chunk(source=config.name, frame=frame, cursor={"files": dict(done)},
+                 files=tuple(names), rejected=bad)
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+
+def _image(path: Path, bins: int) -> tuple[dict[str, Any] | None, str | None]:
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            fmt, (width, height), mode = im.format, im.size, im.mode
+            alpha = "A" in im.getbands() or (mode == "P" and "transparency" in im.info)
+            pixels = np.asarray(im.convert("RGBA" if alpha else "RGB"))
+    except Image.DecompressionBombError as exc:
+        return None, f"image too large to read safely ({first_line(exc)})"
+    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as exc:
+        if isinstance(exc, Image.UnidentifiedImageError):
+            return None, "not an image Pillow can read, nor a PCM WAV file"
+        return None, f"unreadable image ({first_line(exc)})"
+    except MemoryError:
+        return None, "image too large to read into memory"
+    if pixels.size == 0:
+        return None, "image has no pixels"
+    row: dict[str, Any] = {"media": "image", "format": fmt, "width": width, "height": height,
+                           "mode": mode, "channels": Image.getmodebands(mode)}
+    levels = np.arange(256, dtype=np.float64)
+    for c, band in enumerate("rgba"[: pixels.shape[2]]):
+        counts = np.bincount(pixels[..., c].ravel(), minlength=256).astype(np.float64)
+        n = counts.sum()
+        mean = float((counts * levels).sum() / n)
+        row[f"mean_{band}"] = mean
+        row[f"std_{band}"] = float(np.sqrt((counts * (levels - mean) ** 2).sum() / n))
+        if band != "a":
+            share = np.bincount(levels.astype(np.int64) * bins // 256, weights=counts,
+                                minlength=bins) / n
+            for i, value in enumerate(share):
+                row[f"hist_{band}_{i}"] = float(value)
+    return row, None
+
+
+# ---- audio -----------------------------------------------------------------------------------
+
+
+def _audio(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    import numpy as np
+
+    try:
+        with wave.open(str(path), "rb") as w:
+            channels, width, rate, frames = (w.getnchannels(), w.getsampwidth(),
+                                             w.getframerate(), w.getnframes())
+            if rate <= 0 or channels <= 0 or width not in (1, 2, 3, 4):
+                return None, f"WAV header is not usable ({channels} channels, {rate} Hz, " \
+                    f"{width} bytes a sample)"
+            squares, crossings, pairs, count = 0.0, 0, 0, 0
+            last: np.ndarray | None = None
+            while True:
+                raw = w.readframes(_BLOCK_FRAMES)
+                if not raw:
+                    break
+                x = _samples(raw, width).reshape(-1, channels)
+                squares += float(np.square(x).sum())
+                count += x.size
+                sign = x >= 0
+                if last is not None:
+                    sign = np.vstack([last, sign])
+                crossings += int((sign[1:] != sign[:-1]).sum())
+                pairs += (sign.shape[0] - 1) * channels
+                last = sign[-1:]
+    except (wave.Error, EOFError, ValueError) as exc:
+        return None, f"unreadable WAV ({first_line(exc)}; only PCM WAV is read)"
+    if count == 0:
+        return None, "WAV file holds no samples"
+    return {
+        "media": "audio", "format": "WAV", "channels": channels, "sample_rate": rate,
+        "duration_s": frames / rate, "rms": (squares / count) ** 0.5,
+        "zcr": crossings / pairs if pairs else 0.0,
+    }, None
+
+
+def _samples(raw: bytes, width: int) -> np.ndarray:
+    """PCM bytes to floats in [-1, 1] (8-bit WAV is unsigned, wider is signed little-endian)."""
+    import numpy as np
+
+    usable = len(raw) - len(raw) % width
+    data = np.frombuffer(raw[:usable], dtype=np.uint8)
+    if width == 1:
+        return (data.astype(np.float64) - 128.0) / 128.0
+    if width == 2:
+        return data.view("<i2").astype(np.float64) / 32768.0
+    if width == 4:
+        return data.view("<i4").astype(np.float64) / 2147483648.0
+    b = data.reshape(-1, 3).astype(np.int32)
+    value = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+    value = np.where(value >= 1 << 23, value - (1 << 24), value)
+    return value.astype(np.float64) / float(1 << 23)
+
+
+# ---- files -----------------------------------------------------------------------------------
+
+
+def _media_files(path: str, base: Path) -> list[Path]:
+    full = Path(path) if Path(path).is_absolute() else base / path
+    if full.is_dir():
+        files = sorted(
+            f for f in full.rglob("*")
+            if f.is_file() and not any(p.startswith(".") for p in f.relative_to(full).parts)
+        )
+        if not files:
+            raise SourceError(f"Folder {full} holds no files.",
+                              hint="Put images or WAV files there, or point the source "
+                              "at another folder or a glob such as 'media/*.png'.")
+        return files
+    from loopml.sources._files import resolve_files
+
+    return resolve_files(path, base_dir=base)
