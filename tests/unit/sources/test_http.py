@@ -143,20 +143,25 @@ def ids(chunks: list[Chunk]) -> list[int]:
     return [i for c in chunks for i in c.frame["id"].to_list()]
 
 
+PAGED = [  # one per style, each over several pages
+    ("/page", {"records": "items", "pagination": "page"}),  # stops on the empty page
+    ("/offset", {"records": "items", "pagination": "offset"}),
+    ("/cursor", {"records": "items", "pagination": "cursor", "next_cursor": "meta.next",
+                 "size_param": "limit", "page_size": 4}),
+    ("/link", {"pagination": "link"}),
+]
+
+
 @pytest.mark.parametrize(
     ("path", "kw"),
     [
         ("/all", {}),
         ("/wrapped", {"records": "data.items"}),
-        ("/page", {"records": "items", "pagination": "page"}),  # stops on the empty page
+        *PAGED,
         ("/page", {"records": "items", "pagination": "page", "size_param": "size",
                    "page_size": 10}),  # stops on the short page
         ("/offset", {"records": "items", "pagination": "offset", "size_param": "limit",
                      "page_size": 7}),
-        ("/offset", {"records": "items", "pagination": "offset"}),
-        ("/cursor", {"records": "items", "pagination": "cursor", "next_cursor": "meta.next",
-                     "size_param": "limit", "page_size": 4}),
-        ("/link", {"pagination": "link"}),
     ],
 )
 def test_every_pagination_style_reads_every_record_once(
@@ -198,16 +203,7 @@ def test_one_chunk_per_page_or_per_n_pages(api: Api) -> None:
     assert [c.frame.height for c in two] == [20, 5]
 
 
-@pytest.mark.parametrize(
-    ("path", "kw"),
-    [
-        ("/page", {"records": "items", "pagination": "page"}),
-        ("/offset", {"records": "items", "pagination": "offset"}),
-        ("/cursor", {"records": "items", "pagination": "cursor", "next_cursor": "meta.next",
-                     "size_param": "limit", "page_size": 4}),
-        ("/link", {"pagination": "link"}),
-    ],
-)
+@pytest.mark.parametrize(("path", "kw"), PAGED)
 def test_a_crash_after_a_committed_page_resumes_after_it(
     api: Api, path: str, kw: dict[str, Any]
 ) -> None:
