@@ -18,7 +18,7 @@ import pytest
 from loopml.core.config import HttpSource
 from loopml.core.errors import SourceError
 from loopml.core.records import Chunk
-from loopml.sources import _http, read_chunks
+from loopml.sources import _http_client, read_chunks
 
 TOKEN = "Bearer s3cret-TOKEN-4711"
 API_KEY = "k3y-VALUE-0815"
@@ -97,6 +97,9 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
                     self.send(401, {"error": "bad token"})
                 else:
                     self.send(200, {"items": items})
+            elif url.path == "/away":  # the next page is on another origin
+                port = api.base.rsplit(":", 1)[1]
+                self.send(200, items[:2], {"Link": f'<http://localhost:{port}/all>; rel="next"'})
             elif url.path == "/html":
                 self.send(200, None, raw=b"<html><body>maintenance</body></html>")
             elif url.path == "/count":
@@ -127,7 +130,7 @@ def api() -> Iterator[Api]:
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The backoff waits, recorded instead of slept."""
     seen: list[float] = []
-    monkeypatch.setattr(_http, "_sleep", seen.append)
+    monkeypatch.setattr(_http_client, "_sleep", seen.append)
     return seen
 
 
@@ -442,3 +445,34 @@ def test_credentials_in_the_url_never_reach_provenance(api: Api) -> None:
     url = api.base.replace("http://", "http://alice:pw-SECRET-99@") + "/all?access_token=tok-77"
     chunk = read(HttpSource(name="api", kind="http", url=url))[0]
     assert set(chunk.frame["_source_file"].to_list()) == {api.base + "/all"}
+
+
+def test_next_links_carry_the_configured_parameters_but_the_cursor_does_not(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A next link without the api key still gets it on the request; the cursor stored in the
+    catalog holds the link without it."""
+    monkeypatch.setenv("TEST_API_KEY", API_KEY)
+    config = source(api, "/link?api_key=${TEST_API_KEY}", pagination="link")
+    chunks = read(config)
+    assert ids(chunks) == list(range(1, 26))
+    assert all(q.get("api_key") == API_KEY for _, q, _ in api.requests)
+    assert chunks[0].cursor == {"resume": {"next": {"url": api.base + "/link?after=6"}}}
+    assert API_KEY not in _texts(chunks)
+
+
+def test_the_auth_header_is_only_sent_to_the_sources_own_origin(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A next link to another host gets no auth header."""
+    monkeypatch.setenv("TEST_API_TOKEN", TOKEN)
+    chunks = read(source(api, "/away", pagination="link", auth_env="TEST_API_TOKEN"))
+    assert ids(chunks) == [1, 2] + list(range(1, 26))
+    (_, _, first), (_, _, second) = api.requests
+    assert first["Authorization"] == TOKEN and "Authorization" not in second
+
+
+def test_a_changed_pagination_starts_over(api: Api) -> None:
+    """A resume cursor of another pagination style is not misread: the run starts over."""
+    config = source(api, "/offset", records="items", pagination="offset")
+    assert ids(read(config, cursor={"resume": {"next": {"page": 3}}})) == list(range(1, 26))
