@@ -7,7 +7,7 @@ Pagination (``pagination:``): ``none`` (one request); ``page`` (``page_param`` c
 ``cursor`` (the body's ``next_cursor`` path is sent back as ``cursor_param`` until it is null or
 missing); ``link`` (RFC 8288 ``Link: <...>; rel="next"`` headers). ``records`` is the dotted
 path to the list of records in each body (the body itself when None); a ``null`` there is an
-empty page. Nested objects become ``a.b`` columns (``loopml.sources._json``).
+empty page. Nested objects become ``a.b`` columns (``loopml.sources._records``).
 
 Incremental or not:
 
@@ -190,7 +190,7 @@ def _chunk(
 ) -> Chunk:
     import polars as pl
 
-    from loopml.sources._json import records_frame
+    from loopml.sources._records import records_frame
 
     provenance = [
         pl.Series("_source_file", [w for w, _, _ in kept], dtype=pl.String),
