@@ -1,11 +1,10 @@
 """JSON records to a frame: nested objects become ``a.b`` columns, nothing is dropped.
 
-Shared by readers that receive parsed JSON (HTTP APIs now; MQTT payloads and JSON files can use
-it too). Polars
-own inference is lossy for real-world JSON (``{"a": 3}`` beside ``{"a": {"b": 1}}`` turns the 3
-into null), so records are flattened here in Python and each column takes one type: a column
-whose values disagree (numbers and text, booleans and numbers) is kept as text, which the
-contract's converter reads later.
+Shared by readers that receive parsed JSON (HTTP APIs now; MQTT payloads and JSON files can
+use it too). Polars' own inference is lossy for real-world JSON (``{"a": 3}`` beside
+``{"a": {"b": 1}}`` turns the 3 into null), so records are flattened here in Python and each
+column takes one type: a column whose values disagree (numbers and text, booleans and numbers)
+is kept as text, which the contract's converter reads later.
 
 >>> records_frame([{"id": 1, "geo": {"lat": 1.5}}, {"id": 2, "geo": {"lat": 2.0}}]).columns
 ['id', 'geo.lat']
