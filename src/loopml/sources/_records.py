@@ -76,37 +76,36 @@ def _column(name: str, values: list[Any]) -> pl.Series:
     import polars as pl
 
     kinds = {_kind(v) for v in values if v is not None}
-    try:
-        if not kinds or kinds == {"str"}:
-            return pl.Series(name, values, dtype=pl.String)
-        if kinds == {"bool"}:
-            return pl.Series(name, values, dtype=pl.Boolean)
-        if kinds == {"int"}:
-            return pl.Series(name, values, dtype=pl.Int64, strict=True)
-        if kinds <= {"int", "float"}:
-            return pl.Series(name, values, dtype=pl.Float64, strict=True)
-        if kinds == {"list"}:
-            column = pl.Series(name, values, strict=True)
-            if not _has_null_type(column.dtype):  # Delta cannot store a Null type
-                return column
-    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
-        pass  # mixed or out of range: text below, which loses nothing
+    if kinds == {"list"}:
+        items = [e for v in values if v is not None for e in v]
+        inner = _scalar_type({_kind(e) for e in items if e is not None}, items)
+        if inner is not None:  # lists of one scalar kind stay typed lists
+            return pl.Series(name, values, dtype=pl.List(inner))
+    else:
+        dtype = _scalar_type(kinds, values)
+        if dtype is not None:
+            return pl.Series(name, values, dtype=dtype)
+    # mixed kinds, lists of objects or out-of-range numbers: JSON text, which loses nothing
     return pl.Series(name, [_text(v) for v in values], dtype=pl.String)
+
+
+def _scalar_type(kinds: set[str], values: list[Any]) -> Any:
+    """The one dtype that holds these values exactly, or None."""
+    import polars as pl
+
+    if not kinds or kinds == {"str"}:
+        return pl.String
+    if kinds == {"bool"}:
+        return pl.Boolean
+    ints = [v for v in values if _kind(v) == "int"]
+    if kinds == {"int"}:
+        return pl.Int64 if all(-(2**63) <= v < 2**63 for v in ints) else None
+    if kinds == {"int", "float"} or kinds == {"float"}:
+        return pl.Float64 if all(abs(v) <= 2**53 for v in ints) else None  # exact as floats
+    return None
 
 
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _has_null_type(dtype: Any) -> bool:
-    import polars as pl
-
-    if dtype == pl.Null:
-        return True
-    inner = getattr(dtype, "inner", None)
-    if inner is not None:
-        return _has_null_type(inner)
-    fields = getattr(dtype, "fields", None)
-    return bool(fields) and any(_has_null_type(f.dtype) for f in fields)
