@@ -7,7 +7,8 @@ Every row has ``path`` (relative to the project), the file name without extensio
 grayscale images have r = g = b) and a coarse colour histogram: ``hist_<r|g|b>_<i>`` is the
 share of pixels in the i-th of ``histogram_bins`` equal bins of 0–255; audio adds
 ``duration_s``, ``sample_rate``, ``rms`` (root mean square of samples scaled to [-1, 1]) and
-``zcr`` (the share of adjacent samples whose sign differs). Every row has every column (null
+``zcr`` (the share of adjacent samples whose sign differs). 16-bit and float images are scaled
+to 0–255 first, like 8-bit ones. Every row has every column (null
 where it does not apply), so images and audio share one table.
 
 Which files: a file, a glob, or every file under a folder except hidden ones, told apart by
@@ -158,7 +159,10 @@ def _image(path: Path, bins: int) -> tuple[dict[str, Any] | None, str | None]:
             im.load()
             fmt, (width, height), mode = im.format, im.size, im.mode
             alpha = "A" in im.getbands() or (mode == "P" and "transparency" in im.info)
-            pixels = np.asarray(im.convert("RGBA" if alpha else "RGB"))
+            if mode in ("I", "F") or mode.startswith("I;16"):
+                pixels = _to_8bit(np.asarray(im, dtype=np.float64), mode)
+            else:
+                pixels = np.asarray(im.convert("RGBA" if alpha else "RGB"))
     except Image.DecompressionBombError as exc:
         return None, f"image too large to read safely ({first_line(exc)})"
     except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as exc:
@@ -184,6 +188,18 @@ def _image(path: Path, bins: int) -> tuple[dict[str, Any] | None, str | None]:
             for i, value in enumerate(share):
                 row[f"hist_{band}_{i}"] = float(value)
     return row, None
+
+
+def _to_8bit(values: np.ndarray, mode: str) -> np.ndarray:
+    """A 16-bit or float gray image on the 0–255 scale of the others, as RGB."""
+    import numpy as np
+
+    if mode.startswith("I;16"):
+        values = values / 257.0  # 65535 -> 255
+    elif mode == "F" and values.size and np.nanmax(values) <= 1.0:
+        values = values * 255.0  # floats in [0, 1]
+    gray = np.clip(np.nan_to_num(np.round(values)), 0, 255).astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=2)
 
 
 # ---- audio -----------------------------------------------------------------------------------

@@ -215,3 +215,16 @@ def test_a_glob_and_an_empty_folder(folder: Path) -> None:
     (folder / "empty").mkdir()
     with pytest.raises(SourceError, match="holds no files"):
         read(folder, media("empty"))
+
+
+def test_16_bit_and_palette_images_are_on_the_same_scale(tmp_path: Path) -> None:
+    """A 16-bit gray PNG is scaled to 0–255; a palette GIF with transparency has alpha."""
+    d = tmp_path / "media"
+    d.mkdir()
+    Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(d / "deep.png")
+    Image.new("P", (5, 5), 3).save(d / "pal.gif", transparency=3)
+    frame = frame_of(read(tmp_path, media()))
+    deep = row(frame, "deep")
+    assert deep["mean_r"] == deep["mean_b"] == round(40000 / 257) and deep["std_r"] == 0.0
+    pal = row(frame, "pal")
+    assert (pal["format"], pal["mode"], pal["mean_a"]) == ("GIF", "P", 0.0)
