@@ -31,6 +31,20 @@ is logged, put in provenance (``_source_file`` is the URL without credentials an
 query parameters that carry a secret), in an error, or in the cursor; the auth header is only
 sent to the origin of ``url``. Retries: 429 (honouring ``Retry-After``), 5xx and connection
 errors are retried ``retries`` times with exponential backoff and jitter, then a SourceError.
+
+In ``loopml.yaml``::
+
+    sources:
+      - name: orders
+        kind: http
+        url: https://api.example.com/v1/orders
+        records: data.items
+        pagination: cursor
+        next_cursor: meta.next
+        cursor_param: after
+        auth_env: ORDERS_API_TOKEN     # its value is the whole header, e.g. "Bearer ..."
+        watermark: updated_at
+        since_param: updated_since
 """
 
 from __future__ import annotations

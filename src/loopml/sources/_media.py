@@ -44,7 +44,20 @@ _BLOCK_FRAMES = 1 << 18  # audio is measured in blocks: memory stays bounded for
 def media_chunks(
     config: MediaSource, *, base_dir: Path, cursor: dict[str, Any] | None = None
 ) -> Iterator[Chunk]:
-    """New or changed media files, ``files_per_chunk`` at a time."""
+    """New or changed media files, ``files_per_chunk`` at a time.
+
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> from loopml.core.config import MediaSource
+    >>> d = Path(tempfile.mkdtemp()); (d / "photos").mkdir()
+    >>> Image.new("RGB", (4, 4), (255, 0, 0)).save(d / "photos" / "p17.png")
+    >>> config = MediaSource(name="photos", kind="media", path="photos", stem_column="id")
+    >>> chunk = next(media_chunks(config, base_dir=d, cursor=None))
+    >>> chunk.frame.select("path", "id", "width", "mean_r", "std_r", "hist_r_3").row(0)
+    ('photos/p17.png', 'p17', 4, 255.0, 0.0, 1.0)
+    >>> list(media_chunks(config, base_dir=d, cursor=chunk.cursor))  # nothing new
+    []
+    """
     from loopml.sources._files import _display
 
     base = Path(base_dir)
