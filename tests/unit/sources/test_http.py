@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlparse
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loopml.core.config import HttpSource
 from loopml.core.errors import SourceError
@@ -32,6 +34,7 @@ class Api:
     requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
     failures: dict[str, list[int]] = field(default_factory=dict)  # path -> codes to answer first
     base: str = ""
+    raw: bytes = b""  # what /raw answers
 
 
 def _items(n: int) -> list[dict[str, Any]]:
@@ -100,6 +103,8 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
             elif url.path == "/away":  # the next page is on another origin
                 port = api.base.rsplit(":", 1)[1]
                 self.send(200, items[:2], {"Link": f'<http://localhost:{port}/all>; rel="next"'})
+            elif url.path == "/raw":
+                self.send(200, None, raw=api.raw)
             elif url.path == "/html":
                 self.send(200, None, raw=b"<html><body>maintenance</body></html>")
             elif url.path == "/count":
@@ -476,3 +481,32 @@ def test_a_changed_pagination_starts_over(api: Api) -> None:
     """A resume cursor of another pagination style is not misread: the run starts over."""
     config = source(api, "/offset", records="items", pagination="offset")
     assert ids(read(config, cursor={"resume": {"next": {"page": 3}}})) == list(range(1, 26))
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from("abd"), inner, max_size=3)),
+    max_leaves=10,
+)
+bodies = st.one_of(st.binary(max_size=60), json_values.map(lambda v: json.dumps(v).encode()))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, path=st.sampled_from([None, "a", "a.b"]))
+def test_any_answer_is_records_or_a_source_error(api: Api, body: bytes, path: str | None) -> None:
+    """Whatever the API answers, the reader gives chunks or one SourceError, nothing else."""
+    api.raw = body
+    try:
+        chunks = read(source(api, "/raw", records=path, retries=0))
+    except SourceError as exc:
+        assert api.base + "/raw" in exc.message
+        return
+    rows = sum(c.frame.height + (0 if c.rejected is None else c.rejected.height)
+               for c in chunks)
+    found = json.loads(body)
+    for part in (path.split(".") if path else []):
+        found = found[part]
+    assert rows == len(found or [])
