@@ -29,6 +29,8 @@ TABLES = {
     "model_files",
     "model_aliases",
     "events",
+    "source_cursors",
+    "ingest_intents",
 }
 
 
