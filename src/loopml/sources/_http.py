@@ -15,9 +15,11 @@ Incremental or not:
   ingest's largest value; records *at* that value are told apart by hashes kept in the cursor,
   as for SQL, so none is lost or doubled. ``since_param`` also sends that value to the API so it
   can filter. The cursor is ``{"watermark": v, "at_watermark": [hash, ...]}``.
-- Without a watermark the API is read whole on every ingest; rows seen by an earlier ingest are
-  dropped by the ingest's duplicate detection against earlier ingests (or replaced by key, when
-  the source has ``key``). The cursor only says the run completed (``{"complete": true}``).
+- Without a watermark the API is read whole on every ingest, and rows seen by an earlier
+  ingest are caught by the ingest's duplicate detection against earlier ingests (they are
+  counted as duplicates, none reaches the clean table twice). The cursor only says the run
+  completed (``{"complete": true}``). Give an API that can filter or sort by time a
+  ``watermark``: each ingest then reads only what is new.
 
 Either way, while a run is under way each chunk's cursor also holds ``"resume"``: where the next
 request starts (page number, offset, cursor token or next link). An ingest that crashed, or that
