@@ -3,9 +3,7 @@ incremental re-runs, and rejected files in quarantine."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +14,14 @@ from PIL import Image
 
 from loopml.core.contract import ColumnSpec, Contract
 from loopml.pipeline import Project
-from tests.unit.sources.test_http import TOKEN, Api, _handler, _items
+from tests.unit.sources.test_http import TOKEN, Api, serving
 from tests.unit.sources.test_media import sine, write_wav
 
 
 @pytest.fixture
 def api() -> Iterator[Api]:
-    state = Api(items=_items(25))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving() as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def project(root: Path, sources: list[dict[str, Any]],

@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -117,9 +118,10 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def api() -> Iterator[Api]:
-    state = Api(items=_items(25))
+@contextmanager
+def serving(n: int = 25) -> Iterator[Api]:
+    """The test API on a free port of 127.0.0.1, serving n items, until the block ends."""
+    state = Api(items=_items(n))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -129,6 +131,12 @@ def api() -> Iterator[Api]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def api() -> Iterator[Api]:
+    with serving() as state:
+        yield state
 
 
 @pytest.fixture
