@@ -106,3 +106,38 @@ def test_a_media_folder_ingests_files_once_and_quarantines_unreadable_ones(
     assert clean["mean_r"].to_list()[:2] == [255.0, 0.0]
     assert clean["rms"][2] == pytest.approx(0.5 / 2**0.5, rel=1e-3)
     assert quarantined["_source_file"].to_list() == ["media/broken.png"]
+
+
+@pytest.mark.parametrize("point", ["after_raw", "before_finish", "after_finish"])
+def test_an_http_ingest_that_crashed_mid_run_loses_and_doubles_nothing(
+    tmp_path: Path, api: Api, point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash while the second page commits: the next ingest finishes it and resumes after
+    the last committed page; every record is in the clean table once, the watermark at max."""
+    from loopml.pipeline import _commit
+
+    api.items.reverse()  # newest first: the watermark must not move before the run completes
+    source = {"name": "api", "kind": "http", "url": api.base + "/page", "records": "items",
+              "pagination": "page", "watermark": "ts"}
+    root = project(tmp_path, [source], {"api": API_COLUMNS})
+    seen: list[str] = []
+
+    def crash(at: str) -> None:
+        seen.append(at)
+        if at == point and seen.count(at) == 2:
+            raise RuntimeError(f"crash at {at}")
+
+    monkeypatch.setattr(_commit, "crash_hook", crash)
+    with Project(root) as p, pytest.raises(RuntimeError, match="crash at"):
+        p.ingest()
+    monkeypatch.setattr(_commit, "crash_hook", None)
+    with Project(root) as p:
+        p.ingest()
+        assert p.catalog.pending_ingests() == []
+        clean = p.lake.read("clean/api")
+        cursor = p.catalog.cursor("api")
+        quarantined = p.quarantined("api", limit=100)
+    assert sorted(clean["id"].to_list()) == list(range(1, 26))
+    assert quarantined.height == 0
+    assert cursor == {"watermark": 12, "at_watermark": cursor["at_watermark"]}
+    assert len(cursor["at_watermark"]) == 2
