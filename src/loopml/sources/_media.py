@@ -12,7 +12,7 @@ to 0–255 first, like 8-bit ones. Every row has every column (null
 where it does not apply), so images and audio share one table.
 
 Which files: a file, a glob, or every file under a folder except hidden ones, told apart by
-content, not by extension. A file that is not an image Pillow reads nor a PCM WAV file goes to
+content, not by extension. A file that is not an image Pillow reads nor a WAV file goes to
 ``Chunk.rejected`` with the reason, never a traceback.
 
 Incremental: the cursor is ``{"files": {path: sha256}}``; a file is read again only when its
@@ -23,10 +23,10 @@ file joins by its own stem).
 from __future__ import annotations
 
 import hashlib
-import wave
+import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from loopml.core.errors import SourceError, first_line
 from loopml.core.records import Chunk
@@ -104,7 +104,7 @@ def describe_media(path: Path, *, bins: int = 4) -> tuple[dict[str, Any] | None,
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return _audio(path)
     if path.suffix.lower() in _AUDIO_ONLY:
-        return None, f"audio format {path.suffix.lower()} is not read (only PCM WAV)"
+        return None, f"audio format {path.suffix.lower()} is not read (only WAV)"
     return _image(path, bins)
 
 
@@ -180,7 +180,7 @@ def _image(path: Path, bins: int) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"image too large to read safely ({first_line(exc)})"
     except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as exc:
         if isinstance(exc, Image.UnidentifiedImageError):
-            return None, "not an image Pillow can read, nor a PCM WAV file"
+            return None, "not an image Pillow can read, nor a WAV file"
         return None, f"unreadable image ({first_line(exc)})"
     except MemoryError:
         return None, "image too large to read into memory"
@@ -218,23 +218,32 @@ def _to_8bit(values: np.ndarray, mode: str) -> np.ndarray:
 # ---- audio -----------------------------------------------------------------------------------
 
 
+_PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+
+
 def _audio(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """RMS and zero-crossing rate of a WAV file, read in blocks (PCM 8/16/24/32-bit or float
+    32/64-bit, plain or WAVE_FORMAT_EXTENSIBLE)."""
     import numpy as np
 
     try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, rate, frames = (w.getnchannels(), w.getsampwidth(),
-                                             w.getframerate(), w.getnframes())
-            if rate <= 0 or channels <= 0 or width not in (1, 2, 3, 4):
-                return None, f"WAV header is not usable ({channels} channels, {rate} Hz, " \
-                    f"{width} bytes a sample)"
+        with path.open("rb") as fh:
+            tag, channels, rate, bits = _wav_header(fh)
+            width = bits // 8
+            usable = {_PCM: (1, 2, 3, 4), _FLOAT: (4, 8)}.get(tag, ())
+            if width not in usable or bits % 8 or rate <= 0 or channels <= 0:
+                what = {_PCM: "PCM", _FLOAT: "float"}.get(tag, f"encoding {tag:#x}")
+                return None, (f"WAV {what} with {bits} bits, {channels} channels at {rate} Hz "
+                              "is not read (PCM 8/16/24/32-bit or float 32/64-bit)")
+            frame = width * channels
             squares, crossings, pairs, count = 0.0, 0, 0, 0
             last: np.ndarray | None = None
             while True:
-                raw = w.readframes(_BLOCK_FRAMES)
+                raw = fh.read(_BLOCK_FRAMES * frame)
+                raw = raw[: len(raw) - len(raw) % frame]  # a cut-off last frame is left out
                 if not raw:
                     break
-                x = _samples(raw, width).reshape(-1, channels)
+                x = _samples(raw, width, tag == _FLOAT).reshape(-1, channels)
                 squares += float(np.square(x).sum())
                 count += x.size
                 sign = x >= 0
@@ -243,23 +252,54 @@ def _audio(path: Path) -> tuple[dict[str, Any] | None, str | None]:
                 crossings += int((sign[1:] != sign[:-1]).sum())
                 pairs += (sign.shape[0] - 1) * channels
                 last = sign[-1:]
-    except (wave.Error, EOFError, ValueError) as exc:
-        return None, f"unreadable WAV ({first_line(exc)}; only PCM WAV is read)"
+    except (ValueError, OSError, struct.error) as exc:
+        return None, f"unreadable WAV ({first_line(exc)})"
     if count == 0:
         return None, "WAV file holds no samples"
+    if not np.isfinite(squares):
+        return None, "WAV float samples are not finite numbers"
     return {
         "media": "audio", "format": "WAV", "channels": channels, "sample_rate": rate,
-        "duration_s": frames / rate, "rms": (squares / count) ** 0.5,
+        "duration_s": count / channels / rate, "rms": (squares / count) ** 0.5,
         "zcr": crossings / pairs if pairs else 0.0,
     }, None
 
 
-def _samples(raw: bytes, width: int) -> np.ndarray:
-    """PCM bytes to floats in [-1, 1] (8-bit WAV is unsigned, wider is signed little-endian)."""
+def _wav_header(fh: BinaryIO) -> tuple[int, int, int, int]:
+    """(encoding tag, channels, sample rate, bits a sample), leaving ``fh`` at the samples."""
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    fmt: tuple[int, int, int, int] | None = None
+    while True:
+        chunk = fh.read(8)
+        if len(chunk) < 8:
+            raise ValueError("no data chunk" if fmt else "no fmt chunk")
+        kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        if kind == b"fmt ":
+            body = fh.read(size + (size & 1))
+            if len(body) < 16:
+                raise ValueError("fmt chunk is cut short")
+            tag, channels, rate = struct.unpack_from("<HHI", body, 0)
+            (bits,) = struct.unpack_from("<H", body, 14)
+            if tag == _EXTENSIBLE and len(body) >= 26:
+                (tag,) = struct.unpack_from("<H", body, 24)  # the sub-format GUID's first word
+            fmt = (tag, channels, rate, bits)
+        elif kind == b"data":
+            if fmt is None:
+                raise ValueError("samples come before the fmt chunk")
+            return fmt  # the data size is not trusted: streaming writers leave it wrong
+        else:
+            fh.seek(size + (size & 1), 1)
+
+
+def _samples(raw: bytes, width: int, floating: bool = False) -> np.ndarray:
+    """WAV bytes to floats in [-1, 1] (8-bit PCM is unsigned, wider is signed little-endian)."""
     import numpy as np
 
-    usable = len(raw) - len(raw) % width
-    data = np.frombuffer(raw[:usable], dtype=np.uint8)
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if floating:
+        return data.view("<f4" if width == 4 else "<f8").astype(np.float64)
     if width == 1:
         return (data.astype(np.float64) - 128.0) / 128.0
     if width == 2:

@@ -169,7 +169,7 @@ def test_files_that_are_not_media_are_rejected_with_a_reason(folder: Path) -> No
                             "media/cut.wav"}
     assert "unreadable image" in reasons["media/broken.png"]
     assert "not an image" in reasons["media/notes.txt"]
-    assert "only PCM WAV" in reasons["media/song.mp3"]
+    assert "only WAV" in reasons["media/song.mp3"]
     assert "unreadable WAV" in reasons["media/cut.wav"]
     assert bad["_source_row"].to_list() == [1, 1, 1, 1]
     assert "media/notes.txt" in chunks[-1].cursor["files"]  # not retried every ingest
@@ -228,3 +228,43 @@ def test_16_bit_and_palette_images_are_on_the_same_scale(tmp_path: Path) -> None
     assert deep["mean_r"] == deep["mean_b"] == round(40000 / 257) and deep["std_r"] == 0.0
     pal = row(frame, "pal")
     assert (pal["format"], pal["mode"], pal["mean_a"]) == ("GIF", "P", 0.0)
+
+
+def wav_bytes(samples: np.ndarray, *, tag: int, bits: int, rate: int = 8000,
+              extensible: bool = False, data: bytes | None = None) -> bytes:
+    """A WAV file written by hand: float or PCM, plain or WAVE_FORMAT_EXTENSIBLE."""
+    import struct
+
+    x = samples if samples.ndim == 2 else samples[:, None]
+    channels = x.shape[1]
+    if data is None:
+        data = x.astype("<f4" if bits == 32 else "<f8").tobytes()
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else tag, channels, rate, rate * block,
+                      block, bits)
+    if extensible:  # cbSize, valid bits, channel mask, sub-format GUID (its first word: tag)
+        fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", tag) + bytes(14)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"LIST" + struct.pack("<I", 4) + b"INFO"  # a chunk to skip
+    body += b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_float_and_extensible_wav_files_are_read(tmp_path: Path) -> None:
+    """Float 32/64-bit WAV, plain or extensible, give the sine's RMS; compressed WAV is
+    rejected with its encoding named."""
+    d = tmp_path / "media"
+    d.mkdir()
+    tone = sine(200, 0.5)
+    (d / "f32.wav").write_bytes(wav_bytes(tone, tag=3, bits=32))
+    (d / "f64x.wav").write_bytes(wav_bytes(tone, tag=3, bits=64, extensible=True))
+    (d / "adpcm.wav").write_bytes(wav_bytes(tone, tag=2, bits=4, data=b"\x00" * 100))
+    chunks = read(tmp_path, media())
+    frame = frame_of(chunks)
+    for stem in ("f32", "f64x"):
+        r = row(frame, stem)
+        assert r["rms"] == pytest.approx(0.5 / math.sqrt(2), rel=1e-3)
+        assert r["duration_s"] == 0.5 and r["zcr"] == pytest.approx(2 * 200 / 8000, abs=2e-3)
+    [bad] = [c.rejected for c in chunks if c.rejected is not None]
+    assert bad["_source_file"].to_list() == ["media/adpcm.wav"]
+    assert "encoding 0x2" in bad["_reasons"][0]
