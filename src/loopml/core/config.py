@@ -106,8 +106,16 @@ class HttpSource(_Source):
     since_param: str | None = None  # a parameter that receives the last watermark value
     retries: int = Field(default=5, ge=0, le=20)  # on 429, 5xx and connection errors
     backoff_s: float = Field(default=0.5, ge=0)
+    max_retry_wait_s: float = Field(default=120.0, gt=0)  # a longer Retry-After is an error
     timeout_s: float = Field(default=30.0, gt=0)
-    max_pages: PositiveInt = 10_000
+    max_pages: PositiveInt = 10_000  # pages one ingest reads; the next ingest goes on from there
+    pages_per_chunk: PositiveInt = 1  # pages committed to the lake as one unit
+
+    @model_validator(mode="after")
+    def _cursor_needs_path(self) -> HttpSource:
+        if self.pagination == "cursor" and not self.next_cursor:
+            raise ValueError("cursor pagination needs 'next_cursor': where the next cursor is")
+        return self
 
 
 class MqttSource(_Source):
@@ -150,6 +158,8 @@ class MediaSource(_Source):
     kind: Literal["media"]
     path: str
     histogram_bins: int = Field(default=4, ge=1, le=64)  # per colour channel
+    stem_column: str = "stem"  # the file name without extension, to join tabular data on
+    files_per_chunk: PositiveInt = 200  # files committed to the lake as one unit
 
 
 def _source_kind(value: Any) -> str:

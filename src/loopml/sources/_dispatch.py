@@ -40,4 +40,12 @@ def read_chunks(
             f"Source {config.name!r} is a {kind} source; only streams (mqtt) can be followed.",
             hint="Drop --follow, or run 'loopml ingest' on a schedule.",
         )
+    if kind == "http":
+        from loopml.sources._http import http_chunks
+
+        return http_chunks(config, cursor=cursor)
+    if kind == "media":
+        from loopml.sources._media import media_chunks
+
+        return media_chunks(config, base_dir=base, cursor=cursor)
     raise SourceError(f"Source kind {kind!r} of {config.name!r} cannot be read yet.")
