@@ -31,6 +31,10 @@ def read_chunks(
         from loopml.sources._files import file_chunks
 
         return file_chunks(config, base_dir=base, cursor=cursor)
+    if kind == "sql" and not follow:
+        from loopml.sources._sql import sql_chunks
+
+        return sql_chunks(config, base_dir=base, cursor=cursor)  # type: ignore[arg-type]
     if follow and kind != "mqtt":
         raise SourceError(
             f"Source {config.name!r} is a {kind} source; only streams (mqtt) can be followed.",

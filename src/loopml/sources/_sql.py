@@ -1,0 +1,630 @@
+"""SQL sources: a table or a query of PostgreSQL, MariaDB/MySQL or SQLite, read in chunks.
+
+The URL may hold ``${VAR}`` references (credentials), expanded from the environment when the
+connection is made; everything shown (provenance, errors, logs) uses the URL without password
+or query string. Reads stream (a server-side cursor where the driver has one) and build one
+``Chunk`` of ``chunk_rows`` rows at a time, with Polars types taken from the database's own
+column types: integers, floats, decimals (``Decimal(p, s)``, or float when the precision is
+unbounded or above 38), booleans, dates, timestamps (with a time zone: UTC), text. Times of day
+become ``HH:MM:SS`` text, intervals seconds, JSON and arrays JSON text (the lake stores none of
+these natively).
+
+Incremental reads use a watermark column. The cursor holds the last watermark value taken and
+the hashes of the rows taken at exactly that value, so the next read asks for ``wm >= last``
+and drops only those rows: rows that tie with the last value, including rows that arrive later
+with it, are neither lost nor doubled. Rows whose watermark is NULL come first on the first
+read (they cannot be compared later). Without a watermark the whole table is read again when
+its content changed (a digest of its rows is kept in the cursor).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from loopml.core.errors import SourceError, first_line, unknown_name
+from loopml.core.records import Chunk
+
+if TYPE_CHECKING:
+    import polars as pl
+    import sqlalchemy as sa
+
+    from loopml.core.config import SqlSource
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+_WM = "_loopml_wm"  # the watermark's raw value, selected beside the row
+_MAX_DECIMAL = 38  # Arrow's and Delta's largest decimal precision
+DATABASE_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb", "sqlite")
+
+
+def is_database_url(text: str) -> bool:
+    """Whether ``text`` looks like a database URL rather than a path.
+
+    >>> is_database_url("postgresql://me@db:5432/shop"), is_database_url("data/*.csv")
+    (True, False)
+    """
+    scheme = text.split("://", 1)[0].split("+", 1)[0].lower() if "://" in text else ""
+    return scheme in DATABASE_SCHEMES
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown: no password, no query string (``${VAR}`` stays as written).
+
+    >>> display_url("postgresql://me:s3cret@db:5432/shop?sslpassword=x")
+    'postgresql://me:***@db:5432/shop'
+    """
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        head = url.split("://", 1)[0]
+        return f"{head}://(unparsable URL)"
+    return parsed.set(query={}).render_as_string(hide_password=True)
+
+
+def sql_chunks(
+    config: SqlSource, *, cursor: dict[str, Any] | None, base_dir: str | Path = "."
+) -> Iterator[Chunk]:
+    """The rows of a SQL source after ``cursor``, one ``Chunk`` per ``chunk_rows`` rows.
+
+    With a watermark the cursor is ``{"watermark": {"type", "value"} | None, "taken": {row
+    hash: count}, "rows": n}``; without one ``{"rows": n, "digest": d}``. Chunks yielded
+    before a failure stay valid: the failure is a ``SourceError`` once they are consumed.
+    """
+    reader = _Reader(config, base_dir=Path(base_dir))
+    if config.watermark is None:
+        yield from reader.snapshot(cursor)
+    else:
+        yield from reader.incremental(cursor)
+
+
+def sql_sample(config: SqlSource, *, rows: int, base_dir: str | Path = ".") -> pl.DataFrame:
+    """At most ``rows`` rows of the source (the first the database returns), as chunks would
+    hold them: to infer a contract without reading a whole table."""
+    import polars as pl
+
+    reader = _Reader(config, base_dir=Path(base_dir))
+    frames = [frame for frame, _ in reader.read(cursor=None, limit=rows)]
+    if not frames:
+        return reader.empty_frame()
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+class _Reader:
+    """One source's connection details and the statements that read it."""
+
+    def __init__(self, config: SqlSource, *, base_dir: Path):
+        self.config = config
+        self.shown = display_url(config.url)
+        self.secrets: list[str] = []
+        self.url = self._expand(config.url, base_dir)
+        self.where = f"{self.shown}#{config.table}" if config.table else f"{self.shown}#query"
+        self.kinds: dict[str, tuple[Any, ...]] = {}  # column -> how its values are built
+        self.columns: list[str] = []
+
+    # ---- the two modes -----------------------------------------------------------------
+
+    def incremental(self, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
+        start = None if cursor is None else cursor.get("watermark")
+        skip: Counter[str] = Counter(cursor.get("taken", {}) if cursor else {})
+        rows_before = int(cursor.get("rows", 0)) if cursor else 0
+        last: tuple[str, str] | None = _decode_key(start) if cursor is not None else None
+        started = cursor is not None
+        taken: Counter[str] = Counter(skip)
+        count = rows_before
+        for frame, raw in self.read(cursor=cursor, limit=None):
+            keep: list[bool] = []
+            hashes = _row_hashes(frame, self.columns)
+            for h, w in zip(hashes, raw, strict=True):
+                key = _encode(w)
+                k = (key["type"], key["value"]) if key is not None else None
+                if started and k == last:
+                    if skip[h] > 0:
+                        skip[h] -= 1
+                        keep.append(False)
+                        continue
+                    taken[h] += 1
+                else:
+                    last, started = k, True
+                    taken, skip = Counter({h: 1}), Counter()
+                keep.append(True)
+            if not any(keep):
+                continue
+            import polars as pl
+
+            frame = frame.filter(pl.Series(keep))
+            frame = self._provenance(frame, count)
+            count += frame.height
+            wm = None if last is None else {"type": last[0], "value": last[1]}
+            yield Chunk(source=self.config.name, frame=frame,
+                        cursor={"watermark": wm, "taken": dict(taken), "rows": count})
+
+    def snapshot(self, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
+        if cursor is not None and cursor.get("digest"):
+            rows, digest = self._digest()
+            if rows == cursor.get("rows") and digest == cursor["digest"]:
+                return
+        total = 0
+        acc = 0
+        pending: pl.DataFrame | None = None
+        for frame, _ in self.read(cursor=None, limit=None):
+            acc = (acc + sum(int(h, 16) for h in _row_hashes(frame, self.columns))) % 2**128
+            if pending is not None:
+                yield Chunk(source=self.config.name, frame=pending,
+                            cursor={"rows": total, "digest": None})
+            pending = self._provenance(frame, total)
+            total += frame.height
+        if pending is not None:
+            yield Chunk(source=self.config.name, frame=pending,
+                        cursor={"rows": total, "digest": f"{acc:032x}"})
+
+    def _digest(self) -> tuple[int, str]:
+        acc = rows = 0
+        for frame, _ in self.read(cursor=None, limit=None):
+            acc = (acc + sum(int(h, 16) for h in _row_hashes(frame, self.columns))) % 2**128
+            rows += frame.height
+        return rows, f"{acc:032x}"
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def read(
+        self, *, cursor: dict[str, Any] | None, limit: int | None
+    ) -> Iterator[tuple[pl.DataFrame, list[Any]]]:
+        """Frames of at most ``chunk_rows`` rows (without provenance) and, beside them, each
+        row's raw watermark value (empty without a watermark)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        engine = self._engine()
+        read = 0
+        try:
+            try:
+                conn = engine.connect()
+            except SQLAlchemyError as exc:
+                raise self._connect_error(exc) from exc
+            with conn:
+                stmt, params = self._statement(conn, cursor, limit)
+                try:
+                    result = conn.execution_options(
+                        stream_results=True, yield_per=self.config.chunk_rows
+                    ).execute(stmt, params)
+                    self.columns = [c for c in result.keys() if c != _WM]
+                except SQLAlchemyError as exc:
+                    raise self._query_error(exc) from exc
+                if self.config.watermark and self.config.watermark not in self.columns:
+                    raise SourceError(
+                        f"{unknown_name('watermark column', self.config.watermark, self.columns)}"
+                        f" (in {self.where})",
+                        hint="Set sources.<name>.watermark to a column the query returns.",
+                    )
+                description = result.cursor.description if result.cursor else None
+                while True:
+                    try:
+                        rows = result.fetchmany(self.config.chunk_rows)
+                    except SQLAlchemyError as exc:
+                        raise self._lost_error(exc, read) from exc
+                    if not rows:
+                        break
+                    read += len(rows)
+                    yield self._frame(rows, description)
+        finally:
+            engine.dispose()
+
+    def _statement(
+        self, conn: sa.Connection, cursor: dict[str, Any] | None, limit: int | None
+    ) -> tuple[Any, dict[str, Any]]:
+        import sqlalchemy as sa
+
+        wm = self.config.watermark
+        last = None if cursor is None or cursor.get("watermark") is None else _decode(
+            cursor["watermark"])
+        after = last is not None
+        if self.config.table is not None:
+            table = self._table(conn)
+            if wm is not None and wm not in table.c:
+                raise SourceError(
+                    f"{unknown_name('watermark column', wm, table.c.keys())} "
+                    f"(table {self.config.table!r} in {self.shown})",
+                    hint="Set sources.<name>.watermark to a column of the table.",
+                )
+            for col in table.c:
+                self.kinds[col.name] = _kind_of_type(col.type)
+            stmt = sa.select(table)
+            if wm is not None:
+                col = table.c[wm]
+                stmt = stmt.add_columns(sa.type_coerce(col, sa.types.NullType()).label(_WM))
+                if after:
+                    stmt = stmt.where(col >= sa.bindparam("last", last, type_=sa.types.NullType()))
+                    stmt = stmt.order_by(col)
+                else:
+                    stmt = stmt.order_by(sa.case((col.is_(None), 0), else_=1), col)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            return stmt, {}
+        query = self.config.query.strip().rstrip(";")  # type: ignore[union-attr]
+        if wm is None and limit is None:
+            return sa.text(query), {}
+        prep = conn.dialect.identifier_preparer
+        sql = f"SELECT * FROM ({query}) AS _loopml_q"
+        params: dict[str, Any] = {}
+        if wm is not None:
+            q = prep.quote(wm)
+            sql = f"SELECT _loopml_q.*, _loopml_q.{q} AS {_WM} FROM ({query}) AS _loopml_q"
+            if after:
+                sql += f" WHERE _loopml_q.{q} >= :last ORDER BY _loopml_q.{q}"
+                params["last"] = last
+            else:
+                sql += (f" ORDER BY CASE WHEN _loopml_q.{q} IS NULL THEN 0 ELSE 1 END, "
+                        f"_loopml_q.{q}")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return sa.text(sql), params
+
+    def _table(self, conn: sa.Connection) -> sa.Table:
+        import sqlalchemy as sa
+        from sqlalchemy.exc import SQLAlchemyError
+
+        name = self.config.table or ""
+        schema, _, table = name.rpartition(".") if "." in name else (None, "", name)
+        try:
+            if not sa.inspect(conn).has_table(table, schema=schema or None):
+                names = sa.inspect(conn).get_table_names(schema=schema or None)
+                raise SourceError(
+                    f"{unknown_name('table', name, names)} (in {self.shown})",
+                    hint="Check sources.<name>.table in loopml.yaml, or the database in the URL.",
+                )
+            return sa.Table(table, sa.MetaData(), schema=schema or None, autoload_with=conn)
+        except SQLAlchemyError as exc:
+            raise self._query_error(exc) from exc
+
+    def _frame(self, rows: list[Any], description: Any) -> tuple[pl.DataFrame, list[Any]]:
+        import polars as pl
+
+        width = len(self.columns)
+        columns = list(zip(*rows, strict=True)) if rows else [()] * (width + 1)
+        raw = list(columns[width]) if self.config.watermark else []
+        series = []
+        for i, name in enumerate(self.columns):
+            values = list(columns[i])
+            kind = self.kinds.get(name)
+            if kind is None or kind[0] == "infer":
+                kind = self.kinds[name] = _kind_of_values(values, description, i)
+            series.append(_series(name, values, kind))
+        return pl.DataFrame(series), raw
+
+    def empty_frame(self) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.DataFrame({c: pl.Series(c, [], dtype=pl.String) for c in self.columns})
+
+    def _provenance(self, frame: pl.DataFrame, before: int) -> pl.DataFrame:
+        import polars as pl
+
+        return frame.with_columns(
+            pl.lit(self.where).alias("_source_file"),
+            pl.int_range(before + 1, before + frame.height + 1, dtype=pl.Int64)
+            .alias("_source_row"),
+        )
+
+    # ---- connecting --------------------------------------------------------------------
+
+    def _expand(self, url: str, base_dir: Path) -> Any:
+        from sqlalchemy import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise SourceError(
+                    f"The URL of source {self.config.name!r} ({self.shown}) names the "
+                    f"environment variable {name}, which is not set.",
+                    hint=f"export {name}=... before running loopml.",
+                )
+            found = os.environ[name]
+            if found:
+                self.secrets.append(found)
+            return quote(found, safe="")
+
+        try:
+            parsed = make_url(_VAR.sub(value, url))
+        except (ArgumentError, ValueError) as exc:
+            raise SourceError(
+                f"Source {self.config.name!r} has a URL that is not a database URL: "
+                f"{self.shown}.",
+                hint="Write it as postgresql://USER@HOST:PORT/DB, mysql://..., mariadb://... "
+                "or sqlite:///path/to/file.db.",
+            ) from exc
+        if parsed.password:
+            self.secrets.append(str(parsed.password))
+        backend = parsed.get_backend_name()
+        if backend not in ("postgresql", "mysql", "mariadb", "sqlite"):
+            raise SourceError(
+                f"Source {self.config.name!r}: {backend!r} databases are not supported "
+                f"({self.shown}).",
+                hint="Use a postgresql://, mysql://, mariadb:// or sqlite:/// URL.",
+            )
+        driver = _DRIVERS.get(parsed.drivername)
+        if driver is not None:
+            parsed = parsed.set(drivername=driver)
+        if backend == "sqlite":
+            db = parsed.database or ""
+            if db in ("", ":memory:") or db.startswith("file:"):
+                return parsed
+            path = Path(db) if Path(db).is_absolute() else base_dir / db
+            if not path.is_file():
+                raise SourceError(
+                    f"The SQLite database {path} of source {self.config.name!r} does not exist.",
+                    hint="Check the path in the URL: sqlite:///relative/to/project.db or "
+                    "sqlite:////absolute/path.db.",
+                )
+            parsed = parsed.set(database=str(path))
+        return parsed
+
+    def _engine(self) -> sa.Engine:
+        import sqlalchemy as sa
+        from sqlalchemy.pool import NullPool
+
+        backend = self.url.get_backend_name()
+        args: dict[str, Any] = {}
+        if backend == "postgresql":
+            args = {"connect_timeout": 10, "options": "-c timezone=UTC"}
+        elif backend in ("mysql", "mariadb"):
+            # timestamps come back in UTC; a slow consumer (the ingest commits between
+            # chunks) does not make the server drop the streaming connection
+            args = {"connect_timeout": 10,
+                    "init_command": "SET time_zone = '+00:00', net_write_timeout = 3600"}
+        try:
+            return sa.create_engine(self.url, poolclass=NullPool, connect_args=args)
+        except Exception as exc:  # a missing driver module, a bad option
+            raise SourceError(
+                f"Cannot open source {self.config.name!r} ({self.shown}): "
+                f"{self._clean(first_line(exc))}",
+                hint="Check the URL's scheme and options.",
+            ) from exc
+
+    # ---- errors ------------------------------------------------------------------------
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _why(self, exc: BaseException) -> str:
+        orig = getattr(exc, "orig", None)
+        return self._clean(first_line(orig if orig is not None else exc))
+
+    def _connect_error(self, exc: BaseException) -> SourceError:
+        why = self._why(exc)
+        low = why.lower()
+        if any(w in low for w in ("password", "authentication", "access denied", "role")):
+            hint = ("Check the user name in the URL and the password: write it as ${VAR} in "
+                    "the URL and export VAR in the environment.")
+        elif "does not exist" in low or "unknown database" in low:
+            hint = "Check the database name at the end of the URL."
+        else:
+            hint = ("Check that the database server is running and reachable at the URL's "
+                    "host and port.")
+        return SourceError(f"Cannot connect to {self.shown} (source {self.config.name!r}): "
+                           f"{why}", hint=hint)
+
+    def _query_error(self, exc: BaseException) -> SourceError:
+        what = f"table {self.config.table!r}" if self.config.table else "the query"
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError) and _lost(self._why(exc)):
+            return self._lost_error(exc, 0)
+        return SourceError(
+            f"Reading {what} of source {self.config.name!r} from {self.shown} failed: "
+            f"{self._why(exc)}",
+            hint="Check the table, column and query in loopml.yaml against the database "
+            "(e.g. run the query in psql or mysql).",
+        )
+
+    def _lost_error(self, exc: BaseException, read: int) -> SourceError:
+        return SourceError(
+            f"The connection to {self.shown} broke while reading source {self.config.name!r} "
+            f"after {read:,} rows: {self._why(exc)}",
+            hint="The chunks read before the break are committed; run the ingest again to "
+            "go on from there once the database is back.",
+        )
+
+
+def _lost(text: str) -> bool:
+    low = text.lower()
+    return any(w in low for w in ("terminat", "closed", "lost connection", "gone away",
+                                  "server closed", "connection"))
+
+
+# ---- types ---------------------------------------------------------------------------------
+
+
+def _kind_of_type(sa_type: Any) -> tuple[Any, ...]:
+    """How to build a column of this SQLAlchemy type (``("infer",)``: from its values)."""
+    from sqlalchemy import types as T
+
+    if isinstance(sa_type, T.Boolean):
+        return ("bool",)
+    if isinstance(sa_type, T.Float):
+        return ("float",)
+    if isinstance(sa_type, T.Numeric):
+        return _decimal_kind(sa_type.precision, sa_type.scale)
+    if isinstance(sa_type, T.Integer):
+        return ("int",)
+    if isinstance(sa_type, T.DateTime):
+        return ("datetime", bool(getattr(sa_type, "timezone", False)))
+    if isinstance(sa_type, T.Date):
+        return ("date",)
+    if isinstance(sa_type, T.Time):
+        return ("time",)
+    if isinstance(sa_type, T.Interval):
+        return ("duration",)
+    if isinstance(sa_type, (T.JSON, T.ARRAY)):
+        return ("json",)
+    if isinstance(sa_type, T._Binary):
+        return ("bytes",)
+    if isinstance(sa_type, (T.String, T.Uuid, T.Enum)):
+        return ("str",)
+    return ("infer",)
+
+
+def _decimal_kind(precision: int | None, scale: int | None) -> tuple[Any, ...]:
+    if precision is None or scale is None or precision > _MAX_DECIMAL or precision < 1:
+        return ("float",)
+    if scale == 0 and precision <= 18:
+        return ("int",)
+    return ("decimal", precision, scale)
+
+
+def _kind_of_values(values: list[Any], description: Any, index: int) -> tuple[Any, ...]:
+    """A column's kind from its first non-null value (queries; SQLite's untyped columns)."""
+    v = next((x for x in values if x is not None), None)
+    if v is None:
+        return ("infer",)
+    if isinstance(v, bool):
+        return ("bool",)
+    if isinstance(v, int):
+        return ("int",)
+    if isinstance(v, float):
+        return ("float",)
+    if isinstance(v, Decimal):
+        d = description[index] if description and index < len(description) else None
+        precision, scale = (d[4], d[5]) if d is not None and len(d) > 5 else (None, None)
+        if precision is not None and scale is not None and 0 <= scale <= precision:
+            return _decimal_kind(precision, scale)
+        return ("float",)
+    if isinstance(v, datetime):
+        return ("datetime", v.tzinfo is not None)
+    if isinstance(v, date):
+        return ("date",)
+    if isinstance(v, time):
+        return ("time",)
+    if isinstance(v, timedelta):
+        return ("duration",)
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return ("bytes",)
+    if isinstance(v, (dict, list)):
+        return ("json",)
+    return ("str",)
+
+
+def _series(name: str, values: list[Any], kind: tuple[Any, ...]) -> pl.Series:
+    """One column as a Polars series; values that do not fit the kind keep their text."""
+    import polars as pl
+
+    tag = kind[0]
+    try:
+        if tag == "int":
+            return pl.Series(name, values, dtype=pl.Int64, strict=True)
+        if tag == "float":
+            return pl.Series(name, [None if v is None else float(v) for v in values],
+                             dtype=pl.Float64)
+        if tag == "decimal":
+            return pl.Series(name, values, dtype=pl.Decimal(kind[1], kind[2]), strict=True)
+        if tag == "bool":
+            return pl.Series(name, [None if v is None else bool(v) for v in values],
+                             dtype=pl.Boolean)
+        if tag == "datetime":
+            naive = [None if v is None else _utc_naive(v) for v in values]
+            s = pl.Series(name, naive, dtype=pl.Datetime("us"), strict=True)
+            return s.dt.replace_time_zone("UTC") if kind[1] else s
+        if tag == "date":
+            return pl.Series(name, values, dtype=pl.Date, strict=True)
+        if tag == "time":
+            return pl.Series(name, [None if v is None else v.isoformat() for v in values],
+                             dtype=pl.String)
+        if tag == "duration":
+            return pl.Series(name, [None if v is None else v.total_seconds() for v in values],
+                             dtype=pl.Float64)
+        if tag == "bytes":
+            return pl.Series(name, [None if v is None else bytes(v) for v in values],
+                             dtype=pl.Binary)
+        if tag == "json":
+            return pl.Series(name, [None if v is None or isinstance(v, str)
+                                    else json.dumps(v, default=str, sort_keys=True)
+                                    if not isinstance(v, str) else v for v in values],
+                             dtype=pl.String)
+    except (TypeError, ValueError, OverflowError, AttributeError, pl.exceptions.PolarsError):
+        pass
+    return pl.Series(name, [None if v is None else _text(v) for v in values], dtype=pl.String)
+
+
+def _utc_naive(v: Any) -> Any:
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        return v.astimezone(UTC).replace(tzinfo=None)
+    return v
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    if isinstance(v, (datetime, date, time)):
+        return v.isoformat()
+    return str(v)
+
+
+# ---- cursor values and row hashes --------------------------------------------------------
+
+
+def _encode(v: Any) -> dict[str, str] | None:
+    """A watermark value as JSON: its type and its exact text."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return {"type": "bool", "value": str(v)}
+    if isinstance(v, int):
+        return {"type": "int", "value": str(v)}
+    if isinstance(v, float):
+        return {"type": "float", "value": repr(v)}
+    if isinstance(v, Decimal):
+        return {"type": "decimal", "value": str(v)}
+    if isinstance(v, datetime):
+        return {"type": "datetime", "value": v.isoformat()}
+    if isinstance(v, date):
+        return {"type": "date", "value": v.isoformat()}
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"type": "bytes", "value": bytes(v).hex()}
+    return {"type": "str", "value": str(v)}
+
+
+def _decode(d: dict[str, str]) -> Any:
+    t, v = d["type"], d["value"]
+    return {
+        "bool": lambda s: s == "True",
+        "int": int,
+        "float": float,
+        "decimal": Decimal,
+        "datetime": datetime.fromisoformat,
+        "date": date.fromisoformat,
+        "bytes": bytes.fromhex,
+        "str": str,
+    }[t](v)
+
+
+def _decode_key(d: dict[str, str] | None) -> tuple[str, str] | None:
+    return None if d is None else (d["type"], d["value"])
+
+
+def _row_hashes(frame: pl.DataFrame, columns: list[str]) -> list[str]:
+    """A 128-bit hash of each row's values (stable across processes and reads)."""
+    out = []
+    for row in frame.select(columns).iter_rows():
+        text = "\x1f".join("\x00" if v is None else f"{type(v).__name__}:{_text(v)}"
+                           for v in row)
+        out.append(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
+    return out
