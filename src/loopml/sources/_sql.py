@@ -19,6 +19,7 @@ its content changed (a digest of its rows is kept in the cursor).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -198,7 +199,9 @@ class _Reader:
                 conn = engine.connect()
             except SQLAlchemyError as exc:
                 raise self._connect_error(exc) from exc
-            with conn:
+            result = None
+            finished = False
+            try:
                 stmt, params = self._statement(conn, cursor, limit)
                 try:
                     result = conn.execution_options(
@@ -209,8 +212,8 @@ class _Reader:
                     raise self._query_error(exc) from exc
                 if self.config.watermark and self.config.watermark not in self.columns:
                     raise SourceError(
-                        f"{unknown_name('watermark column', self.config.watermark, self.columns)}"
-                        f" (in {self.where})",
+                        unknown_name("watermark column", self.config.watermark, self.columns)
+                        + f" (in {self.where})",
                         hint="Set sources.<name>.watermark to a column the query returns.",
                     )
                 description = result.cursor.description if result.cursor else None
@@ -220,9 +223,18 @@ class _Reader:
                     except SQLAlchemyError as exc:
                         raise self._lost_error(exc, read) from exc
                     if not rows:
+                        finished = True
                         break
                     read += len(rows)
                     yield self._frame(rows, description)
+            finally:
+                with contextlib.suppress(Exception):  # a dead connection fails to close
+                    if finished:
+                        conn.close()
+                    else:  # abandoned or broken: drop it rather than drain the rest
+                        _quiet(result)
+                        conn.invalidate()
+                        conn.close()
         finally:
             engine.dispose()
 
@@ -250,7 +262,8 @@ class _Reader:
                 col = table.c[wm]
                 stmt = stmt.add_columns(sa.type_coerce(col, sa.types.NullType()).label(_WM))
                 if after:
-                    stmt = stmt.where(col >= sa.bindparam("last", last, type_=sa.types.NullType()))
+                    raw = sa.type_coerce(col, sa.types.NullType())  # compare as stored
+                    stmt = stmt.where(raw >= sa.bindparam("last", last, type_=sa.types.NullType()))
                     stmt = stmt.order_by(col)
                 else:
                     stmt = stmt.order_by(sa.case((col.is_(None), 0), else_=1), col)
@@ -443,6 +456,14 @@ class _Reader:
             hint="The chunks read before the break are committed; run the ingest again to "
             "go on from there once the database is back.",
         )
+
+
+def _quiet(result: Any) -> None:
+    """Stop a dead streaming PyMySQL cursor from reading its socket again when it is
+    collected (it would print a traceback of its own)."""
+    found = getattr(getattr(result, "cursor", None), "_result", None)
+    if found is not None and hasattr(found, "unbuffered_active"):
+        found.unbuffered_active = False
 
 
 def _lost(text: str) -> bool:
