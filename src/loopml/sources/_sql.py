@@ -50,17 +50,6 @@ _DRIVERS = {
 }
 _WM = "_loopml_wm"  # the watermark's raw value, selected beside the row
 _MAX_DECIMAL = 38  # Arrow's and Delta's largest decimal precision
-DATABASE_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb", "sqlite")
-
-
-def is_database_url(text: str) -> bool:
-    """Whether ``text`` looks like a database URL rather than a path.
-
-    >>> is_database_url("postgresql://me@db:5432/shop"), is_database_url("data/*.csv")
-    (True, False)
-    """
-    scheme = text.split("://", 1)[0].split("+", 1)[0].lower() if "://" in text else ""
-    return scheme in DATABASE_SCHEMES
 
 
 def display_url(url: str) -> str:
@@ -365,6 +354,9 @@ class _Reader:
             ) from exc
         if parsed.password:
             self.secrets.append(str(parsed.password))
+        driver = _DRIVERS.get(parsed.drivername)
+        if driver is not None:
+            parsed = parsed.set(drivername=driver)
         backend = parsed.get_backend_name()
         if backend not in ("postgresql", "mysql", "mariadb", "sqlite"):
             raise SourceError(
@@ -372,9 +364,6 @@ class _Reader:
                 f"({self.shown}).",
                 hint="Use a postgresql://, mysql://, mariadb:// or sqlite:/// URL.",
             )
-        driver = _DRIVERS.get(parsed.drivername)
-        if driver is not None:
-            parsed = parsed.set(drivername=driver)
         if backend == "sqlite":
             db = parsed.database or ""
             if db in ("", ":memory:") or db.startswith("file:"):
