@@ -370,3 +370,12 @@ def feedback(
     )
     for problem in result.problems:
         console().print(f"  {problem}", markup=False, highlight=False)
+
+
+def _register_data_commands() -> None:
+    from loopml.cli._data import register
+
+    register(app)
+
+
+_register_data_commands()

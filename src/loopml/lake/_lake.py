@@ -67,14 +67,21 @@ class Lake:
     # ---- writing ------------------------------------------------------------------------
 
     def append(
-        self, table: str, frame: pl.DataFrame, *, metadata: dict[str, str] | None = None
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        metadata: dict[str, str] | None = None,
+        partition_by: Sequence[str] | None = None,
     ) -> TableRef:
         """Append ``frame`` as one commit (new columns are added to the table's schema).
 
         ``metadata`` is stored with the commit (see ``history``); prefix keys with
         ``loopml.`` - delta-rs reserves some plain names such as ``operation``.
+        ``partition_by`` applies when the append creates the table.
         """
-        return self._write(table, frame, mode="append", metadata=metadata)
+        return self._write(table, frame, mode="append", metadata=metadata,
+                           partition_by=partition_by)
 
     def overwrite(
         self, table: str, frame: pl.DataFrame, *, metadata: dict[str, str] | None = None
@@ -146,13 +153,20 @@ class Lake:
         return self.ref(table)
 
     def _write(
-        self, table: str, frame: pl.DataFrame, *, mode: str, metadata: dict[str, str] | None
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        mode: str,
+        metadata: dict[str, str] | None,
+        partition_by: Sequence[str] | None = None,
     ) -> TableRef:
         from deltalake import CommitProperties, write_deltalake
         from deltalake.exceptions import SchemaMismatchError
 
         path = self.path(table)
-        data = _delta_compatible(frame, self._existing_schema(path) if mode == "append" else None)
+        existing = self._existing_schema(path) if mode == "append" else None
+        data = _delta_compatible(frame, existing)
         data = data.rechunk()  # delta-rs may reorder the rows of a many-chunk batch
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
         try:
@@ -163,6 +177,7 @@ class Lake:
                 schema_mode="merge" if mode == "append" else "overwrite",
                 storage_options=self.storage_options,
                 commit_properties=props,
+                partition_by=list(partition_by) if partition_by and existing is None else None,
             )
         except SchemaMismatchError as exc:
             raise LakeConflictError(

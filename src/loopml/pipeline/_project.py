@@ -13,6 +13,8 @@ from loopml.core.errors import NotAProjectError
 from loopml.core.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
+    import threading
+
     from loopml.core.records import (
         CheckReport,
         DriftReport,
@@ -158,12 +160,44 @@ class Project:
     # ---- the loop -----------------------------------------------------------------------
 
     def ingest(
-        self, source: str | None = None, *, reporter: Reporter = SILENT, run_id: str | None = None
-    ) -> IngestResult | None:
-        """Ingest a source's new files into the lake (raw, clean and quarantine tables)."""
+        self,
+        source: str | None = None,
+        *,
+        follow: bool = False,
+        stop: threading.Event | None = None,
+        reporter: Reporter = SILENT,
+        run_id: str | None = None,
+    ) -> list[IngestResult]:
+        """Ingest what is new in a source (default: every source) into the lake: raw, clean
+        and quarantine tables, one crash-safe commit per chunk."""
         from loopml.pipeline._ingest import ingest_source
 
-        return ingest_source(self.context, source, reporter=reporter, run_id=run_id)
+        return ingest_source(self.context, source, follow=follow, stop=stop,
+                             reporter=reporter, run_id=run_id)
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Each source with its kind, cursor and last ingest's counts."""
+        from loopml.pipeline._replay import sources_status
+
+        return sources_status(self.context)
+
+    def quarantine(self) -> list[dict[str, Any]]:
+        """Per source: quarantined rows, by reason."""
+        from loopml.pipeline._replay import quarantine_summary
+
+        return quarantine_summary(self.context)
+
+    def quarantined(self, source: str, *, reason: str | None = None, limit: int = 20) -> Any:
+        """Quarantined rows of a source (a Polars frame)."""
+        from loopml.pipeline._replay import quarantine_rows
+
+        return quarantine_rows(self.context, source, reason=reason, limit=limit)
+
+    def replay(self, source: str) -> dict[str, Any]:
+        """Re-validate a source's quarantine against the current contract."""
+        from loopml.pipeline._replay import replay
+
+        return replay(self.context, source)
 
     def run(self, *, time_budget: int | None = None, reporter: Reporter = SILENT) -> RunResult:
         """Ingest, validate, profile, split, train, evaluate and register: one run."""
