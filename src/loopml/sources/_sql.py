@@ -74,8 +74,9 @@ def sql_chunks(
 ) -> Iterator[Chunk]:
     """The rows of a SQL source after ``cursor``, one ``Chunk`` per ``chunk_rows`` rows.
 
-    With a watermark the cursor is ``{"watermark": {"type", "value"} | None, "taken": {row
-    hash: count}, "rows": n}``; without one ``{"rows": n, "digest": d}``. Chunks yielded
+    With a watermark the cursor is ``{"watermark": last value as text | None, "type": its
+    type, "rows": n, "ties": {row hash: count}}`` (the rows taken at exactly that value);
+    without one ``{"rows": n, "digest": d}``. Chunks yielded
     before a failure stay valid: the failure is a ``SourceError`` once they are consumed.
     """
     reader = _Reader(config, base_dir=Path(base_dir))
@@ -112,8 +113,8 @@ class _Reader:
     # ---- the two modes -----------------------------------------------------------------
 
     def incremental(self, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
-        start = None if cursor is None else cursor.get("watermark")
-        skip: Counter[str] = Counter(cursor.get("taken", {}) if cursor else {})
+        start = _stored(cursor)
+        skip: Counter[str] = Counter(cursor.get("ties", {}) if cursor else {})
         rows_before = int(cursor.get("rows", 0)) if cursor else 0
         last: tuple[str, str] | None = _decode_key(start) if cursor is not None else None
         started = cursor is not None
@@ -142,9 +143,10 @@ class _Reader:
             frame = frame.filter(pl.Series(keep))
             frame = self._provenance(frame, count)
             count += frame.height
-            wm = None if last is None else {"type": last[0], "value": last[1]}
-            yield Chunk(source=self.config.name, frame=frame,
-                        cursor={"watermark": wm, "taken": dict(taken), "rows": count})
+            yield Chunk(source=self.config.name, frame=frame, cursor={
+                "watermark": None if last is None else last[1],
+                "type": None if last is None else last[0],
+                "rows": count, "ties": dict(taken)})
 
     def snapshot(self, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
         if cursor is not None and cursor.get("digest"):
@@ -233,8 +235,8 @@ class _Reader:
         import sqlalchemy as sa
 
         wm = self.config.watermark
-        last = None if cursor is None or cursor.get("watermark") is None else _decode(
-            cursor["watermark"])
+        stored = _stored(cursor)
+        last = None if stored is None else _decode(stored)
         after = last is not None
         if self.config.table is not None:
             table = self._table(conn)
@@ -624,6 +626,13 @@ def _decode(d: dict[str, str]) -> Any:
         "bytes": bytes.fromhex,
         "str": str,
     }[t](v)
+
+
+def _stored(cursor: dict[str, Any] | None) -> dict[str, str] | None:
+    """The cursor's last watermark value as ``_encode`` gives it (None: none, or NULL)."""
+    if cursor is None or cursor.get("watermark") is None:
+        return None
+    return {"type": str(cursor["type"]), "value": str(cursor["watermark"])}
 
 
 def _decode_key(d: dict[str, str] | None) -> tuple[str, str] | None:
