@@ -122,20 +122,24 @@ class _Reader:
         count = rows_before
         for frame, raw in self.read(cursor=cursor, limit=None):
             keep: list[bool] = []
-            hashes = _row_hashes(frame, self.columns)
-            for h, w in zip(hashes, raw, strict=True):
+            run: list[int] = []  # rows kept at the value ``last`` (only they are hashed)
+            for i, w in enumerate(raw):
                 key = _encode(w)
                 k = (key["type"], key["value"]) if key is not None else None
                 if started and k == last:
-                    if skip[h] > 0:
-                        skip[h] -= 1
-                        keep.append(False)
-                        continue
-                    taken[h] += 1
+                    if skip.total() > 0:
+                        h = _row_hashes(frame[i], self.columns)[0]
+                        if skip[h] > 0:
+                            skip[h] -= 1
+                            keep.append(False)
+                            continue
+                    run.append(i)
                 else:
                     last, started = k, True
-                    taken, skip = Counter({h: 1}), Counter()
+                    taken, skip, run = Counter(), Counter(), [i]
                 keep.append(True)
+            if run:
+                taken.update(_row_hashes(frame[run], self.columns))
             if not any(keep):
                 continue
             import polars as pl
