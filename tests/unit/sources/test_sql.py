@@ -95,39 +95,31 @@ class Db:
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     backend = request.param
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        sa.create_engine(url).dispose()
+        found = Db(backend, f"sqlite:///{tmp_path / 'test.db'}")
+        yield found
+        found.drop()
     else:
-        url = PG_URL if backend == "postgresql" else MYSQL_URL
-        why = _reachable(url)
-        if why:
-            pytest.skip(why)
+        yield from _server(backend)
+
+
+def _server(backend: str) -> Iterator[Db]:
+    url = PG_URL if backend == "postgresql" else MYSQL_URL
+    why = _reachable(url)
+    if why:
+        pytest.skip(why)
     found = Db(backend, url)
-    if backend == "sqlite":
-        with found.engine.begin() as c:
-            c.exec_driver_sql("CREATE TABLE _init (x INTEGER)")
     yield found
     found.drop()
 
 
 @pytest.fixture
 def pg() -> Iterator[Db]:
-    why = _reachable(PG_URL)
-    if why:
-        pytest.skip(why)
-    found = Db("postgresql", PG_URL)
-    yield found
-    found.drop()
+    yield from _server("postgresql")
 
 
 @pytest.fixture
 def maria() -> Iterator[Db]:
-    why = _reachable(MYSQL_URL)
-    if why:
-        pytest.skip(why)
-    found = Db("mariadb", MYSQL_URL)
-    yield found
-    found.drop()
+    yield from _server("mariadb")
 
 
 def source(url: str, **kw: Any) -> SqlSource:
