@@ -73,8 +73,8 @@ def create_project(
         )
     src: FileSource | SqlSource
     if is_database_url(data):
-        src = _sql_source(str(data), source=source, table=table, query=query,
-                          watermark=watermark)
+        src = _sql_source(_sqlite_from(str(data), root), source=source, table=table,
+                          query=query, watermark=watermark)
         source_name = src.name
         frame = read_sample(src, base_dir=root, rows=SQL_SAMPLE_ROWS)
     else:
@@ -131,6 +131,18 @@ def create_project(
     config.save(project_file)
     contract.save(root / "contracts" / f"{source_name}.yaml")
     return config, contract, project_file
+
+
+def _sqlite_from(url: str, root: Path) -> str:
+    """A SQLite URL's file relative to the project (as a file source's path is), so that
+    ``loopml init sqlite:///shop.db --dir project`` finds it from the project."""
+    head = "sqlite:///"
+    if not url.startswith(head):
+        return url
+    path, sep, options = url[len(head):].partition("?")
+    if path in ("", ":memory:") or path.startswith("/") or path.startswith("file:"):
+        return url
+    return head + _relative(Path(path), root) + sep + options
 
 
 def _sql_source(

@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from loopml.core.errors import SourceError
+from loopml.core.errors import ConfigError, SourceError
 from loopml.lake import table_name
 from loopml.pipeline import Project
-
-pytestmark = pytest.mark.services
 
 PG_URL = os.environ.get("LOOPML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -67,6 +65,7 @@ class KillAfterFirstChunk:
         pass
 
 
+@pytest.mark.services
 def test_a_database_gone_mid_ingest_keeps_the_committed_chunks_and_resumes(
     tmp_path: Path, reader_table: tuple[sa.Engine, str, str]
 ) -> None:
@@ -91,3 +90,32 @@ def test_a_database_gone_mid_ingest_keeps_the_committed_chunks_and_resumes(
         assert results
         ids = project.lake.read(clean)["id"].to_list()
     assert sorted(ids) == list(range(1, 2001))
+
+
+def test_init_from_a_sqlite_file_in_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``loopml init sqlite:///shop.db --dir proj``: the file is found from where the user
+    typed it, the project keeps its path relative to the project, and ingests work."""
+    monkeypatch.chdir(tmp_path)
+    engine = sa.create_engine("sqlite:///shop.db")
+    with engine.begin() as c:
+        c.exec_driver_sql("CREATE TABLE orders (id INTEGER, total NUMERIC(8, 2), "
+                          "placed DATETIME, churned BOOLEAN)")
+        for i in range(60):
+            c.exec_driver_sql(f"INSERT INTO orders VALUES ({i}, {i}.25, "
+                              f"'2024-01-{1 + i // 10:02d} 10:00:00', {i % 2})")
+    engine.dispose()
+    with pytest.raises(ConfigError, match="table or query"):
+        Project.init("sqlite:///shop.db", target="churned", directory="proj")
+    project = Project.init("sqlite:///shop.db", table="orders", target="churned",
+                           watermark="placed", directory="proj")
+    src = project.config.source("orders")
+    # outside the project: absolute, as a file source's path would be
+    assert src.kind == "sql" and src.url == f"sqlite:///{(tmp_path / 'shop.db').resolve()}"
+    types = {c.name: c.type for c in project.contract("orders").columns}
+    assert types == {"id": "integer", "total": "float", "placed": "datetime",
+                     "churned": "boolean"}
+    with project:
+        assert sum(r.report.rows_accepted for r in project.ingest()) == 60
+        assert project.ingest() == []
