@@ -560,3 +560,16 @@ def test_reader_is_safe_to_abandon(pg: Db) -> None:
             f"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%{name}%%' "
             "AND pid <> pg_backend_pid()").scalar()
     assert left == 0
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "mariadb"])
+def test_plain_schemes_map_to_the_installed_drivers(scheme: str, request: pytest.FixtureRequest
+                                                    ) -> None:
+    """postgres:// and postgresql:// use psycopg 3; mariadb:// and mysql:// use PyMySQL."""
+    db: Db = request.getfixturevalue("pg" if scheme == "postgres" else "maria")
+    name, table = db.create()
+    db.insert(table, rows_of(db, range(3)))
+    url = scheme + "://" + db.url.split("://", 1)[1]
+    frames, _ = take(source(url, table=name), None)
+    assert ids(frames) == [0, 1, 2]
+    assert frames[0]["_source_file"][0].startswith(f"{scheme}://")
