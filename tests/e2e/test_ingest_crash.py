@@ -88,3 +88,23 @@ def test_kill_9_with_a_postgresql_catalog(tmp_path: Path, postgres_url: str) -> 
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["sources"][0]["recovered"] == 1
     assert_each_row_once(root, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_clean", "after_quarantine"])
+def test_kill_9_during_quarantine_replay(tmp_path: Path, point: str) -> None:
+    """'loopml quarantine replay' killed between its commits; the next command finishes it."""
+    from loopml.core.contract import ColumnSpec
+    from tests.ingest_project import COLUMNS, set_contract
+
+    root = make_project(tmp_path)
+    expected = _files(root)
+    assert _ingest(root).returncode == 0
+    set_contract(root, (COLUMNS[0], ColumnSpec(name="amount", type="float"), COLUMNS[2]))
+    env = {**os.environ, "LOOPML_TEST_KILL_AT": point}
+    died = subprocess.run([sys.executable, "-m", "loopml", "quarantine", "replay", "orders"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    assert _ingest(root).returncode == 0  # finishes the replay first
+    where = assert_each_row_once(root, expected)
+    assert ("data/a.csv", 2) in where["clean"]  # -5 passes the contract without bounds

@@ -22,11 +22,13 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.contract import Contract
+from loopml.core.errors import LoopmlError
 from loopml.core.records import IngestResult, TableRef
 from loopml.lake import table_name
 from loopml.pipeline._route import RAW_TEXT, ROW_HASH, Routed, route, row_hash
@@ -83,25 +85,18 @@ def as_recorded(src: SourceConfig, intent: dict[str, Any]) -> SourceConfig:
                                   for k, v in recorded.items()})
 
 
-def undo_on_error(ctx: Context, intent: dict[str, Any], source: str, zones: tuple[str, ...]):
-    """A context that undoes the intent when a LoopmlError stops it before any of ``zones``
-    holds its commit (nothing is lost: the source is read again, or the replay redone)."""
-    from contextlib import contextmanager
-
-    from loopml.core.errors import LoopmlError
-
-    @contextmanager
-    def guard():  # type: ignore[no-untyped-def]
-        try:
-            yield
-        except LoopmlError as exc:
-            names, versions = tables(source), intent["versions"]
-            if not any(tagged(ctx.lake, names[z], intent["ingest_id"], versions.get(z))
-                       for z in zones):
-                ctx.catalog.undo_ingest(intent["ingest_id"], reason=exc.message)
-            raise
-
-    return guard()
+@contextmanager
+def undo_on_error(ctx: Context, intent: dict[str, Any], zones: tuple[str, ...]) -> Iterator[None]:
+    """Undo the intent when a LoopmlError stops it before any of ``zones`` holds its commit
+    (nothing is lost: the source is read again, or the replay redone), then re-raise."""
+    try:
+        yield
+    except LoopmlError as exc:
+        names, versions = tables(intent["source"]), intent["versions"]
+        if not any(tagged(ctx.lake, names[z], intent["ingest_id"], versions.get(z))
+                   for z in zones):
+            ctx.catalog.undo_ingest(intent["ingest_id"], reason=exc.message)
+        raise
 
 
 def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, Any] | None,
@@ -128,8 +123,10 @@ def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, An
         pl.lit(ingest_id).alias("_ingest_id"),
         pl.lit(started).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
     )
-    raw = ctx.lake.append(names["raw"], frame, metadata={TAG: ingest_id,
-                                                          "loopml.rows": str(frame.height)})
+    meta = {TAG: ingest_id, "loopml.rows": str(frame.height)}
+    with undo_on_error(ctx, {"ingest_id": ingest_id, "source": src.name, "versions": versions},
+                       ("raw",)):
+        raw = ctx.lake.append(names["raw"], frame, metadata=meta)
     fault("after_raw")
     return ingest_id, raw.version
 
@@ -148,7 +145,7 @@ def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_ver
         pl.col("_ingest_id") == ingest_id
     ).collect()
     rows, rejected = split_rejected(raw)
-    with undo_on_error(ctx, intent, src.name, ("clean", "quarantine")):
+    with undo_on_error(ctx, intent, ("clean", "quarantine")):
         routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
                                rejected=rejected, src=src)
     replaced = routed.superseded + _replaced(ctx.lake, names["clean"], versions.get("clean"),

@@ -70,7 +70,7 @@ def complete_replay(ctx: Context, src: SourceConfig, intent: dict[str, Any], *,
     unreadable = pl.col(RAW_TEXT).is_not_null() if RAW_TEXT in held.columns else pl.lit(False)
     kept = held.filter(unreadable)  # rows the reader could not parse stay as they are
     rows = held.filter(~unreadable).drop([REASONS, RAW_TEXT, ROW_HASH], strict=False)
-    with undo_on_error(ctx, intent, src.name, ("clean", "quarantine")):
+    with undo_on_error(ctx, intent, ("clean", "quarantine")):
         routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
                                rejected=None, src=src)
     moved = routed.clean.height

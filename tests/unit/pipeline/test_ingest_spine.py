@@ -273,3 +273,26 @@ def test_an_intent_being_written_elsewhere_is_not_recovered(root: Path) -> None:
             assert ingest_source(p.context, skip_busy=True) == []
         other.close()
         assert len(p.ingest()) == 1
+
+
+def test_a_chunk_raw_cannot_take_is_undone_at_once(root: Path) -> None:
+    """A chunk whose types the raw table refuses fails clearly and leaves no pending intent
+    and no cursor behind."""
+    import polars as pl
+
+    from loopml.core.errors import LakeError
+    from loopml.core.records import Chunk
+    from loopml.pipeline._ingest import commit_chunk
+
+    write_csv(root, "a.csv", [(1, 10, "x")])
+    with Project(root) as p:
+        p.ingest()
+        before = p.catalog.cursor("orders")
+        ctx = p.context
+        frame = pl.DataFrame({"id": [{"a": 1}], "_source_file": ["t"], "_source_row": [1]})
+        with pytest.raises(LakeError):
+            commit_chunk(ctx, ctx.config.source("orders"), Chunk(
+                source="orders", frame=frame, cursor={"n": 1}), cursor=before)
+        assert p.catalog.pending_ingests() == []
+        assert p.catalog.cursor("orders") == before
+        assert p.catalog.intents(status="undone")[0]["counts"]["reason"]
