@@ -619,24 +619,34 @@ def _encode(v: Any) -> dict[str, str] | None:
 
 
 def _decode(d: dict[str, str]) -> Any:
-    t, v = d["type"], d["value"]
-    return {
-        "bool": lambda s: s == "True",
-        "int": int,
-        "float": float,
-        "decimal": Decimal,
-        "datetime": datetime.fromisoformat,
-        "date": date.fromisoformat,
-        "bytes": bytes.fromhex,
-        "str": str,
-    }[t](v)
+    return _DECODERS[d["type"]](d["value"])
+
+
+_DECODERS: dict[str, Any] = {
+    "bool": lambda s: s == "True",
+    "int": int,
+    "float": float,
+    "decimal": Decimal,
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "bytes": bytes.fromhex,
+    "str": str,
+}
 
 
 def _stored(cursor: dict[str, Any] | None) -> dict[str, str] | None:
     """The cursor's last watermark value as ``_encode`` gives it (None: none, or NULL)."""
     if cursor is None or cursor.get("watermark") is None:
         return None
-    return {"type": str(cursor["type"]), "value": str(cursor["watermark"])}
+    kind, value = cursor.get("type"), cursor["watermark"]
+    if kind not in _DECODERS or isinstance(value, (dict, list)):
+        raise SourceError(
+            f"The stored cursor of this SQL source is not one a watermark read understands: "
+            f"{str(cursor)[:200]}.",
+            hint="Was the source's watermark changed? Give the source a new name in "
+            "loopml.yaml to ingest it from the start.",
+        )
+    return {"type": str(kind), "value": str(value)}
 
 
 def _decode_key(d: dict[str, str] | None) -> tuple[str, str] | None:

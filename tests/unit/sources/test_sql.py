@@ -573,3 +573,13 @@ def test_plain_schemes_map_to_the_installed_drivers(scheme: str, request: pytest
     frames, _ = take(source(url, table=name), None)
     assert ids(frames) == [0, 1, 2]
     assert frames[0]["_source_file"][0].startswith(f"{scheme}://")
+
+
+def test_a_cursor_it_cannot_read_is_a_clear_error(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    with engine.begin() as c:
+        c.exec_driver_sql("CREATE TABLE t (id INTEGER, wm INTEGER)")
+    engine.dispose()
+    config = source(f"sqlite:///{tmp_path / 'c.db'}", table="t", watermark="wm")
+    with pytest.raises(SourceError, match="stored cursor"):
+        list(read_chunks(config, cursor={"watermark": {"v": 1}, "rows": 3}))
