@@ -20,20 +20,26 @@ its content changed (a digest of its rows is kept in the cursor).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from loopml.core.errors import SourceError, first_line, unknown_name
 from loopml.core.records import Chunk
+from loopml.sources._sql_values import (
+    decode,
+    decode_key,
+    encode,
+    kind_of_type,
+    kind_of_values,
+    row_hashes,
+    series,
+    stored,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -49,7 +55,6 @@ _DRIVERS = {
     "mariadb": "mariadb+pymysql",
 }
 _WM = "_loopml_wm"  # the watermark's raw value, selected beside the row
-_MAX_DECIMAL = 38  # Arrow's and Delta's largest decimal precision
 
 
 def display_url(url: str) -> str:
@@ -113,10 +118,10 @@ class _Reader:
     # ---- the two modes -----------------------------------------------------------------
 
     def incremental(self, cursor: dict[str, Any] | None) -> Iterator[Chunk]:
-        start = _stored(cursor)
+        start = stored(cursor)
         skip: Counter[str] = Counter(cursor.get("ties", {}) if cursor else {})
         rows_before = int(cursor.get("rows", 0)) if cursor else 0
-        last: tuple[str, str] | None = _decode_key(start) if cursor is not None else None
+        last: tuple[str, str] | None = decode_key(start) if cursor is not None else None
         started = cursor is not None
         taken: Counter[str] = Counter(skip)
         count = rows_before
@@ -124,11 +129,11 @@ class _Reader:
             keep: list[bool] = []
             run: list[int] = []  # rows kept at the value ``last`` (only they are hashed)
             for i, w in enumerate(raw):
-                key = _encode(w)
+                key = encode(w)
                 k = (key["type"], key["value"]) if key is not None else None
                 if started and k == last:
                     if skip.total() > 0:
-                        h = _row_hashes(frame[i], self.columns)[0]
+                        h = row_hashes(frame[i], self.columns)[0]
                         if skip[h] > 0:
                             skip[h] -= 1
                             keep.append(False)
@@ -139,7 +144,7 @@ class _Reader:
                     taken, skip, run = Counter(), Counter(), [i]
                 keep.append(True)
             if run:
-                taken.update(_row_hashes(frame[run], self.columns))
+                taken.update(row_hashes(frame[run], self.columns))
             if not any(keep):
                 continue
             import polars as pl
@@ -161,7 +166,7 @@ class _Reader:
         acc = 0
         pending: pl.DataFrame | None = None
         for frame, _ in self.read(cursor=None, limit=None):
-            acc = (acc + sum(int(h, 16) for h in _row_hashes(frame, self.columns))) % 2**128
+            acc = (acc + sum(int(h, 16) for h in row_hashes(frame, self.columns))) % 2**128
             if pending is not None:
                 yield Chunk(source=self.config.name, frame=pending,
                             cursor={"rows": total, "digest": None})
@@ -174,7 +179,7 @@ class _Reader:
     def _digest(self) -> tuple[int, str]:
         acc = rows = 0
         for frame, _ in self.read(cursor=None, limit=None):
-            acc = (acc + sum(int(h, 16) for h in _row_hashes(frame, self.columns))) % 2**128
+            acc = (acc + sum(int(h, 16) for h in row_hashes(frame, self.columns))) % 2**128
             rows += frame.height
         return rows, f"{acc:032x}"
 
@@ -239,8 +244,8 @@ class _Reader:
         import sqlalchemy as sa
 
         wm = self.config.watermark
-        stored = _stored(cursor)
-        last = None if stored is None else _decode(stored)
+        found = stored(cursor)
+        last = None if found is None else decode(found)
         after = last is not None
         if self.config.table is not None:
             table = self._table(conn)
@@ -251,7 +256,7 @@ class _Reader:
                     hint="Set sources.<name>.watermark to a column of the table.",
                 )
             for col in table.c:
-                self.kinds[col.name] = _kind_of_type(col.type)
+                self.kinds[col.name] = kind_of_type(col.type)
             stmt = sa.select(table)
             if wm is not None:
                 col = table.c[wm]
@@ -307,14 +312,14 @@ class _Reader:
         width = len(self.columns)
         columns = list(zip(*rows, strict=True)) if rows else [()] * (width + 1)
         raw = list(columns[width]) if self.config.watermark else []
-        series = []
+        built = []
         for i, name in enumerate(self.columns):
             values = list(columns[i])
             kind = self.kinds.get(name)
             if kind is None or kind[0] == "infer":
-                kind = self.kinds[name] = _kind_of_values(values, description, i)
-            series.append(_series(name, values, kind))
-        return pl.DataFrame(series), raw
+                kind = self.kinds[name] = kind_of_values(values, description, i)
+            built.append(series(name, values, kind))
+        return pl.DataFrame(built), raw
 
     def empty_frame(self) -> pl.DataFrame:
         import polars as pl
@@ -465,199 +470,3 @@ def _lost(text: str) -> bool:
     low = text.lower()
     return any(w in low for w in ("terminat", "closed", "lost connection", "gone away",
                                   "server closed", "connection"))
-
-
-# ---- types ---------------------------------------------------------------------------------
-
-
-def _kind_of_type(sa_type: Any) -> tuple[Any, ...]:
-    """How to build a column of this SQLAlchemy type (``("infer",)``: from its values)."""
-    from sqlalchemy import types as T
-
-    if isinstance(sa_type, T.Boolean):
-        return ("bool",)
-    if isinstance(sa_type, T.Float):
-        return ("float",)
-    if isinstance(sa_type, T.Numeric):
-        return _decimal_kind(sa_type.precision, sa_type.scale)
-    if isinstance(sa_type, T.Integer):
-        return ("int",)
-    if isinstance(sa_type, T.DateTime):
-        return ("datetime", bool(getattr(sa_type, "timezone", False)))
-    if isinstance(sa_type, T.Date):
-        return ("date",)
-    if isinstance(sa_type, T.Time):
-        return ("time",)
-    if isinstance(sa_type, T.Interval):
-        return ("duration",)
-    if isinstance(sa_type, (T.JSON, T.ARRAY)):
-        return ("json",)
-    if isinstance(sa_type, T._Binary):
-        return ("bytes",)
-    if isinstance(sa_type, (T.String, T.Uuid, T.Enum)):
-        return ("str",)
-    return ("infer",)
-
-
-def _decimal_kind(precision: int | None, scale: int | None) -> tuple[Any, ...]:
-    if precision is None or scale is None or precision > _MAX_DECIMAL or precision < 1:
-        return ("float",)
-    if scale == 0 and precision <= 18:
-        return ("int",)
-    return ("decimal", precision, scale)
-
-
-def _kind_of_values(values: list[Any], description: Any, index: int) -> tuple[Any, ...]:
-    """A column's kind from its first non-null value (queries; SQLite's untyped columns)."""
-    v = next((x for x in values if x is not None), None)
-    if v is None:
-        return ("infer",)
-    if isinstance(v, bool):
-        return ("bool",)
-    if isinstance(v, int):
-        return ("int",)
-    if isinstance(v, float):
-        return ("float",)
-    if isinstance(v, Decimal):
-        d = description[index] if description and index < len(description) else None
-        precision, scale = (d[4], d[5]) if d is not None and len(d) > 5 else (None, None)
-        if precision is not None and scale is not None and 0 <= scale <= precision:
-            return _decimal_kind(precision, scale)
-        return ("float",)
-    if isinstance(v, datetime):
-        return ("datetime", v.tzinfo is not None)
-    if isinstance(v, date):
-        return ("date",)
-    if isinstance(v, time):
-        return ("time",)
-    if isinstance(v, timedelta):
-        return ("duration",)
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return ("bytes",)
-    if isinstance(v, (dict, list)):
-        return ("json",)
-    return ("str",)
-
-
-def _series(name: str, values: list[Any], kind: tuple[Any, ...]) -> pl.Series:
-    """One column as a Polars series; values that do not fit the kind keep their text."""
-    import polars as pl
-
-    tag = kind[0]
-    try:
-        if tag == "int":
-            return pl.Series(name, values, dtype=pl.Int64, strict=True)
-        if tag == "float":
-            return pl.Series(name, [None if v is None else float(v) for v in values],
-                             dtype=pl.Float64)
-        if tag == "decimal":
-            return pl.Series(name, values, dtype=pl.Decimal(kind[1], kind[2]), strict=True)
-        if tag == "bool":
-            return pl.Series(name, [None if v is None else bool(v) for v in values],
-                             dtype=pl.Boolean)
-        if tag == "datetime":
-            naive = [None if v is None else _utc_naive(v) for v in values]
-            s = pl.Series(name, naive, dtype=pl.Datetime("us"), strict=True)
-            return s.dt.replace_time_zone("UTC") if kind[1] else s
-        if tag == "date":
-            return pl.Series(name, values, dtype=pl.Date, strict=True)
-        if tag == "time":
-            return pl.Series(name, [None if v is None else v.isoformat() for v in values],
-                             dtype=pl.String)
-        if tag == "duration":
-            return pl.Series(name, [None if v is None else v.total_seconds() for v in values],
-                             dtype=pl.Float64)
-        if tag == "bytes":
-            return pl.Series(name, [None if v is None else bytes(v) for v in values],
-                             dtype=pl.Binary)
-        if tag == "json":
-            return pl.Series(name, [None if v is None or isinstance(v, str)
-                                    else json.dumps(v, default=str, sort_keys=True)
-                                    if not isinstance(v, str) else v for v in values],
-                             dtype=pl.String)
-    except (TypeError, ValueError, OverflowError, AttributeError, pl.exceptions.PolarsError):
-        pass
-    return pl.Series(name, [None if v is None else _text(v) for v in values], dtype=pl.String)
-
-
-def _utc_naive(v: Any) -> Any:
-    if isinstance(v, datetime) and v.tzinfo is not None:
-        return v.astimezone(UTC).replace(tzinfo=None)
-    return v
-
-
-def _text(v: Any) -> str:
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes(v).hex()
-    if isinstance(v, (datetime, date, time)):
-        return v.isoformat()
-    return str(v)
-
-
-# ---- cursor values and row hashes --------------------------------------------------------
-
-
-def _encode(v: Any) -> dict[str, str] | None:
-    """A watermark value as JSON: its type and its exact text."""
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return {"type": "bool", "value": str(v)}
-    if isinstance(v, int):
-        return {"type": "int", "value": str(v)}
-    if isinstance(v, float):
-        return {"type": "float", "value": repr(v)}
-    if isinstance(v, Decimal):
-        return {"type": "decimal", "value": str(v)}
-    if isinstance(v, datetime):
-        return {"type": "datetime", "value": v.isoformat()}
-    if isinstance(v, date):
-        return {"type": "date", "value": v.isoformat()}
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return {"type": "bytes", "value": bytes(v).hex()}
-    return {"type": "str", "value": str(v)}
-
-
-def _decode(d: dict[str, str]) -> Any:
-    return _DECODERS[d["type"]](d["value"])
-
-
-_DECODERS: dict[str, Any] = {
-    "bool": lambda s: s == "True",
-    "int": int,
-    "float": float,
-    "decimal": Decimal,
-    "datetime": datetime.fromisoformat,
-    "date": date.fromisoformat,
-    "bytes": bytes.fromhex,
-    "str": str,
-}
-
-
-def _stored(cursor: dict[str, Any] | None) -> dict[str, str] | None:
-    """The cursor's last watermark value as ``_encode`` gives it (None: none, or NULL)."""
-    if cursor is None or cursor.get("watermark") is None:
-        return None
-    kind, value = cursor.get("type"), cursor["watermark"]
-    if kind not in _DECODERS or isinstance(value, (dict, list)):
-        raise SourceError(
-            f"The stored cursor of this SQL source is not one a watermark read understands: "
-            f"{str(cursor)[:200]}.",
-            hint="Was the source's watermark changed? Give the source a new name in "
-            "loopml.yaml to ingest it from the start.",
-        )
-    return {"type": str(kind), "value": str(value)}
-
-
-def _decode_key(d: dict[str, str] | None) -> tuple[str, str] | None:
-    return None if d is None else (d["type"], d["value"])
-
-
-def _row_hashes(frame: pl.DataFrame, columns: list[str]) -> list[str]:
-    """A 128-bit hash of each row's values (stable across processes and reads)."""
-    out = []
-    for row in frame.select(columns).iter_rows():
-        text = "\x1f".join("\x00" if v is None else f"{type(v).__name__}:{_text(v)}"
-                           for v in row)
-        out.append(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
-    return out
