@@ -67,13 +67,18 @@ class Project:
         name: str | None = None,
         force: bool = False,
         training: dict[str, Any] | None = None,
+        table: str | None = None,
+        query: str | None = None,
+        watermark: str | None = None,
     ) -> Project:
-        """Create a project from a data file, folder or glob and a target column."""
+        """Create a project from a data file, folder or glob (or a database URL with a
+        ``table`` or ``query``) and a target column."""
         from loopml.pipeline._init import create_project
 
         _, _, file = create_project(
             data, target=target, task=task, time_column=time_column, exclude=tuple(exclude),
-            directory=directory, name=name, force=force, training=training,
+            directory=directory, name=name, force=force, training=training, table=table,
+            query=query, watermark=watermark,
         )
         return cls(file)
 

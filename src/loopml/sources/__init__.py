@@ -6,6 +6,9 @@ source's cursor after it. The ingest commits one chunk at a time and stores the 
 once the chunk is in the lake, so a crash never skips rows and the next ingest starts where the
 last committed chunk ended.
 
+SQL: a table or a query of PostgreSQL, MariaDB/MySQL or SQLite by URL, read in chunks,
+incremental by a watermark column; ``read_sample`` gives a bounded sample to infer a contract.
+
 Files: CSV/TSV, Parquet, NDJSON and JSON arrays, as one file, a folder or a glob. CSV is read
 as text (lossless); ``quality`` converts it to the contract's types.
 
@@ -16,7 +19,7 @@ as text (lossless); ``quality`` converts it to the contract's types.
 2
 """
 
-from loopml.sources._dispatch import read_chunks
+from loopml.sources._dispatch import read_chunks, read_sample
 from loopml.sources._files import read_source, resolve_files
 
-__all__ = ["read_chunks", "read_source", "resolve_files"]
+__all__ = ["read_chunks", "read_sample", "read_source", "resolve_files"]

@@ -40,6 +40,10 @@ def read_chunks(
             f"Source {config.name!r} is a {kind} source; only streams (mqtt) can be followed.",
             hint="Drop --follow, or run 'loopml ingest' on a schedule.",
         )
+    if kind == "sql":
+        from loopml.sources._sql import sql_chunks
+
+        return sql_chunks(config, base_dir=base, cursor=cursor)  # type: ignore[arg-type]
     if kind == "http":
         from loopml.sources._http import http_chunks
 
@@ -49,3 +53,18 @@ def read_chunks(
 
         return media_chunks(config, base_dir=base, cursor=cursor)
     raise SourceError(f"Source kind {kind!r} of {config.name!r} cannot be read yet.")
+
+
+def read_sample(config: SourceConfig, *, base_dir: str | Path = ".", rows: int = 100_000) -> Any:
+    """At most ``rows`` rows of a source as a Polars frame, to infer a contract from (a file
+    source is read whole, as ``read_source`` does; a SQL source by a bounded query)."""
+    base = Path(base_dir)
+    if config.kind == "sql":
+        from loopml.sources._sql import sql_sample
+
+        return sql_sample(config, base_dir=base, rows=rows)  # type: ignore[arg-type]
+    if config.kind == "file":
+        from loopml.sources._files import read_source
+
+        return read_source(config, base_dir=base).frame
+    raise SourceError(f"Source kind {config.kind!r} of {config.name!r} cannot be sampled yet.")
