@@ -140,6 +140,9 @@ def test_demo(browser, tmp_path: Path) -> None:
     assert result.replayed == 6 * 300
     assert result.run.evaluation.metrics["roc_auc"] > 0.6
     assert result.run.ingests[0].report.rows_quarantined > 0  # cancelled flights: no arrival
+    # the weather is a second source, from PostgreSQL here (a file where it is unreachable)
+    assert result.weather_from == "postgresql"
+    assert sum(i.report.rows_in for i in result.run.ingests if i.source == "weather") == 26_115
     assert [m.month for m in result.months] == [f"2013-{m:02d}" for m in range(7, 13)]
     assert result.months[0].labels_for is None and result.months[1].labels_for == "2013-07"
     assert all(m.accepted > 250 for m in result.months[1:])

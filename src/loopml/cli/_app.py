@@ -73,7 +73,7 @@ def _project(path: Path | None) -> Any:
 @app.command()
 @friendly
 def init(
-    data: Annotated[Optional[str], typer.Argument(help="A data file, a folder or a glob such as 'data/*.csv' (leave out with --ci in an existing project).", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Argument(help="A data file, a folder or a glob such as 'data/*.csv', or a database URL such as postgresql://USER@HOST:PORT/DB (mysql://, mariadb://, sqlite:///; write a password as ${VAR}) (leave out with --ci in an existing project).", show_default=False)] = None,
     target: Annotated[Optional[str], typer.Option("--target", "-t", help="The column to predict (leave out for clustering).")] = None,
     task: Annotated[TaskChoice, typer.Option(help="What to learn; 'auto' decides from the target.")] = TaskChoice.auto,
     time_column: Annotated[Optional[str], typer.Option("--time-column", help="Split by this timestamp column: the newest rows are the test set.")] = None,
@@ -82,11 +82,15 @@ def init(
     name: Annotated[Optional[str], typer.Option(help="Project and model name (default: the folder's name).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing loopml.yaml (and workflow).")] = False,
     ci: Annotated[bool, typer.Option("--ci", help="Also write .github/workflows/loopml.yml, a GitHub Actions workflow running 'loopml run' then 'loopml check'.")] = False,
+    table: Annotated[Optional[str], typer.Option("--table", help="With a database URL: the table to read (schema.table also works).")] = None,
+    query: Annotated[Optional[str], typer.Option("--query", help="With a database URL: a SELECT to read instead of a table.")] = None,
+    watermark: Annotated[Optional[str], typer.Option("--watermark", help="With a database URL: a column that grows (a timestamp or id); each ingest then reads only newer rows.")] = None,
 ) -> None:
-    """Create a project from a data file.
+    """Create a project from a data file or a database table.
 
     Writes loopml.yaml and the inferred data contract contracts/SOURCE.yaml; with
     --ci also a ready GitHub Actions workflow (without DATA: for the existing project).
+    A database table's contract is inferred from its first 100,000 rows.
     """
     from loopml.cli._render import console, show_init
     from loopml.core.errors import ConfigError
@@ -102,6 +106,7 @@ def init(
             project = Project.init(
                 data, target=target, task=task.value, time_column=time_column,
                 exclude=tuple(exclude or ()), directory=directory, name=name, force=force,
+                table=table, query=query, watermark=watermark,
             )
         show_init(project)
     if ci:
@@ -365,3 +370,18 @@ def feedback(
     )
     for problem in result.problems:
         console().print(f"  {problem}", markup=False, highlight=False)
+
+
+def _register_data_commands() -> None:
+    from loopml.cli._data import register
+
+    register(app)
+
+
+_register_data_commands()
+
+
+# sub-apps register last: they import the helpers above
+from loopml.cli._lake import lake_app  # noqa: E402
+
+app.add_typer(lake_app, name="lake")

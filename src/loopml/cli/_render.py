@@ -105,6 +105,13 @@ def show_init(project: Project) -> None:
                "time + feature" if spec.name == cfg.problem.time_column else "feature")
         table.add_row(spec.name, spec.type, "yes" if spec.nullable else "no", detail, use)
     c.print(table)
+    src = cfg.source(cfg.problem.source)
+    if src.kind == "sql":
+        what = f"table {src.table}" if src.table else "the query"
+        c.print(f"The contract was inferred from a sample of the first rows of {what}; "
+                "'loopml run' ingests them all"
+                + (f", then only rows with a newer {src.watermark}." if src.watermark
+                   else " (without --watermark, the whole table again when it changes)."))
     c.print("Review the contract, then run [bold]loopml run[/].")
 
 

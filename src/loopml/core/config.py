@@ -111,12 +111,24 @@ class HttpSource(_Source):
     since_param: str | None = None  # a parameter that receives the last watermark value
     retries: int = Field(default=5, ge=0, le=20)  # on 429, 5xx and connection errors
     backoff_s: float = Field(default=0.5, ge=0)
+    max_retry_wait_s: float = Field(default=120.0, gt=0)  # a longer Retry-After is an error
     timeout_s: float = Field(default=30.0, gt=0)
-    max_pages: PositiveInt = 10_000
+    max_pages: PositiveInt = 10_000  # pages one ingest reads; the next ingest goes on from there
+    pages_per_chunk: PositiveInt = 1  # pages committed to the lake as one unit
+
+    @model_validator(mode="after")
+    def _cursor_needs_path(self) -> HttpSource:
+        if self.pagination == "cursor" and not self.next_cursor:
+            raise ValueError("cursor pagination needs 'next_cursor': where the next cursor is")
+        return self
 
 
 class MqttSource(_Source):
-    """An MQTT broker's topics, taken in micro-batches; at least once, de-duplicated by key."""
+    """An MQTT broker's topics, taken in micro-batches; at least once, de-duplicated by key.
+
+    With ``message_key`` and no ``key``, the message key is the source's key: a message the
+    broker delivers twice (after a crash or a dropped connection) replaces its first copy.
+    """
 
     kind: Literal["mqtt"]
     host: str = "127.0.0.1"
@@ -125,11 +137,24 @@ class MqttSource(_Source):
     qos: Literal[0, 1, 2] = 1
     client_id: str | None = None  # a persistent session's id; default: loopml-<source>
     message_key: str | None = None  # a payload field that identifies a message (de-duplication)
-    batch_messages: PositiveInt = 1000  # a micro-batch is committed every N messages ...
+    # a micro-batch is committed every N messages ... (at most 65535: the broker holds back
+    # more unacknowledged messages than that, so a larger batch could never fill)
+    batch_messages: int = Field(default=1000, ge=1, le=65535)
     batch_seconds: float = Field(default=5.0, gt=0)  # ... or every T seconds
     idle_s: float = Field(default=2.0, gt=0)  # without --follow, stop after this long idle
     username_env: str | None = None
     password_env: str | None = None
+    retries: int = Field(default=5, ge=0, le=20)  # reconnects in a row before giving up
+    backoff_s: float = Field(default=0.5, ge=0)  # doubled after each failed reconnect
+    # how long the broker keeps the session (and the messages for it) while loopml is away
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=1, le=4_294_967_295)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_message_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("message_key") and not data.get("key"):
+            return {**data, "key": (data["message_key"],)}
+        return data
 
 
 class MediaSource(_Source):
@@ -138,6 +163,8 @@ class MediaSource(_Source):
     kind: Literal["media"]
     path: str
     histogram_bins: int = Field(default=4, ge=1, le=64)  # per colour channel
+    stem_column: str = "stem"  # the file name without extension, to join tabular data on
+    files_per_chunk: PositiveInt = 200  # files committed to the lake as one unit
 
 
 def _source_kind(value: Any) -> str:
@@ -238,7 +265,12 @@ class LoopConfig(_Section):
 
 
 class StorageConfig(_Section):
-    lake_uri: str = f"{STATE_DIR}/lake"
+    lake_uri: str = f"{STATE_DIR}/lake"  # a folder, or any URI Delta supports (s3://bucket/lake)
+    # Delta's options for an object-store lake (AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP ...);
+    # write secrets as ${VAR}. Delta also reads AWS_* variables that no option here overrides.
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    # 'loopml lake optimize' keeps the files that versions younger than this still need
+    retention_hours: int = Field(default=168, ge=0)
     catalog_url: str = f"sqlite:///{STATE_DIR}/catalog.db"
     artifacts_uri: str = f"{STATE_DIR}/artifacts"
     reports_dir: str = f"{STATE_DIR}/reports"

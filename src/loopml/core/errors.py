@@ -67,6 +67,10 @@ class RegistryError(LoopmlError, LookupError):
     headline = "The model registry could not answer"
 
 
+class SourceBusyError(RegistryError):
+    headline = "The source is being ingested elsewhere"
+
+
 class IntegrityError(RegistryError):
     headline = "An artifact failed its integrity check"
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LakeConflictError, LakeError, first_line, unknown_name
 from loopml.core.records import TableRef
+from loopml.lake._types import delta_compatible
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from loopml.lake._maintain import OptimizeResult
 
 ZONES = ("raw", "clean", "quarantine", "predictions", "feedback", "monitoring", "deadletter")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -67,20 +71,35 @@ class Lake:
     # ---- writing ------------------------------------------------------------------------
 
     def append(
-        self, table: str, frame: pl.DataFrame, *, metadata: dict[str, str] | None = None
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        metadata: dict[str, str] | None = None,
+        partition_by: Sequence[str] | None = None,
     ) -> TableRef:
         """Append ``frame`` as one commit (new columns are added to the table's schema).
 
         ``metadata`` is stored with the commit (see ``history``); prefix keys with
         ``loopml.`` - delta-rs reserves some plain names such as ``operation``.
+        ``partition_by`` names the columns a new table is partitioned by; a table's
+        partitioning is fixed when it is created, and asking for another one is a ``LakeError``
+        (not a ``LakeConflictError``: no row's type is at fault).
         """
-        return self._write(table, frame, mode="append", metadata=metadata)
+        return self._write(table, frame, mode="append", metadata=metadata,
+                           partition_by=partition_by)
 
     def overwrite(
-        self, table: str, frame: pl.DataFrame, *, metadata: dict[str, str] | None = None
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        metadata: dict[str, str] | None = None,
+        partition_by: Sequence[str] | None = None,
     ) -> TableRef:
         """Replace the table's rows as one commit; earlier versions stay readable."""
-        return self._write(table, frame, mode="overwrite", metadata=metadata)
+        return self._write(table, frame, mode="overwrite", metadata=metadata,
+                           partition_by=partition_by)
 
     def merge(
         self,
@@ -89,6 +108,7 @@ class Lake:
         *,
         keys: Sequence[str],
         metadata: dict[str, str] | None = None,
+        partition_by: Sequence[str] | None = None,
     ) -> TableRef:
         """Upsert ``frame`` by ``keys`` as one commit (a Delta MERGE): rows whose keys are in
         the table replace it, the others are inserted; a missing table is created.
@@ -117,10 +137,12 @@ class Lake:
         existing = self._existing_schema(path)
         data = frame.unique(keys, keep="last", maintain_order=True)
         if existing is None:
-            return self._write(table, data, mode="append", metadata=metadata)
+            return self._write(table, data, mode="append", metadata=metadata,
+                               partition_by=partition_by)
+        self._check_partitioning(table, path, frame, partition_by)
         if data.height == 0:
             return self.ref(table)
-        data = _delta_compatible(data, existing).rechunk()
+        data = delta_compatible(data, existing).rechunk()
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
         predicate = " AND ".join(f'target."{k}" = source."{k}"' for k in keys)
         try:
@@ -146,13 +168,20 @@ class Lake:
         return self.ref(table)
 
     def _write(
-        self, table: str, frame: pl.DataFrame, *, mode: str, metadata: dict[str, str] | None
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        mode: str,
+        metadata: dict[str, str] | None,
+        partition_by: Sequence[str] | None = None,
     ) -> TableRef:
         from deltalake import CommitProperties, write_deltalake
         from deltalake.exceptions import SchemaMismatchError
 
         path = self.path(table)
-        data = _delta_compatible(frame, self._existing_schema(path) if mode == "append" else None)
+        partitions = self._check_partitioning(table, path, frame, partition_by)
+        data = delta_compatible(frame, self._existing_schema(path) if mode == "append" else None)
         data = data.rechunk()  # delta-rs may reorder the rows of a many-chunk batch
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
         try:
@@ -161,6 +190,7 @@ class Lake:
                 data.to_arrow(),
                 mode=mode,  # type: ignore[arg-type]
                 schema_mode="merge" if mode == "append" else "overwrite",
+                partition_by=partitions,
                 storage_options=self.storage_options,
                 commit_properties=props,
             )
@@ -182,6 +212,35 @@ class Lake:
         assert version is not None
         return TableRef(name=table, version=version)
 
+    def _check_partitioning(
+        self, table: str, path: str, frame: pl.DataFrame, partition_by: Sequence[str] | None
+    ) -> list[str] | None:
+        """The partition columns to write with: the existing table's, or ``partition_by`` for a
+        new table; asking for other columns than the table has is a ``LakeError``."""
+        wanted = None if partition_by is None else list(partition_by)
+        missing = [c for c in wanted or [] if c not in frame.columns]
+        if missing:
+            raise LakeError(
+                f"Cannot partition {table} by {missing}: the batch has no such column "
+                f"(columns: {', '.join(frame.columns)}).",
+                hint="Name columns of the data in partition_by.",
+            )
+        dt = self._open(path, None, missing_ok=True)
+        if dt is None:
+            return wanted or None
+        have = list(dt.metadata().partition_columns)
+        if wanted is not None and wanted != have:
+            raise LakeError(
+                f"Table {table} is partitioned by {have or 'nothing'}, not {wanted}: a table's "
+                "partitioning is fixed when it is created.",
+                hint=f"Set partition_by back to {have}, or write to a new table.",
+            )
+        return have or None
+
+    def partition_columns(self, table: str) -> list[str]:
+        """The columns a table is partitioned by (empty if none)."""
+        return list(self._open(self.path(table), None).metadata().partition_columns)
+
     def _existing_schema(self, path: str) -> dict[str, Any] | None:
         dt = self._open(path, None, missing_ok=True)
         if dt is None:
@@ -195,25 +254,37 @@ class Lake:
     # ---- reading ------------------------------------------------------------------------
 
     def read(
-        self, table: str, *, version: int | None = None, columns: list[str] | None = None
+        self,
+        table: str,
+        *,
+        version: int | None = None,
+        as_of: datetime | str | None = None,
+        columns: list[str] | None = None,
     ) -> pl.DataFrame:
-        """Read a table, at ``version`` if given (time travel), else the latest."""
+        """Read a table, at ``version`` or as it was at time ``as_of`` if given (time travel),
+        else the latest. ``as_of`` is a datetime or ISO text; a time without offset is UTC."""
         import polars as pl
 
-        dt = self._open(self.path(table), version)
+        dt = self._open(self.path(table), self._version_at(table, version, as_of))
         try:
             arrow = dt.to_pyarrow_table(columns=columns)
         except Exception as exc:  # delta-rs raises several types for the same cause
-            raise LakeError(f"Reading {table} failed: {first_line(exc)}") from exc
+            hint = None
+            if version is not None or as_of is not None:
+                hint = ("'loopml lake optimize' vacuums the files of versions older than "
+                        "storage.retention_hours; read a newer version.")
+            raise LakeError(f"Reading {table} failed: {first_line(exc)}", hint=hint) from exc
         out = pl.from_arrow(arrow)
         assert isinstance(out, pl.DataFrame)
         return out
 
-    def scan(self, table: str, *, version: int | None = None) -> pl.LazyFrame:
+    def scan(
+        self, table: str, *, version: int | None = None, as_of: datetime | str | None = None
+    ) -> pl.LazyFrame:
         """A lazy view of a table for large reads (Polars streams it)."""
         import polars as pl
 
-        dt = self._open(self.path(table), version)
+        dt = self._open(self.path(table), self._version_at(table, version, as_of))
         return pl.scan_delta(dt)
 
     def exists(self, table: str) -> bool:
@@ -230,9 +301,57 @@ class Lake:
             raise self._missing(table)
         return TableRef(name=table, version=version)
 
-    def rows(self, table: str, *, version: int | None = None) -> int:
+    def rows(
+        self, table: str, *, version: int | None = None, as_of: datetime | str | None = None
+    ) -> int:
+        version = self._version_at(table, version, as_of)
         dt = self._open(self.path(table), version)
         return int(dt.count()) if hasattr(dt, "count") else self.read(table, version=version).height
+
+    def version_at(self, table: str, as_of: datetime | str) -> int:
+        """The version a table had at time ``as_of`` (a datetime, or ISO text; UTC if it has no
+        offset): the newest commit at or before it.
+
+        >>> import tempfile, polars as pl
+        >>> lake = Lake(tempfile.mkdtemp())
+        >>> _ = lake.append("raw/t", pl.DataFrame({"x": [1]}))
+        >>> lake.version_at("raw/t", "2999-01-01T00:00:00")
+        0
+        """
+        when = _as_datetime(as_of)
+        dt = self._open(self.path(table), None)
+        # the commits' own timestamps (what 'history' shows), not the log files' modification
+        # times that load_as_version goes by: an object store keeps those to the second only
+        stamps = {int(c["version"]): c["timestamp"] for c in dt.history()
+                  if "version" in c and "timestamp" in c}
+        if not stamps:
+            try:
+                dt.load_as_version(when)
+            except Exception as exc:  # delta-rs raises several types for the same cause
+                raise LakeError(
+                    f"Cannot find {table} as of {when.isoformat()}: {first_line(exc)}",
+                    hint="Give a time after the table's first commit.") from exc
+            return int(dt.version())
+        millis = when.timestamp() * 1000
+        before = [v for v, stamp in stamps.items() if stamp <= millis]
+        if not before:
+            first = min(stamps)
+            first_time = datetime.fromtimestamp(stamps[first] / 1000, tz=UTC)
+            raise LakeError(
+                f"Table {table} did not exist yet at {when.isoformat()}: its first version "
+                f"({first}) is from {first_time.isoformat()}.",
+                hint="Give a later time, or a version number ('loopml lake history').",
+            )
+        return max(before)
+
+    def _version_at(
+        self, table: str, version: int | None, as_of: datetime | str | None
+    ) -> int | None:
+        if as_of is None:
+            return version
+        if version is not None:
+            raise LakeError("Give a version or a time (as_of) to read, not both.")
+        return self.version_at(table, as_of)
 
     def history(self, table: str) -> list[dict[str, Any]]:
         """Commits, newest first: version, timestamp, operation and our commit metadata."""
@@ -240,9 +359,11 @@ class Lake:
         return list(dt.history())
 
     def tables(self) -> list[str]:
-        """Every table in the lake as ``zone/name`` (local lakes only)."""
+        """Every table in the lake as ``zone/name`` (local and ``s3://`` lakes)."""
         if not self._local:
-            raise LakeError("Listing tables works on local lakes only.")
+            from loopml.lake._store import list_tables
+
+            return list_tables(self.uri, self.storage_options, ZONES, _DEAD_LETTER)
         root = Path(self.uri)
         found = []
         for zone in ZONES:
@@ -250,6 +371,54 @@ class Lake:
             for p in sorted((root / zone).glob(pattern)):
                 found.append(p.parent.relative_to(root).as_posix())
         return found
+
+    # ---- maintenance and SQL ----------------------------------------------------------------
+
+    def optimize(
+        self, table: str, *, retention_hours: int = 168, metadata: dict[str, str] | None = None
+    ) -> OptimizeResult:
+        """Compact a table's small files into larger ones (a new version with the same rows),
+        then vacuum the files that no version younger than ``retention_hours`` needs.
+
+        >>> import tempfile, polars as pl
+        >>> lake = Lake(tempfile.mkdtemp())
+        >>> for x in range(3):
+        ...     _ = lake.append("raw/t", pl.DataFrame({"x": [x]}))
+        >>> done = lake.optimize("raw/t", retention_hours=0)
+        >>> done.files_removed, done.files_added, done.files_vacuumed, lake.rows("raw/t")
+        (3, 1, 3, 3)
+        """
+        from loopml.lake._maintain import optimize
+
+        dt = self._open(self.path(table), None)
+        return optimize(dt, table, retention_hours=retention_hours, metadata=metadata)
+
+    def sql(self, query: str, *, versions: dict[str, int] | None = None) -> pl.DataFrame:
+        """Run a DuckDB ``query`` over the lake; each table is a view named ``zone_name``
+        (``clean/flights`` is ``clean_flights``), at its latest version or ``versions[table]``.
+
+        >>> import tempfile, polars as pl
+        >>> lake = Lake(tempfile.mkdtemp())
+        >>> _ = lake.append("clean/t", pl.DataFrame({"x": [1, 2, 3]}))
+        >>> lake.sql("SELECT max(x) AS m, count(*) AS n FROM clean_t").row(0)
+        (3, 3)
+        """
+        from loopml.lake._sql import sql
+
+        return sql(self, query, versions=versions)
+
+    def table(self, name: str) -> str:
+        """The ``zone/name`` of an existing table named as ``zone/name`` or by its SQL view
+        name ``zone_name``; an unknown name is a ``LakeError`` listing the tables."""
+        from loopml.lake._sql import view_name
+
+        tables = self.tables()
+        if name in tables:
+            return name
+        by_view = {view_name(t): t for t in tables}
+        if name in by_view:
+            return by_view[name]
+        raise self._missing(name)
 
     def _open(self, path: str, version: int | None, *, missing_ok: bool = False) -> Any:
         from deltalake import DeltaTable
@@ -260,70 +429,53 @@ class Lake:
         except TableNotFoundError:
             if missing_ok and version is None:
                 return None
-            table = "/".join(Path(path).parts[-2:]) if self._local else path
-            raise self._missing(table) from None
+            raise self._missing(self._name_of(path)) from None
         except (DeltaError, OSError, ValueError) as exc:
             if version is not None:
                 latest = self._open(path, None, missing_ok=True)
+                name = self._name_of(path)
                 if latest is not None and (version < 0 or version > latest.version()):
                     raise LakeError(
-                        f"Table {path} has no version {version}; "
-                        f"versions run from 0 to {latest.version()}."
+                        f"Table {name} has no version {version}; "
+                        f"versions run from 0 to {latest.version()}.",
+                        hint=f"'loopml lake history {name}' lists them.",
                     ) from None
-                raise LakeError(f"Cannot open {path} at version {version}: {first_line(exc)}") from exc
+                raise LakeError(f"Cannot open {name} at version {version}: {first_line(exc)}",
+                                hint="Versions older than the log's retention may be gone; "
+                                f"'loopml lake history {name}' lists those kept.") from exc
             raise LakeError(f"Cannot open {path}: {first_line(exc)}") from exc
 
+    def _name_of(self, path: str) -> str:
+        """``zone/name`` of a table path under this lake (the path itself if elsewhere)."""
+        if self._local:
+            try:
+                return Path(path).relative_to(Path(self.uri).resolve()).as_posix()
+            except ValueError:
+                return path
+        root = self.uri.rstrip("/") + "/"
+        return path[len(root):] if path.startswith(root) else path
+
     def _missing(self, table: str) -> LakeError:
-        existing = self.tables() if self._local else []
+        try:
+            existing = self.tables()
+        except LakeError:
+            existing = []
         return LakeError(
             unknown_name("table", table, existing) if existing else f"No table {table} yet.",
-            hint="Tables appear when data is first ingested ('loopml run').",
+            hint="Tables appear when data is first ingested ('loopml run'); "
+            "'loopml lake ls' lists them.",
         )
 
 
-def _delta_compatible(frame: pl.DataFrame, existing: dict[str, Any] | None) -> pl.DataFrame:
-    """Cast types Delta cannot store (unsigned, null, categorical, ns/tz times) to ones it can,
-    and to the existing table's type where the value is kept exactly."""
-    import polars as pl
-
-    casts = {}
-    for name, dtype in frame.schema.items():
-        target = dtype
-        if dtype == pl.Null:
-            target = pl.String
-        elif dtype in (pl.UInt8, pl.UInt16):
-            target = pl.Int32
-        elif dtype in (pl.UInt32, pl.UInt64):
-            target = pl.Int64
-        elif isinstance(dtype, (pl.Categorical, pl.Enum)):
-            target = pl.String
-        elif isinstance(dtype, pl.Datetime):
-            target = pl.Datetime("us", "UTC" if dtype.time_zone else None)
-        elif dtype == pl.Time:
-            target = pl.String
-        if existing and name in existing and existing[name] != target:
-            wanted = existing[name]
-            if _widens(target, wanted):
-                target = wanted
-        if target != dtype:
-            casts[name] = target
-    if not casts:
-        return frame
-    out = frame
-    for name, target in casts.items():
-        col = pl.col(name)
-        if isinstance(target, pl.Datetime) and target.time_zone:
-            col = col.dt.convert_time_zone("UTC")
-        out = out.with_columns(col.cast(target))
-    return out
-
-
-def _widens(source: Any, target: Any) -> bool:
-    import polars as pl
-
-    ints = [pl.Int8, pl.Int16, pl.Int32, pl.Int64]
-    if source in ints and (target in ints[ints.index(source) :] or target == pl.Float64):
-        return True
-    if source == pl.Float32 and target == pl.Float64:
-        return True
-    return source == pl.Null
+def _as_datetime(value: datetime | str) -> datetime:
+    """A timezone-aware datetime from a datetime or ISO text; without an offset, UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise LakeError(
+                f"{value!r} is not a time.",
+                hint="Write an ISO time such as 2026-01-31T12:00:00 or 2026-01-31T12:00+01:00 "
+                "(UTC when no offset is given), or a version number.",
+            ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

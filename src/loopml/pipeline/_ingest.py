@@ -1,122 +1,155 @@
-"""Ingest: source files -> raw table -> validation -> clean table + quarantine table.
+"""Ingest: source chunks -> raw -> validation -> clean (append or upsert by key) + quarantine.
 
-Each file is ingested once: its sha256 is stored in the raw table's commit metadata, and a
-file whose content was ingested before is skipped (a changed file is ingested again).
+Every source kind is read by ``loopml.sources.read_chunks`` from the cursor the catalog holds;
+each chunk is committed crash-safely (``_commit``) and its cursor stored only after its rows
+are in the lake. Each start first finishes or undoes what a crash left pending (``_recover``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-import uuid
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
-from loopml.core.config import SourceConfig
-from loopml.core.contract import Contract
+from loopml.core.errors import ConfigError
 from loopml.core.progress import SILENT, Reporter
 from loopml.core.records import IngestResult
-from loopml.lake import Lake, table_name
-from loopml.quality import validate
-from loopml.sources import read_source, resolve_files
+from loopml.pipeline._commit import TAG, begin, complete, fault, tables
 
 if TYPE_CHECKING:
+    from loopml.core.config import SourceConfig
+    from loopml.core.records import Chunk
     from loopml.pipeline._context import Context
 
 
-def ingest(
-    source: SourceConfig,
-    contract: Contract,
-    *,
-    lake: Lake,
-    base_dir: Path,
-    reporter: Reporter = SILENT,
-) -> IngestResult | None:
-    """Ingest the source's new files; None when every file was ingested before."""
-    import polars as pl
-
-    started = datetime.now(UTC)
-    t0 = time.monotonic()
-    raw_table = table_name("raw", source.name)
-    files = resolve_files(source.path, base_dir=base_dir)
-    seen = _ingested_hashes(lake, raw_table)
-    hashes = {str(f): _sha256(f) for f in files}
-    new = [f for f in files if hashes[str(f)] not in seen]
-    if not new:
-        return None
-    reporter.start("ingest", total=3)
-    batch = read_source(source, base_dir=base_dir, files=new)
-    frame = batch.frame
-    ingest_id = uuid.uuid4().hex[:12]
-    frame = frame.with_columns(
-        pl.lit(ingest_id).alias("_ingest_id"),
-        pl.lit(started).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
-    )
-    meta = {
-        "loopml.ingest_id": ingest_id,
-        "loopml.files": json.dumps(
-            {name: hashes[str(f)] for name, f in zip(batch.files, new, strict=True)}
-        ),
-        "loopml.rows": str(frame.height),
-    }
-    raw = lake.append(raw_table, frame, metadata=meta)
-    reporter.advance("ingest", note=f"{frame.height:,} rows -> {raw}")
-
-    checked = validate(frame, contract)
-    report = checked.report
-    counts = {
-        "loopml.ingest_id": ingest_id,
-        "loopml.rows_in": str(report.rows_in),
-        "loopml.rows_accepted": str(report.rows_accepted),
-        "loopml.rows_quarantined": str(report.rows_quarantined),
-    }
-    reporter.advance("ingest", note=f"{report.rows_quarantined:,} rows quarantined")
-    clean = lake.append(table_name("clean", source.name), checked.clean, metadata=counts)
-    quarantine = None
-    if checked.quarantined.height:
-        quarantine = lake.append(
-            table_name("quarantine", source.name), checked.quarantined, metadata=counts
-        )
-    reporter.finish("ingest", note=f"{report.rows_accepted:,} accepted")
-    return IngestResult(
-        ingest_id=ingest_id,
-        source=source.name,
-        files=batch.files,
-        report=report,
-        raw=raw,
-        clean=clean,
-        quarantine=quarantine,
-        started_at=started,
-        seconds=round(time.monotonic() - t0, 3),
-    )
-
-
-def _ingested_hashes(lake: Lake, table: str) -> set[str]:
-    if not lake.exists(table):
-        return set()
-    found: set[str] = set()
-    for commit in lake.history(table):
-        files = commit.get("loopml.files")
-        if files:
-            found.update(json.loads(files).values())
-    return found
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def ingest_source(
-    ctx: Context, source: str | None = None, *, reporter: Reporter = SILENT,
+    ctx: Context,
+    source: str | None = None,
+    *,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+    reporter: Reporter = SILENT,
     run_id: str | None = None,
-) -> IngestResult | None:
-    """Ingest one source of a project's context and record the ingest in its catalog."""
-    src = ctx.config.source(source)
-    result = ingest(src, ctx.contract(src.name), lake=ctx.lake, base_dir=ctx.root,
-                    reporter=reporter)
-    if result is not None:
-        ctx.catalog.record_ingest(result, run_id=run_id)
+    skip_busy: bool = False,
+) -> list[IngestResult]:
+    """Ingest what is new in one source (or in every source): one result per committed
+    chunk, including the ones a crash left pending and this start finished (``recovered``).
+
+    ``follow`` keeps reading a stream until ``stop`` is set; ``stop`` also ends a long ingest
+    after the chunk being committed. Each source is ingested under its lock: a source another
+    process is ingesting raises ``SourceBusyError``, or is left out with ``skip_busy``.
+    """
+    from loopml.core.errors import SourceBusyError
+
+    if source is not None:
+        sources = [ctx.config.source(source)]
+    else:
+        sources = list(ctx.config.sources)
+        if follow and len(sources) > 1:
+            raise ConfigError(
+                "--follow reads one stream until stopped; this project has "
+                f"{len(sources)} sources.",
+                hint="Name the source: loopml ingest SOURCE --follow.",
+            )
+        undo_unconfigured(ctx)
+    results: list[IngestResult] = []
+    for src in sources:
+        try:
+            with ctx.catalog.ingest_lock(src.name):
+                results.extend(recover_pending(ctx, src.name, run_id=run_id)[0])
+                results.extend(_ingest_one(ctx, src, follow=follow, stop=stop,
+                                           reporter=reporter, run_id=run_id))
+        except SourceBusyError:
+            if not skip_busy:
+                raise
+    return results
+
+
+def undo_unconfigured(ctx: Context) -> None:
+    """Give up the pending intents of sources no longer in loopml.yaml."""
+    names = {s.name for s in ctx.config.sources}
+    for intent in ctx.catalog.pending_ingests():
+        if intent["source"] not in names:
+            ctx.catalog.undo_ingest(intent["ingest_id"], reason=(
+                f"source {intent['source']!r} is no longer configured"))
+
+
+def recover_pending(ctx: Context, source: str | None = None, *, run_id: str | None = None
+                    ) -> tuple[list[IngestResult], list[dict[str, Any]]]:
+    """Finish or undo the ingests and replays a crash left pending (hold the source's
+    ``ingest_lock``: an intent of a source another process holds is not a crash's)."""
+    from loopml.pipeline._recover import recover
+
+    return recover(ctx, source, run_id=run_id)
+
+
+def _ingest_one(ctx: Context, src: SourceConfig, *, follow: bool,
+                stop: threading.Event | None, reporter: Reporter,
+                run_id: str | None) -> list[IngestResult]:
+    from loopml.sources import read_chunks
+
+    ctx.contract(src.name)  # fail before reading when the source has no contract
+    cursor = ctx.catalog.cursor(src.name)
+    if cursor is None:
+        cursor = _legacy_cursor(ctx, src)
+    results: list[IngestResult] = []
+    reporter.start("ingest", total=None)
+    chunks = read_chunks(src, base_dir=ctx.root, cursor=cursor, follow=follow, stop=stop)
+    try:
+        for chunk in chunks:
+            result = commit_chunk(ctx, src, chunk, cursor=cursor, run_id=run_id)
+            cursor = chunk.cursor
+            if result is not None:
+                results.append(result)
+                r = result.report
+                reporter.advance("ingest", note=f"{src.name}: {r.rows_in:,} rows in, "
+                                 f"{r.rows_quarantined:,} quarantined")
+            if stop is not None and stop.is_set() and not follow:
+                break
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    total = sum(r.report.rows_accepted for r in results)
+    reporter.finish("ingest", note=f"{src.name}: {total:,} accepted")
+    return results
+
+
+def commit_chunk(ctx: Context, src: SourceConfig, chunk: Chunk, *,
+                 cursor: dict[str, Any] | None, run_id: str | None = None
+                 ) -> IngestResult | None:
+    """Commit one chunk crash-safely and store its cursor; None for a chunk with no rows
+    (only its cursor is stored)."""
+    empty = chunk.frame.height == 0 and (chunk.rejected is None or chunk.rejected.height == 0)
+    if empty:
+        if chunk.cursor != cursor:
+            ctx.catalog.store_cursor(src.name, chunk.cursor, ingest_id="-")
+        result = None
+    else:
+        ingest_id, raw_version = begin(ctx, src, chunk, cursor=cursor, run_id=run_id)
+        intent = next(i for i in ctx.catalog.pending_ingests(src.name)
+                      if i["ingest_id"] == ingest_id)
+        result = complete(ctx, src, intent, raw_version=raw_version, fresh=True, run_id=run_id)
+    fault("after_finish")
+    if chunk.on_commit is not None:
+        chunk.on_commit()
     return result
+
+
+def _legacy_cursor(ctx: Context, src: SourceConfig) -> dict[str, Any] | None:
+    """A file source's cursor from the raw commits of an older loopml (``loopml.files``), so
+    a lake written before cursors is not ingested twice."""
+    import json
+
+    raw = tables(src.name)["raw"]
+    if src.kind != "file" or not ctx.lake.exists(raw):
+        return None
+    files: dict[str, str] = {}
+    for commit in reversed(ctx.lake.history(raw)):
+        if "loopml.files" in commit and TAG in commit:
+            files.update(json.loads(commit["loopml.files"]))
+    if not files:
+        return None
+    cursor = {"files": files}
+    ctx.catalog.store_cursor(src.name, cursor, ingest_id="legacy")
+    return cursor
+

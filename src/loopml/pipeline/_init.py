@@ -6,14 +6,36 @@ import re
 from pathlib import Path
 from typing import Any
 
-from loopml.core.config import PROJECT_FILE, FileSource, ProblemConfig, ProjectConfig
+from loopml.core.config import (
+    PROJECT_FILE,
+    FileSource,
+    ProblemConfig,
+    ProjectConfig,
+    SqlSource,
+)
 from loopml.core.contract import Contract
 from loopml.core.errors import ConfigError, TargetError, unknown_name
 from loopml.quality import infer_contract
-from loopml.sources import read_source
+from loopml.sources import read_sample, read_source
 
 MAX_CLASSES = 200
 CLASSIFICATION_MAX_INT_VALUES = 20
+SQL_SAMPLE_ROWS = 100_000  # rows of a database table read to infer its contract
+DATABASE_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb", "sqlite")
+
+
+def is_database_url(data: str | Path) -> bool:
+    """Whether ``loopml init``'s DATA is a database URL rather than a path.
+
+    >>> is_database_url("postgresql://me@db:5432/shop"), is_database_url("data/*.csv")
+    (True, False)
+    >>> is_database_url("mysql+pymysql://root@127.0.0.1/test")
+    True
+    """
+    text = str(data)
+    if "://" not in text:
+        return False
+    return text.split("://", 1)[0].split("+", 1)[0].lower() in DATABASE_SCHEMES
 
 
 def create_project(
@@ -28,11 +50,18 @@ def create_project(
     source: str | None = None,
     force: bool = False,
     training: dict[str, Any] | None = None,
+    table: str | None = None,
+    query: str | None = None,
+    watermark: str | None = None,
 ) -> tuple[ProjectConfig, Contract, Path]:
     """Write ``loopml.yaml`` and ``contracts/<source>.yaml`` into ``directory``.
 
-    The data is read once to infer the contract and, with ``task="auto"``, the task.
-    Returns the config, the contract and the project file's path.
+    The data is read once to infer the contract and, with ``task="auto"``, the task. ``data``
+    may be a database URL (``postgresql://``, ``mysql://``, ``mariadb://``, ``sqlite:///``)
+    with a ``table`` or a ``query`` (and optionally a ``watermark`` column for incremental
+    ingests): then a ``kind: sql`` source is written and the contract is inferred from the
+    first ``SQL_SAMPLE_ROWS`` rows. Returns the config, the contract and the project file's
+    path.
     """
     root = Path(directory).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -42,11 +71,22 @@ def create_project(
             f"{project_file} already exists.",
             hint="Use --force to replace it, or run 'loopml run' to use the existing project.",
         )
-    data_path = _relative(Path(data), root)
-    source_name = source or _slug(Path(str(data).split("*")[0]).stem or "data")
-    src = FileSource(name=source_name, path=data_path)
-    batch = read_source(src, base_dir=root)
-    frame = batch.frame
+    src: FileSource | SqlSource
+    if is_database_url(data):
+        src = _sql_source(_sqlite_from(str(data), root), source=source, table=table,
+                          query=query, watermark=watermark)
+        source_name = src.name
+        frame = read_sample(src, base_dir=root, rows=SQL_SAMPLE_ROWS)
+    else:
+        if table is not None or query is not None or watermark is not None:
+            raise ConfigError(
+                f"--table, --query and --watermark are for database URLs; {data} is a path.",
+                hint="Drop them, or pass a URL such as postgresql://USER@HOST:PORT/DB.",
+            )
+        data_path = _relative(Path(data), root)
+        source_name = source or _slug(Path(str(data).split("*")[0]).stem or "data")
+        src = FileSource(name=source_name, path=data_path)
+        frame = read_source(src, base_dir=root).frame
     columns = [c for c in frame.columns if not c.startswith("_")]
 
     if task == "clustering" and target is not None:
@@ -91,6 +131,35 @@ def create_project(
     config.save(project_file)
     contract.save(root / "contracts" / f"{source_name}.yaml")
     return config, contract, project_file
+
+
+def _sqlite_from(url: str, root: Path) -> str:
+    """A SQLite URL's file relative to the project (as a file source's path is), so that
+    ``loopml init sqlite:///shop.db --dir project`` finds it from the project."""
+    head = "sqlite:///"
+    if not url.startswith(head):
+        return url
+    path, sep, options = url[len(head):].partition("?")
+    if path in ("", ":memory:") or path.startswith("/") or path.startswith("file:"):
+        return url
+    return head + _relative(Path(path), root) + sep + options
+
+
+def _sql_source(
+    url: str, *, source: str | None, table: str | None, query: str | None,
+    watermark: str | None,
+) -> SqlSource:
+    """The ``kind: sql`` source of a database URL and a table or query."""
+    if (table is None) == (query is None):
+        raise ConfigError(
+            "A database URL needs exactly one table or query to read; it was given "
+            + ("both --table and --query." if table is not None else "neither."),
+            hint="Add --table TABLE (or --query 'SELECT ...'), e.g. "
+            "loopml init postgresql://USER@HOST:PORT/DB --table orders --target churned.",
+        )
+    name = source or _slug(table.rsplit(".", 1)[-1] if table else "query")
+    return SqlSource(name=name, kind="sql", url=url, table=table, query=query,
+                     watermark=watermark)
 
 
 def _resolve_task(task: str, contract: Contract, target: str | None, frame: Any) -> str:

@@ -13,6 +13,8 @@ from loopml.core.errors import NotAProjectError
 from loopml.core.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
+    import threading
+
     from loopml.core.records import (
         CheckReport,
         DriftReport,
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
         ModelVersion,
         RunResult,
     )
-    from loopml.lake import Lake
+    from loopml.lake import Lake, OptimizeResult
     from loopml.pipeline._context import Context
     from loopml.registry import Catalog
 
@@ -65,13 +67,18 @@ class Project:
         name: str | None = None,
         force: bool = False,
         training: dict[str, Any] | None = None,
+        table: str | None = None,
+        query: str | None = None,
+        watermark: str | None = None,
     ) -> Project:
-        """Create a project from a data file, folder or glob and a target column."""
+        """Create a project from a data file, folder or glob (or a database URL with a
+        ``table`` or ``query``) and a target column."""
         from loopml.pipeline._init import create_project
 
         _, _, file = create_project(
             data, target=target, task=task, time_column=time_column, exclude=tuple(exclude),
-            directory=directory, name=name, force=force, training=training,
+            directory=directory, name=name, force=force, training=training, table=table,
+            query=query, watermark=watermark,
         )
         return cls(file)
 
@@ -96,10 +103,12 @@ class Project:
 
     @functools.cached_property
     def lake(self) -> Lake:
-        from loopml.lake import Lake
+        from loopml.lake import Lake, storage_options
 
-        uri = self.config.storage.lake_uri
-        return Lake(uri if "://" in uri else self.path(uri))
+        storage = self.config.storage
+        uri = storage.lake_uri
+        return Lake(uri if "://" in uri else self.path(uri),
+                    storage_options=storage_options(storage.storage_options) or None)
 
     @property
     def catalog(self) -> Catalog:
@@ -153,12 +162,44 @@ class Project:
     # ---- the loop -----------------------------------------------------------------------
 
     def ingest(
-        self, source: str | None = None, *, reporter: Reporter = SILENT, run_id: str | None = None
-    ) -> IngestResult | None:
-        """Ingest a source's new files into the lake (raw, clean and quarantine tables)."""
+        self,
+        source: str | None = None,
+        *,
+        follow: bool = False,
+        stop: threading.Event | None = None,
+        reporter: Reporter = SILENT,
+        run_id: str | None = None,
+    ) -> list[IngestResult]:
+        """Ingest what is new in a source (default: every source) into the lake: raw, clean
+        and quarantine tables, one crash-safe commit per chunk."""
         from loopml.pipeline._ingest import ingest_source
 
-        return ingest_source(self.context, source, reporter=reporter, run_id=run_id)
+        return ingest_source(self.context, source, follow=follow, stop=stop,
+                             reporter=reporter, run_id=run_id)
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Each source with its kind, cursor and last ingest's counts."""
+        from loopml.pipeline._replay import sources_status
+
+        return sources_status(self.context)
+
+    def quarantine(self) -> list[dict[str, Any]]:
+        """Per source: quarantined rows, by reason."""
+        from loopml.pipeline._replay import quarantine_summary
+
+        return quarantine_summary(self.context)
+
+    def quarantined(self, source: str, *, reason: str | None = None, limit: int = 20) -> Any:
+        """Quarantined rows of a source (a Polars frame)."""
+        from loopml.pipeline._replay import quarantine_rows
+
+        return quarantine_rows(self.context, source, reason=reason, limit=limit)
+
+    def replay(self, source: str) -> dict[str, Any]:
+        """Re-validate a source's quarantine against the current contract."""
+        from loopml.pipeline._replay import replay
+
+        return replay(self.context, source)
 
     def run(self, *, time_budget: int | None = None, reporter: Reporter = SILENT) -> RunResult:
         """Ingest, validate, profile, split, train, evaluate and register: one run."""
@@ -253,6 +294,15 @@ class Project:
         from loopml.pipeline._rollback import rollback
 
         return rollback(self.context, name)
+
+    def optimize_lake(
+        self, table: str | None = None, *, retention_hours: int | None = None
+    ) -> list[OptimizeResult]:
+        """Compact and vacuum one lake table or all of them (``loopml lake optimize``); each
+        is an ``optimize`` event in the catalog with its counts."""
+        from loopml.pipeline._lakeops import optimize_lake
+
+        return optimize_lake(self.context, table, retention_hours=retention_hours)
 
     def events(self, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Catalog events, newest first (decisions carry their evidence)."""

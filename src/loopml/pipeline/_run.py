@@ -115,27 +115,29 @@ def run_params(config: ProjectConfig) -> dict[str, Any]:
 
 
 def ingest_all(ctx: Context, *, run_id: str, reporter: Reporter) -> list[IngestResult]:
-    """Ingest every source's new files; the sources with nothing new are left out."""
+    """Ingest what is new in every source: one result per committed chunk. A source another
+    process is ingesting (``loopml ingest --follow``) is left out: its clean table is used."""
     from loopml.pipeline._ingest import ingest_source
 
-    ingests: list[IngestResult] = []
-    for src in ctx.config.sources:
-        result = ingest_source(ctx, src.name, reporter=reporter, run_id=run_id)
-        if result is not None:
-            ingests.append(result)
-    return ingests
+    return ingest_source(ctx, None, reporter=reporter, run_id=run_id, skip_busy=True)
 
 
 def validation_reports(ingests: list[IngestResult], folder: Path) -> dict[str, str]:
+    """One validation report per ingested chunk (``validation-SOURCE``, then ``-2``, ``-3``)."""
     from loopml.reports import write_report
 
-    return {
-        f"validation-{ing.source}": str(write_report(
-            ing.report, folder / f"validation-{ing.source}.html",
+    out: dict[str, str] = {}
+    for ing in ingests:
+        name = f"validation-{ing.source}"
+        n = 1
+        while name in out:
+            n += 1
+            name = f"validation-{ing.source}-{n}"
+        out[name] = str(write_report(
+            ing.report, folder / f"{name}.html",
             title=f"Validation of {ing.source} (ingest {ing.ingest_id})",
         ))
-        for ing in ingests
-    }
+    return out
 
 
 def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: Reporter) -> Path:

@@ -100,6 +100,9 @@ def _infer_type(values: pl.Series) -> str:
     if dtype.is_float():
         whole = values.is_finite().all() and (values == values.floor()).all()
         return "integer" if whole and values.abs().max() < 2**53 else "float"  # type: ignore[operator]
+    if isinstance(dtype, pl.Decimal):  # SQL NUMERIC/DECIMAL: numbers, not text
+        whole = dtype.scale == 0 or (values == values.cast(pl.Int64, strict=False)).all()
+        return "integer" if whole else "float"
     if isinstance(dtype, pl.Datetime):
         return "datetime"
     if dtype == pl.Date:

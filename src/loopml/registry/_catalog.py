@@ -27,6 +27,7 @@ from loopml.registry._db import (
     translate,
     upgrade,
 )
+from loopml.registry._intents import IngestLog
 from loopml.registry._refs import DEFAULT_ALIAS, LATEST, check_name, unknown
 from loopml.registry._tables import (
     AliasRow,
@@ -45,7 +46,7 @@ RUN_STATUSES = ("running", "finished", "failed", "cancelled")
 _RETRIES = 5  # attempts to claim a version number when another process claims it first
 
 
-class Catalog:
+class Catalog(IngestLog):
     """Runs, metrics, model versions with aliases, artifacts, events and lineage in one SQL
     database (SQLite file or PostgreSQL); artifact files live under ``artifacts_uri``.
 

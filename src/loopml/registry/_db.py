@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from loopml.core import errors
 from loopml.core.errors import LoopmlError, RegistryError
 
-HEAD = "0001"  # the newest revision in migrations/versions (a test keeps the two in step)
+HEAD = "0002"  # the newest revision in migrations/versions (a test keeps the two in step)
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE = "loopml_write"  # execution option: this transaction writes
 BUSY_TIMEOUT_MS = 30_000

@@ -192,3 +192,36 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(100), index=True)
     subject: Mapped[str] = mapped_column(String(300), index=True)
     payload: Mapped[dict[str, Any]]
+
+
+class SourceCursorRow(Base):
+    """Where each source's last committed chunk ended (file hashes, a watermark, an offset)."""
+
+    __tablename__ = "source_cursors"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cursor: Mapped[dict[str, Any]]
+    ingest_id: Mapped[str] = mapped_column(String(64))  # the ingest that stored it
+    updated_at: Mapped[datetime]
+
+
+class IngestIntentRow(Base):
+    """An ingest (or a quarantine replay) that was started: ``pending`` until its lake commits
+    and its cursor are in; a restart finishes it (``done``) or gives it up (``undone``)."""
+
+    __tablename__ = "ingest_intents"
+    __table_args__ = (Index("ix_ingest_intents_status_source", "status", "source"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # "ingest" or "replay"
+    status: Mapped[str] = mapped_column(String(20))  # "pending", "done", "undone"
+    cursor_before: Mapped[dict[str, Any] | None]
+    cursor_after: Mapped[dict[str, Any] | None]
+    # lake versions before the ingest wrote anything (None: the table did not exist)
+    versions: Mapped[dict[str, Any]]
+    contract_fingerprint: Mapped[str] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]]  # the contract, files, run id ...
+    counts: Mapped[dict[str, Any] | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

@@ -10,7 +10,11 @@ Files: CSV/TSV, Parquet, NDJSON and JSON arrays, as one file, a folder or a glob
 .gz/.zst, read in batches of ``batch_rows``. CSV is read as text (lossless; ``quality`` converts
 it to the contract's types), its delimiter, encoding and header detected; a line with the wrong
 number of fields is rejected with its line number instead of failing the file. JSON objects are
-flattened to ``a.b`` columns, arrays kept as lists or exploded.
+flattened to ``a.b`` columns, arrays kept as lists or exploded. An ``s3://`` path reads its
+objects through local copies.
+
+SQL: a table or a query of PostgreSQL, MariaDB/MySQL or SQLite by URL, read in chunks,
+incremental by a watermark column; ``read_sample`` gives a bounded sample to infer a contract.
 
 >>> import tempfile, pathlib
 >>> from loopml.core.config import FileSource
@@ -19,7 +23,7 @@ flattened to ``a.b`` columns, arrays kept as lists or exploded.
 2
 """
 
-from loopml.sources._dispatch import read_chunks
+from loopml.sources._dispatch import read_chunks, read_sample
 from loopml.sources._files import read_source, resolve_files
 
-__all__ = ["read_chunks", "read_source", "resolve_files"]
+__all__ = ["read_chunks", "read_sample", "read_source", "resolve_files"]

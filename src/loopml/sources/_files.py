@@ -82,10 +82,12 @@ def read_source(
     import polars as pl
 
     base = Path(base_dir)
-    files = resolve_files(config.path, base_dir=base) if files is None else files
+    remote = _fetch_remote(config, base) if files is None else {}
+    if files is None:
+        files = list(remote) or resolve_files(config.path, base_dir=base)
     frames, counts, names, bad = [], [], [], []
     for f in files:
-        name = _display(f, base)
+        name = remote.get(f) or _display(f, base)
         parts = []
         for batch in _batches(f, config, name):
             parts.append(batch.frame)
@@ -238,6 +240,22 @@ def _format_of(path: Path) -> str | None:
     return _FORMATS.get(suffixes[-1]) if suffixes else None
 
 
+def _fetch_remote(config: FileSource, base: Path) -> dict[Path, str]:
+    """For an ``s3://`` path: the objects it names, copied under ``.loopml/objects/`` of the
+    project (unchanged objects are not copied again), each local copy with its URI; else {}."""
+    from loopml.core.config import STATE_DIR
+    from loopml.core.objectstore import expand_options, fetch, is_remote
+
+    if not is_remote(config.path):
+        return {}
+    options = expand_options(config.storage_options, where=f"sources.{config.name}."
+                             "storage_options", error=SourceError)
+    suffixes = tuple(_FORMATS) + tuple(f"{s}{c}" for s in _FORMATS for c in _COMPRESSED)
+    found = fetch(config.path, Path(base) / STATE_DIR / "objects", options,
+                  suffixes=suffixes, error=SourceError)
+    return {local: uri for uri, local in found}
+
+
 def _display(path: Path, base: Path) -> str:
     try:
         return str(path.resolve().relative_to(base.resolve()))
@@ -274,12 +292,13 @@ def file_chunks(
     done: dict[str, str] = dict((cursor or {}).get("files", {}))
     partial: dict[str, Any] | None = (cursor or {}).get("partial")
     seen = set(done.values())
-    paths = resolve_files(config.path, base_dir=base_dir)
+    remote = _fetch_remote(config, base_dir)
+    paths = list(remote) or resolve_files(config.path, base_dir=base_dir)
     for path in paths:
         digest = _sha256(path)
         if digest in seen:
             continue
-        name = _display(path, base_dir)
+        name = remote.get(path) or _display(path, base_dir)  # an object: its s3 URI
         state = partial if partial and partial.get("sha256") == digest else {}
         rows = int(state.get("rows", 0))
         readable = path.stat().st_size or len(paths) == 1  # alone, an empty file is an error

@@ -29,6 +29,8 @@ TABLES = {
     "model_files",
     "model_aliases",
     "events",
+    "source_cursors",
+    "ingest_intents",
 }
 
 
@@ -209,3 +211,21 @@ def test_catalog_from_a_newer_loopml_is_refused(catalog_url: str, tmp_path: Path
     with pytest.raises(RegistryError, match="9999") as err:
         Catalog(catalog_url, tmp_path / "a")
     assert "upgrade loopml" in err.value.hint
+
+
+def test_upgrade_from_0001_keeps_ingests(empty_url: str) -> None:
+    """A catalog at revision 0001 gains cursors and intents; its rows stay."""
+    _alembic(empty_url, command.upgrade, "0001")
+    engine = sa.create_engine(empty_url, poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO events (at, kind, subject, payload) "
+            "VALUES ('2026-01-01 00:00:00+00', 'ingest', 'old', '{}')"))
+    engine.dispose()
+    assert "ingest_intents" not in _tables(empty_url)
+    _alembic(empty_url, command.upgrade, "head")
+    assert {"ingest_intents", "source_cursors"} <= _tables(empty_url)
+    engine = sa.create_engine(empty_url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT subject FROM events")).scalar() == "old"
+    engine.dispose()

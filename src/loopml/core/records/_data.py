@@ -116,6 +116,9 @@ class IngestResult:
     quarantine: TableRef | None
     started_at: datetime
     seconds: float
+    replaced: int = 0  # rows of a keyed source that replaced a row with the same key
+    rejected: int = 0  # rows the reader could not parse (in quarantine, counted in the report)
+    recovered: bool = False  # finished by a later start after a crash
 
 
 # ---- explore -----------------------------------------------------------------------------

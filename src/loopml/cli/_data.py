@@ -1,0 +1,245 @@
+"""``loopml ingest``, ``loopml sources`` and ``loopml quarantine ls|show|replay``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Annotated, Any, Optional
+
+import typer
+
+from loopml.cli._app import JsonOpt, ProjectOpt, _project, friendly
+
+quarantine_app = typer.Typer(
+    name="quarantine",
+    help="Rows that failed validation: list them, show them, replay them after a fix.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+SourceArg = Annotated[str, typer.Argument(help="Source name (as in loopml.yaml).")]
+OptionalSource = Annotated[
+    Optional[str],
+    typer.Argument(help="Only this source (default: every source).", show_default=False),
+]
+FollowOpt = Annotated[
+    bool,
+    typer.Option("--follow", help="Keep reading a stream (mqtt) until Ctrl-C or SIGTERM; the "
+                 "last chunk is committed before exit."),
+]
+ReasonOpt = Annotated[
+    Optional[str],
+    typer.Option("--reason", "-r", help="Only rows whose reasons contain this text.",
+                 show_default=False),
+]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many rows.")]
+
+
+@friendly
+def ingest(
+    source: OptionalSource = None,
+    as_json: JsonOpt = False,
+    follow: FollowOpt = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Ingest new data without training.
+
+    Reads each source from where its last ingest ended, validates the rows (bad ones
+    to quarantine with reasons) and commits each chunk crash-safely; an ingest a crash
+    left half-done is finished or undone first. Prints per source: rows in, accepted,
+    quarantined and duplicates.
+    """
+    import threading
+
+    from loopml.cli._render import RichReporter, console, print_json
+    from loopml.core.progress import SILENT
+
+    proj = _project(project)
+    stop = threading.Event()
+    reporter_cm: Any = contextlib.nullcontext(SILENT) if as_json else RichReporter()
+    with proj, _stopping(stop, follow), reporter_cm as reporter:
+        if follow and not as_json:
+            console().print("Following; Ctrl-C or SIGTERM stops after committing the last chunk.")
+        results = proj.ingest(source, follow=follow, stop=stop, reporter=reporter)
+        names = [source] if source else [s.name for s in proj.config.sources]
+    rows = {r["source"]: r for r in summarize(results)}
+    summary = [rows.get(n) or {"source": n, "chunks": 0, "rows_in": 0, "accepted": 0,
+                               "quarantined": 0, "duplicates": 0, "replaced": 0,
+                               "rejected": 0, "recovered": 0} for n in names]
+    if as_json:
+        print_json({"sources": summary})
+        return
+    _table("Ingest", ["source", "rows in", "accepted", "quarantined", "duplicates", "replaced"],
+           [[s["source"], f"{s['rows_in']:,}", f"{s['accepted']:,}", f"{s['quarantined']:,}",
+             f"{s['duplicates']:,}", f"{s['replaced']:,}"] for s in summary])
+    recovered = sum(s["recovered"] for s in summary)
+    if recovered:
+        console().print(f"Finished {recovered} ingest(s) a crash had left half-done.")
+
+
+@contextlib.contextmanager
+def _stopping(stop: Any, follow: bool) -> Iterator[None]:
+    """While following, SIGINT and SIGTERM set ``stop`` instead of killing the process."""
+    import signal
+
+    if not follow:
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@friendly
+def sources(as_json: JsonOpt = False, project: ProjectOpt = None) -> None:
+    """List the sources with their cursor and last ingest.
+
+    The cursor says where the next ingest starts (files already read, a watermark,
+    a stream offset).
+    """
+    from loopml.cli._render import print_json
+
+    proj = _project(project)
+    with proj:
+        found = proj.sources()
+    if as_json:
+        print_json(found)
+        return
+    rows = []
+    for s in found:
+        last = s["last_ingest"]
+        when = "-" if last is None else _when(last["started_at"])
+        counts = "-" if last is None else (
+            f"{last['rows_in']:,} in, {last['rows_accepted']:,} accepted, "
+            f"{last['rows_quarantined']:,} quarantined")
+        pending = f" ({s['pending']} pending)" if s["pending"] else ""
+        rows.append([s["name"], s["kind"], s["cursor_summary"] + pending, counts, when])
+    _table("Sources", ["source", "kind", "cursor", "last ingest", "at"], rows)
+
+
+@quarantine_app.command("ls")
+@friendly
+def quarantine_ls(as_json: JsonOpt = False, project: ProjectOpt = None) -> None:
+    """Quarantined rows per source, counted by reason."""
+    from loopml.cli._render import console, print_json
+
+    proj = _project(project)
+    with proj:
+        found = proj.quarantine()
+    if as_json:
+        print_json(found)
+        return
+    if not any(s["rows"] for s in found):
+        console().print("Nothing in quarantine.")
+        return
+    rows = []
+    for s in found:
+        reasons = list(s["by_reason"].items())
+        first = f"{reasons[0][1]:,}  {reasons[0][0]}" if reasons else "-"
+        rows.append([s["source"], f"{s['rows']:,}", first])
+        rows.extend(["", "", f"{n:,}  {r}"] for r, n in reasons[1:10])
+    _table("Quarantine", ["source", "rows", "by reason"], rows)
+
+
+@quarantine_app.command("show")
+@friendly
+def quarantine_show(
+    source: SourceArg,
+    reason: ReasonOpt = None,
+    limit: LimitOpt = 20,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Show quarantined rows of a source with their reasons."""
+    from loopml.cli._render import console, print_json
+
+    proj = _project(project)
+    with proj:
+        frame = proj.quarantined(source, reason=reason, limit=limit)
+    if as_json:
+        print_json(frame.to_dicts())
+        return
+    if frame.height == 0:
+        match = f" matching {reason!r}" if reason else ""
+        console().print(f"No quarantined rows of {source}{match}.")
+        return
+    hidden = {"_ingest_id", "_ingested_at"}
+    cols = [c for c in frame.columns if c not in hidden]
+    _table(f"Quarantine of {source}", cols,
+           [["" if v is None else str(v) for v in row] for row in frame.select(cols).rows()])
+
+
+@quarantine_app.command("replay")
+@friendly
+def quarantine_replay(source: SourceArg, as_json: JsonOpt = False,
+                      project: ProjectOpt = None) -> None:
+    """Re-validate a source's quarantined rows against the current contract.
+
+    Rows that now pass move to the clean table; the rest stay with their (new)
+    reasons. Fix contracts/SOURCE.yaml first.
+    """
+    from loopml.cli._render import console, print_json
+
+    proj = _project(project)
+    with proj:
+        counts = proj.replay(source)
+    if as_json:
+        print_json(counts)
+        return
+    console().print(f"Replayed {counts['rows_in']:,} row(s) of {source}: "
+                    f"[bold]{counts['moved']:,}[/] moved to clean, "
+                    f"{counts['still_quarantined']:,} still quarantined.")
+
+
+def summarize(results: list[Any]) -> list[dict[str, Any]]:
+    """Per source: chunks, rows in, accepted, quarantined, duplicates, replaced, rejected."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in results:
+        row = out.setdefault(r.source, {
+            "source": r.source, "chunks": 0, "rows_in": 0, "accepted": 0, "quarantined": 0,
+            "duplicates": 0, "replaced": 0, "rejected": 0, "recovered": 0,
+            "clean_version": None, "quarantine_version": None,
+        })
+        row["chunks"] += 1
+        row["rows_in"] += r.report.rows_in
+        row["accepted"] += r.report.rows_accepted
+        row["quarantined"] += r.report.rows_quarantined
+        row["duplicates"] += r.report.duplicates
+        row["replaced"] += r.replaced
+        row["rejected"] += r.rejected
+        row["recovered"] += int(r.recovered)
+        row["clean_version"] = r.clean.version
+        if r.quarantine is not None:
+            row["quarantine_version"] = r.quarantine.version
+    return list(out.values())
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+
+    from loopml.cli._render import console
+
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console().print(table)
+
+
+def _when(at: Any) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S") if hasattr(at, "strftime") else str(at)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the ``loopml`` app."""
+    app.command()(ingest)
+    app.command()(sources)
+    app.add_typer(quarantine_app)

@@ -1,0 +1,56 @@
+"""Arrow types Delta cannot store, and the casts that keep values exact."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def delta_compatible(frame: pl.DataFrame, existing: dict[str, Any] | None) -> pl.DataFrame:
+    """Cast types Delta cannot store (unsigned, null, categorical, ns/tz times) to ones it can,
+    and to the existing table's type where the value is kept exactly."""
+    import polars as pl
+
+    casts = {}
+    for name, dtype in frame.schema.items():
+        target = dtype
+        if dtype == pl.Null:
+            target = pl.String
+        elif dtype in (pl.UInt8, pl.UInt16):
+            target = pl.Int32
+        elif dtype in (pl.UInt32, pl.UInt64):
+            target = pl.Int64
+        elif isinstance(dtype, (pl.Categorical, pl.Enum)):
+            target = pl.String
+        elif isinstance(dtype, pl.Datetime):
+            target = pl.Datetime("us", "UTC" if dtype.time_zone else None)
+        elif dtype == pl.Time:
+            target = pl.String
+        if existing and name in existing and existing[name] != target:
+            wanted = existing[name]
+            if _widens(target, wanted):
+                target = wanted
+        if target != dtype:
+            casts[name] = target
+    if not casts:
+        return frame
+    out = frame
+    for name, target in casts.items():
+        col = pl.col(name)
+        if isinstance(target, pl.Datetime) and target.time_zone:
+            col = col.dt.convert_time_zone("UTC")
+        out = out.with_columns(col.cast(target))
+    return out
+
+
+def _widens(source: Any, target: Any) -> bool:
+    import polars as pl
+
+    ints = [pl.Int8, pl.Int16, pl.Int32, pl.Int64]
+    if source in ints and (target in ints[ints.index(source) :] or target == pl.Float64):
+        return True
+    if source == pl.Float32 and target == pl.Float64:
+        return True
+    return source == pl.Null

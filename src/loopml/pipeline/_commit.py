@@ -1,0 +1,263 @@
+"""Committing one chunk crash-safely: intent, raw, clean + quarantine, then cursor.
+
+The protocol (every lake commit carries ``loopml.ingest_id`` in its metadata):
+
+1. ``catalog.begin_ingest``: a pending intent with the cursor before and after the chunk, the
+   lake versions before, and the contract itself (so a restart validates the same way);
+2. append the rows as read (and the rows the reader rejected) to ``raw/<source>``;
+3. read them back, route them (validate, duplicates against the clean table as of the version
+   in the intent, type conflicts, latest row per key) and commit ``clean/<source>`` (append or
+   merge by key) and ``quarantine/<source>``;
+4. ``catalog.finish_ingest``: the intent is done, counts, the source's cursor and an event in
+   one catalog transaction; then ``chunk.on_commit()``.
+
+A restart calls ``complete`` again for a pending intent whose raw commit exists: each table
+already holding a commit with the ingest's id is skipped, the others are written from the same
+raw rows, the same contract and the same clean version, so every row lands exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.contract import Contract
+from loopml.core.errors import LoopmlError
+from loopml.core.records import IngestResult, TableRef
+from loopml.lake import table_name
+from loopml.pipeline._route import RAW_TEXT, ROW_HASH, Routed, route, row_hash
+from loopml.quality import REASONS
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from loopml.core.config import SourceConfig
+    from loopml.core.records import Chunk
+    from loopml.lake import Lake
+    from loopml.pipeline._context import Context
+
+TAG = "loopml.ingest_id"
+KILL_ENV = "LOOPML_TEST_KILL_AT"  # e.g. "after_raw" or "after_clean:2" (the 2nd time there)
+# in-process tests set this to raise at a point instead of killing the process
+crash_hook: Callable[[str], None] | None = None
+_passed: Counter[str] = Counter()
+
+
+def fault(point: str) -> None:
+    """A test's crash point: SIGKILL this process when ``LOOPML_TEST_KILL_AT`` names it."""
+    if crash_hook is not None:
+        crash_hook(point)
+    wanted = os.environ.get(KILL_ENV)
+    if not wanted:
+        return
+    name, _, nth = wanted.partition(":")
+    if name == point:
+        _passed[point] += 1
+        if _passed[point] == int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def tables(source: str) -> dict[str, str]:
+    return {zone: table_name(zone, source) for zone in ("raw", "clean", "quarantine")}
+
+
+_ROUTING = ("key", "latest_by", "on_type_conflict", "partition_by")
+
+
+def routing_of(src: SourceConfig) -> dict[str, Any]:
+    """The source settings that decide where rows go; an intent records them so a restart
+    routes the same way even if loopml.yaml changed (never the whole config: no secrets)."""
+    return {name: getattr(src, name) for name in _ROUTING}
+
+
+def as_recorded(src: SourceConfig, intent: dict[str, Any]) -> SourceConfig:
+    """``src`` with the routing settings its intent recorded."""
+    recorded = intent["details"].get("routing")
+    if not recorded:
+        return src
+    return src.model_copy(update={k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in recorded.items()})
+
+
+@contextmanager
+def undo_on_error(ctx: Context, intent: dict[str, Any], zones: tuple[str, ...]) -> Iterator[None]:
+    """Undo the intent when a LoopmlError stops it before any of ``zones`` holds its commit
+    (nothing is lost: the source is read again, or the replay redone), then re-raise."""
+    try:
+        yield
+    except LoopmlError as exc:
+        names, versions = tables(intent["source"]), intent["versions"]
+        if not any(tagged(ctx.lake, names[z], intent["ingest_id"], versions.get(z))
+                   for z in zones):
+            ctx.catalog.undo_ingest(intent["ingest_id"], reason=exc.message)
+        raise
+
+
+def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, Any] | None,
+          run_id: str | None) -> tuple[str, int]:
+    """Record the intent and append the chunk to raw: (ingest id, raw version)."""
+    import polars as pl
+
+    contract = ctx.contract(src.name)
+    names = tables(src.name)
+    versions = {zone: ctx.lake.version(t) for zone, t in names.items()}
+    ingest_id = ctx.catalog.begin_ingest(
+        src.name, cursor_before=cursor, cursor_after=chunk.cursor, versions=versions,
+        contract_fingerprint=contract.fingerprint(),
+        details={"contract": contract.to_dict(), "routing": routing_of(src),
+                 "files": list(chunk.files), "run_id": run_id},
+    )
+    fault("after_begin")
+    started = datetime.now(UTC)
+    parts = [chunk.frame]
+    if chunk.rejected is not None and chunk.rejected.height:
+        parts.append(chunk.rejected)
+    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
+    frame = frame.with_columns(
+        pl.lit(ingest_id).alias("_ingest_id"),
+        pl.lit(started).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
+    )
+    meta = {TAG: ingest_id, "loopml.rows": str(frame.height)}
+    with undo_on_error(ctx, {"ingest_id": ingest_id, "source": src.name, "versions": versions},
+                       ("raw",)):
+        raw = ctx.lake.append(names["raw"], frame, metadata=meta)
+    fault("after_raw")
+    return ingest_id, raw.version
+
+
+def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_version: int,
+             fresh: bool, run_id: str | None = None) -> IngestResult:
+    """Steps 3 and 4 for an intent whose raw commit is ``raw_version``."""
+    import polars as pl
+
+    t0 = time.monotonic()
+    ingest_id, versions = intent["ingest_id"], intent["versions"]
+    contract = Contract.from_dict(intent["details"]["contract"])
+    src = as_recorded(src, intent)
+    names = tables(src.name)
+    raw = ctx.lake.scan(names["raw"], version=raw_version).filter(
+        pl.col("_ingest_id") == ingest_id
+    ).collect()
+    rows, rejected = split_rejected(raw)
+    with undo_on_error(ctx, intent, ("clean", "quarantine")):
+        routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
+                               rejected=rejected, src=src)
+    replaced = routed.superseded + _replaced(ctx.lake, names["clean"], versions.get("clean"),
+                                             routed.clean, src.key)
+    meta = {TAG: ingest_id, **{f"loopml.{k}": str(v) for k, v in counts_of(routed).items()}}
+    clean_ref = write_clean(ctx.lake, src, names["clean"], routed.clean, meta,
+                            skip=not fresh and tagged(ctx.lake, names["clean"], ingest_id,
+                                                      versions.get("clean")))
+    fault("after_clean")
+    q_ref = None
+    if routed.quarantine.height:
+        if fresh or not tagged(ctx.lake, names["quarantine"], ingest_id,
+                               versions.get("quarantine")):
+            q_ref = ctx.lake.append(names["quarantine"], routed.quarantine, metadata=meta)
+        else:
+            q_ref = ctx.lake.ref(names["quarantine"])
+    fault("after_quarantine")
+    counts = {**counts_of(routed), "replaced": replaced, "recovered": not fresh}
+    result = IngestResult(
+        ingest_id=ingest_id, source=src.name, files=tuple(intent["details"].get("files", ())),
+        report=routed.report, raw=TableRef(name=names["raw"], version=raw_version),
+        clean=clean_ref, quarantine=q_ref, started_at=intent["started_at"],
+        seconds=round(time.monotonic() - t0, 3), replaced=replaced,
+        rejected=0 if rejected is None else rejected.height, recovered=not fresh,
+    )
+    fault("before_finish")
+    ctx.catalog.finish_ingest(ingest_id, counts=counts, result=result,
+                              run_id=run_id or intent["details"].get("run_id"), event="ingest")
+    return result
+
+
+def split_rejected(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The rows as read, and the rows the reader rejected (they carry ``_reasons``)."""
+    import polars as pl
+
+    if REASONS not in raw.columns:
+        return raw, None
+    bad = pl.col(REASONS).is_not_null()
+    extra = [c for c in (REASONS, RAW_TEXT) if c in raw.columns]
+    rejected = raw.filter(bad)
+    return raw.filter(~bad).drop(extra), (rejected if rejected.height else None)
+
+
+def route_against(lake: Lake, clean: str, version: int | None, rows: pl.DataFrame,
+                  contract: Contract, *, rejected: pl.DataFrame | None,
+                  src: SourceConfig) -> Routed:
+    """``route`` the rows against the clean table as it was at ``version``."""
+    import polars as pl
+
+    seen: Any = None
+    schema = None
+    if version is not None:
+        scan = lake.scan(clean, version=version)
+        schema = dict(scan.collect_schema())
+        if ROW_HASH in schema:
+            def seen(hashes: pl.Series) -> pl.Series:  # streams the one column: bounded memory
+                found = scan.select(ROW_HASH).filter(pl.col(ROW_HASH).is_in(hashes.implode()))
+                return found.collect(engine="streaming")[ROW_HASH]
+        else:  # a table written before row hashes: hash its contract columns once
+            have = [n for n in contract.names if n in schema]
+            seen = row_hash(scan.select(have).collect(), contract) if have else None
+    return route(rows, contract, rejected=rejected, seen=seen, table_schema=schema, table=clean,
+                 key=tuple(src.key), latest_by=src.latest_by,
+                 on_type_conflict=src.on_type_conflict)
+
+
+def write_clean(lake: Lake, src: SourceConfig, table: str, rows: pl.DataFrame,
+                meta: dict[str, str], *, skip: bool) -> TableRef:
+    """Append (or merge by key) the clean rows; the table is created even when empty."""
+    exists = lake.exists(table)
+    if skip or (exists and rows.height == 0):
+        return lake.ref(table)
+    if src.key and exists:
+        return lake.merge(table, rows, keys=src.key, metadata=meta)
+    return lake.append(table, rows, metadata=meta, partition_by=src.partition_by or None)
+
+
+def tagged(lake: Lake, table: str, ingest_id: str, since: int | None) -> bool:
+    """Whether a commit after version ``since`` carries ``ingest_id`` (recent history only)."""
+    latest = lake.version(table)
+    if latest is None or (since is not None and latest <= since):
+        return False
+    recent = latest - (since if since is not None else -1)
+    return any(c.get(TAG) == ingest_id for c in lake.history(table)[:recent])
+
+
+def raw_commit(lake: Lake, table: str, ingest_id: str, since: int | None) -> int | None:
+    """The version of the raw commit of ``ingest_id`` after ``since``, if any."""
+    latest = lake.version(table)
+    if latest is None or (since is not None and latest <= since):
+        return None
+    recent = latest - (since if since is not None else -1)
+    for commit in lake.history(table)[:recent]:
+        if commit.get(TAG) == ingest_id:
+            return int(commit["version"])
+    return None
+
+
+def counts_of(routed: Routed) -> dict[str, int]:
+    r = routed.report
+    return {"rows_in": r.rows_in, "accepted": r.rows_accepted,
+            "quarantined": r.rows_quarantined, "duplicates": r.duplicates,
+            "type_conflicts": routed.conflicts}
+
+
+def _replaced(lake: Lake, table: str, version: int | None, rows: pl.DataFrame,
+              key: tuple[str, ...]) -> int:
+    """How many of ``rows`` have a key already in the table (at ``version``)."""
+    if not key or version is None or rows.height == 0:
+        return 0
+    existing = lake.scan(table, version=version).select(list(key)).collect()
+    try:
+        return rows.select(list(key)).join(existing, on=list(key), how="semi").height
+    except Exception:  # key types differ: the merge reports that itself
+        return 0
