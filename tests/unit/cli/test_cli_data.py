@@ -56,7 +56,7 @@ def test_quarantine_ls_show_replay(cli, project: Path) -> None:
         "amount: '…' is not a number": 1}
     code, out = cli("quarantine", "show", "orders", "--reason", "maximum", "--json")
     [row] = json.loads(out)
-    assert row["_source_row"] == 3 and row["amount"] == "5000"
+    assert row["_source_row"] == 4 and row["amount"] == "5000"  # line 4: the third row
     code, out = cli("quarantine", "show", "orders", "--limit", "1")
     assert code == 0 and "_reasons" in out
     set_contract(project, (COLUMNS[0], ColumnSpec(name="amount", type="float", min=0,
