@@ -196,6 +196,7 @@ def route_against(lake: Lake, clean: str, version: int | None, rows: pl.DataFram
     import polars as pl
 
     seen: Any = None
+    newer: Any = None
     schema = None
     if version is not None:
         scan = lake.scan(clean, version=version)
@@ -207,8 +208,18 @@ def route_against(lake: Lake, clean: str, version: int | None, rows: pl.DataFram
         else:  # a table written before row hashes: hash its contract columns once
             have = [n for n in contract.names if n in schema]
             seen = row_hash(scan.select(have).collect(), contract) if have else None
+        by, keys = src.latest_by, list(src.key)
+        if keys and by and all(c in schema for c in (*keys, by)):
+            def newer(batch: pl.DataFrame) -> pl.Series:  # the table's rows of these keys only
+                held = (scan.select(*keys, pl.col(by).alias("__held"))
+                        .join(batch.lazy().select(keys).unique(), on=keys, how="semi")
+                        .group_by(keys).agg(pl.col("__held").max())
+                        .collect(engine="streaming"))
+                mine = batch.select(keys + [by]).with_row_index("__pos")
+                joined = mine.join(held, on=keys, how="left", nulls_equal=False).sort("__pos")
+                return (joined["__held"] > joined[by]).fill_null(False)
     return route(rows, contract, rejected=rejected, seen=seen, table_schema=schema, table=clean,
-                 key=tuple(src.key), latest_by=src.latest_by,
+                 key=tuple(src.key), latest_by=src.latest_by, newer=newer,
                  on_type_conflict=src.on_type_conflict)
 
 

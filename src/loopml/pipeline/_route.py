@@ -32,7 +32,7 @@ class Routed:
     clean: pl.DataFrame  # contract types + provenance + _row_hash
     quarantine: pl.DataFrame  # values as text + provenance + _reasons (+ _raw)
     report: ValidationReport  # rows_in == accepted + quarantined; accepted counts superseded
-    superseded: int  # keyed rows replaced by a later row of the same key in this chunk
+    superseded: int  # keyed rows replaced by a later row of the same key (chunk or table)
     conflicts: int  # rows quarantined for a type conflict with the clean table
 
 
@@ -57,12 +57,15 @@ def route(
     table: str = "clean",
     key: tuple[str, ...] = (),
     latest_by: str | None = None,
+    newer: Callable[[pl.DataFrame], pl.Series] | None = None,
     on_type_conflict: str = "error",
 ) -> Routed:
     """Split ``rows`` into clean and quarantined rows; ``rejected`` (reader-rejected rows with
     ``_raw`` and ``_reasons``) go to quarantine as they are. ``seen`` holds the row hashes
     already in the clean table, or looks up which of the given hashes are there;
-    ``table_schema`` is the clean table's column types."""
+    ``table_schema`` is the clean table's column types; ``newer`` tells, for keyed rows, which
+    ones the clean table already holds a later version of (by ``latest_by``): those are
+    superseded, as an earlier row of the same key in the chunk is."""
     import polars as pl
 
     checked = validate(rows, contract)
@@ -92,6 +95,10 @@ def route(
     superseded = 0
     if key and clean.height:
         clean, superseded = _latest(clean, key, latest_by)
+        if newer is not None and clean.height:
+            stale = newer(clean)
+            clean = clean.filter(~stale)
+            superseded += int(stale.sum())
 
     n_rejected = 0 if rejected is None else rejected.height
     if n_rejected:

@@ -96,6 +96,22 @@ def test_key_upsert_latest_wins_and_reingest_is_idempotent(tmp_path: Path) -> No
     assert clean.height == 3
 
 
+def test_a_late_older_row_does_not_replace_a_newer_one_of_earlier_ingests(
+    tmp_path: Path,
+) -> None:
+    """Across ingests too, the row with the largest latest_by wins: an older version of a key
+    arriving later is superseded (counted), and a newer one replaces the row in clean."""
+    root = make_project(tmp_path, source={"key": ["id"], "latest_by": "amount"})
+    write_csv(root, "a.csv", [(1, 30, "newest"), (2, 5, "b")])
+    with Project(root) as p:
+        p.ingest()
+        write_csv(root, "b.csv", [(1, 10, "late but older"), (2, 7, "newer b"), (3, 1, "c")])
+        [second] = p.ingest()
+        clean = p.lake.read("clean/orders").sort("id")
+    assert clean["label"].to_list() == ["newest", "newer b", "c"]
+    assert second.replaced == 2  # the late older row of key 1, and the old row of key 2
+
+
 def test_type_conflict_is_a_clear_error_or_quarantined(tmp_path: Path) -> None:
     """A column whose type changed in the contract: an error naming the column and both
     types, or (on_type_conflict: quarantine) its rows to quarantine with a reason."""
