@@ -180,8 +180,10 @@ class Lake:
         from deltalake.exceptions import SchemaMismatchError
 
         path = self.path(table)
-        partitions = self._check_partitioning(table, path, frame, partition_by)
-        data = delta_compatible(frame, self._existing_schema(path) if mode == "append" else None)
+        dt = self._open(path, None, missing_ok=True)  # opened once for both checks
+        partitions = self._check_partitioning(table, path, frame, partition_by, dt=dt)
+        existing = self._existing_schema(path, dt) if mode == "append" and dt is not None else None
+        data = delta_compatible(frame, existing)
         data = data.rechunk()  # delta-rs may reorder the rows of a many-chunk batch
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
         try:
@@ -213,7 +215,8 @@ class Lake:
         return TableRef(name=table, version=version)
 
     def _check_partitioning(
-        self, table: str, path: str, frame: pl.DataFrame, partition_by: Sequence[str] | None
+        self, table: str, path: str, frame: pl.DataFrame, partition_by: Sequence[str] | None,
+        *, dt: Any = False,
     ) -> list[str] | None:
         """The partition columns to write with: the existing table's, or ``partition_by`` for a
         new table; asking for other columns than the table has is a ``LakeError``."""
@@ -225,7 +228,8 @@ class Lake:
                 f"(columns: {', '.join(frame.columns)}).",
                 hint="Name columns of the data in partition_by.",
             )
-        dt = self._open(path, None, missing_ok=True)
+        if dt is False:  # not opened by the caller
+            dt = self._open(path, None, missing_ok=True)
         if dt is None:
             return wanted or None
         have = list(dt.metadata().partition_columns)
@@ -241,15 +245,9 @@ class Lake:
         """The columns a table is partitioned by (empty if none)."""
         return list(self._open(self.path(table), None).metadata().partition_columns)
 
-    def _existing_schema(self, path: str) -> dict[str, Any] | None:
-        dt = self._open(path, None, missing_ok=True)
-        if dt is None:
-            return None
-        import polars as pl
-        import pyarrow as pa
-
-        empty = pa.schema(dt.schema().to_arrow()).empty_table()  # delta-rs returns arro3
-        return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
+    def _existing_schema(self, path: str, dt: Any = None) -> dict[str, Any] | None:
+        dt = dt if dt is not None else self._open(path, None, missing_ok=True)
+        return None if dt is None else _polars_schema(dt)
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -465,6 +463,17 @@ class Lake:
             hint="Tables appear when data is first ingested ('loopml run'); "
             "'loopml lake ls' lists them.",
         )
+
+
+def _polars_schema(dt: Any) -> dict[str, Any]:
+    """The Polars types of a Delta table's columns, in order (no pandas: an empty batch of
+    ``pa.nulls``, which ``pa.Schema.empty_table`` would import pandas for)."""
+    import polars as pl
+    import pyarrow as pa
+
+    schema = pa.schema(dt.schema().to_arrow())  # delta-rs returns arro3
+    empty = pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+    return dict(pl.DataFrame(empty).schema)
 
 
 def _as_datetime(value: datetime | str) -> datetime:
