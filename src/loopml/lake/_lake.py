@@ -176,6 +176,7 @@ class Lake:
         metadata: dict[str, str] | None,
         partition_by: Sequence[str] | None = None,
     ) -> TableRef:
+        import polars as pl
         from deltalake import CommitProperties, write_deltalake
         from deltalake.exceptions import SchemaMismatchError
 
@@ -189,7 +190,9 @@ class Lake:
         try:
             write_deltalake(
                 path,
-                data.to_arrow(),
+                # string and binary views as Polars holds them: no copy (Delta stores them as
+                # string and binary all the same)
+                data.to_arrow(compat_level=pl.CompatLevel.newest()),
                 mode=mode,  # type: ignore[arg-type]
                 schema_mode="merge" if mode == "append" else "overwrite",
                 partition_by=partitions,
