@@ -32,8 +32,9 @@ def _files(root: Path) -> set[tuple[str, int]]:
     write_csv(root, "a.csv", [(1, 10, "x"), (2, -5, "y"), (3, 30, "z")])
     write_csv(root, "b.csv", [(4, 40, "x"), (4, 40, "x"), (5, "oops", "y")])
     write_csv(root, "c.csv", [(6, 60, "x"), (1, 10, "x")])  # a duplicate of a.csv's first
-    return ({("data/a.csv", i) for i in (1, 2, 3)} | {("data/b.csv", i) for i in (1, 2, 3)}
-            | {("data/c.csv", i) for i in (1, 2)})
+    # _source_row is the CSV line number: the header is line 1
+    return ({("data/a.csv", i) for i in (2, 3, 4)} | {("data/b.csv", i) for i in (2, 3, 4)}
+            | {("data/c.csv", i) for i in (2, 3)})
 
 
 @pytest.mark.slow

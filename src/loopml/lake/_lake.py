@@ -252,6 +252,35 @@ class Lake:
         dt = dt if dt is not None else self._open(path, None, missing_ok=True)
         return None if dt is None else _polars_schema(dt)
 
+    def as_read(self, table: str, frame: pl.DataFrame, *, version: int) -> pl.DataFrame | None:
+        """The rows of ``frame``, just appended to ``table`` as ``version``, exactly as reading
+        that commit's rows back gives them (the table's columns in its order and types, the
+        ones ``frame`` lacks null) without reading them; None when that cannot be vouched for:
+        ``version`` is no longer the latest, the commit wrote more than one file or another
+        row count, the table is partitioned, or a column's type is not a plain one whose
+        values Delta stores unchanged. Then read the rows back.
+        """
+        import polars as pl
+
+        dt = self._open(self.path(table), None, missing_ok=True)
+        if dt is None or dt.version() != version or dt.metadata().partition_columns:
+            return None
+        commit = (dt.history(1) or [{}])[0]
+        metrics = commit.get("operationMetrics") or {}
+        if (commit.get("version") != version or metrics.get("num_added_files") != 1
+                or metrics.get("num_added_rows") != frame.height):
+            return None
+        schema = _polars_schema(dt)
+        data = delta_compatible(frame, schema)
+        if any(schema.get(n) != t for n, t in data.schema.items()) or not all(
+            _plain(t) for t in schema.values()
+        ):
+            return None
+        return data.select(
+            pl.col(n) if n in data.columns else pl.lit(None, dtype=t).alias(n)
+            for n, t in schema.items()
+        )
+
     # ---- reading ------------------------------------------------------------------------
 
     def read(
@@ -466,6 +495,17 @@ class Lake:
             hint="Tables appear when data is first ingested ('loopml run'); "
             "'loopml lake ls' lists them.",
         )
+
+
+def _plain(dtype: Any) -> bool:
+    """A flat type whose values a Delta round trip keeps exactly (and in the same type)."""
+    import polars as pl
+
+    plain = (pl.String, pl.Binary, pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64,
+             pl.Float32, pl.Float64, pl.Date)
+    if isinstance(dtype, pl.Datetime):
+        return dtype.time_unit == "us" and dtype.time_zone in (None, "UTC")
+    return dtype in plain
 
 
 def _polars_schema(dt: Any) -> dict[str, Any]:

@@ -100,8 +100,9 @@ def undo_on_error(ctx: Context, intent: dict[str, Any], zones: tuple[str, ...]) 
 
 
 def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, Any] | None,
-          run_id: str | None) -> tuple[str, int]:
-    """Record the intent and append the chunk to raw: (ingest id, raw version)."""
+          run_id: str | None) -> tuple[str, int, pl.DataFrame]:
+    """Record the intent and append the chunk to raw: (ingest id, raw version, the rows as
+    appended)."""
     import polars as pl
 
     contract = ctx.contract(src.name)
@@ -128,12 +129,19 @@ def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, An
                        ("raw",)):
         raw = ctx.lake.append(names["raw"], frame, metadata=meta)
     fault("after_raw")
-    return ingest_id, raw.version
+    return ingest_id, raw.version, frame
 
 
 def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_version: int,
-             fresh: bool, run_id: str | None = None) -> IngestResult:
-    """Steps 3 and 4 for an intent whose raw commit is ``raw_version``."""
+             fresh: bool, run_id: str | None = None,
+             appended: pl.DataFrame | None = None) -> IngestResult:
+    """Steps 3 and 4 for an intent whose raw commit is ``raw_version``.
+
+    ``appended`` (the normal path: the frame ``begin`` has just committed to raw) spares
+    reading the raw rows back when the lake vouches that they read back exactly as they are
+    (``Lake.as_read``); a restart always reads them from raw. Both give ``route`` the same
+    rows, so a crash at any later point is recovered exactly as the normal path would go on.
+    """
     import polars as pl
 
     t0 = time.monotonic()
@@ -141,9 +149,13 @@ def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_ver
     contract = Contract.from_dict(intent["details"]["contract"])
     src = as_recorded(src, intent)
     names = tables(src.name)
-    raw = ctx.lake.scan(names["raw"], version=raw_version).filter(
-        pl.col("_ingest_id") == ingest_id
-    ).collect()
+    raw = None
+    if appended is not None:
+        raw = ctx.lake.as_read(names["raw"], appended, version=raw_version)
+    if raw is None:
+        raw = ctx.lake.scan(names["raw"], version=raw_version).filter(
+            pl.col("_ingest_id") == ingest_id
+        ).collect()
     rows, rejected = split_rejected(raw)
     with undo_on_error(ctx, intent, ("clean", "quarantine")):
         routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
