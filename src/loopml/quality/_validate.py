@@ -110,8 +110,6 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
 
 def _column_checks(original: pl.Series, value: pl.Series, spec: ColumnSpec) -> list[pl.Series]:
     """One string Series per rule: the reason where a row breaks it, else null."""
-    import polars as pl
-
     name = spec.name
     present = original.is_not_null()
     if original.dtype.is_float():
