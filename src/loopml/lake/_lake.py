@@ -260,8 +260,6 @@ class Lake:
         row count, the table is partitioned, or a column's type is not a plain one whose
         values Delta stores unchanged. Then read the rows back.
         """
-        import polars as pl
-
         dt = self._open(self.path(table), None, missing_ok=True)
         if dt is None or dt.version() != version or dt.metadata().partition_columns:
             return None
@@ -270,16 +268,21 @@ class Lake:
         if (commit.get("version") != version or metrics.get("num_added_files") != 1
                 or metrics.get("num_added_rows") != frame.height):
             return None
-        schema = _polars_schema(dt)
-        data = delta_compatible(frame, schema)
-        if any(schema.get(n) != t for n, t in data.schema.items()) or not all(
-            _plain(t) for t in schema.values()
-        ):
+        return _aligned(frame, _polars_schema(dt))
+
+    def as_appended(self, table: str, frame: pl.DataFrame) -> pl.DataFrame | None:
+        """What ``as_read`` will give for ``frame`` once appended to ``table``, predicted
+        before the append (the table's columns, then ``frame``'s new ones); None where
+        ``as_read`` would decline. A prediction is right when its columns and types are the
+        ones ``as_read`` gives after the append: both are the same function of ``frame``."""
+        dt = self._open(self.path(table), None, missing_ok=True)
+        if dt is not None and dt.metadata().partition_columns:
             return None
-        return data.select(
-            pl.col(n) if n in data.columns else pl.lit(None, dtype=t).alias(n)
-            for n, t in schema.items()
-        )
+        before = {} if dt is None else _polars_schema(dt)
+        after = dict(before)
+        for name, dtype in delta_compatible(frame, before or None).schema.items():
+            after.setdefault(name, dtype)
+        return _aligned(frame, after)
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -495,6 +498,22 @@ class Lake:
             hint="Tables appear when data is first ingested ('loopml run'); "
             "'loopml lake ls' lists them.",
         )
+
+
+def _aligned(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame | None:
+    """``frame`` cast as appending it to a table of ``schema`` casts it, in the table's column
+    order, the columns it lacks null; None unless every type is plain and as the table's."""
+    import polars as pl
+
+    data = delta_compatible(frame, schema or None)
+    if any(schema.get(n) != t for n, t in data.schema.items()) or not all(
+        _plain(t) for t in schema.values()
+    ):
+        return None
+    return data.select(
+        pl.col(n) if n in data.columns else pl.lit(None, dtype=t).alias(n)
+        for n, t in schema.items()
+    )
 
 
 def _plain(dtype: Any) -> bool:
