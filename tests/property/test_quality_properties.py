@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import polars as pl
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loopml.core.contract import COLUMN_TYPES, ColumnSpec, Contract
 from loopml.core.errors import LoopmlError
-from loopml.quality import infer_contract, validate
+from loopml.quality import REASONS, infer_contract, validate
 
 cells = st.one_of(
     st.none(),
@@ -73,3 +74,39 @@ def test_contract_yaml_round_trip(columns: list[ColumnSpec]) -> None:
     """Any contract survives YAML serialisation unchanged."""
     contract = Contract(source="p", columns=tuple(columns))
     assert Contract.from_yaml(contract.to_yaml()) == contract
+
+
+def _reason_everywhere(mask, template, values, name):
+    """The reason rule evaluated over the whole column (what validate did before it built
+    messages for the failing rows only)."""
+    message = pl.lit(template) if values is None else pl.format(
+        template, values.cast(pl.String, strict=False))
+    return pl.select(pl.when(mask).then(message).otherwise(None)).to_series().alias(name)
+
+
+def _combine_everywhere(checks, height):
+    if not checks:
+        return pl.Series(REASONS, [None] * height, dtype=pl.String)
+    joined = pl.select(pl.concat_str(checks, separator="; ", ignore_nulls=True)).to_series()
+    return joined.alias(REASONS).replace("", None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text_frames(), st.lists(specs(), min_size=1, max_size=4, unique_by=lambda s: s.name))
+def test_reasons_built_for_failing_rows_only_are_the_same(
+    frame: pl.DataFrame, columns: list[ColumnSpec]
+) -> None:
+    """Building reasons only where a check fails changes no output of validate."""
+    from loopml.quality import _validate
+
+    contract = Contract(source="p", columns=tuple(columns))
+    try:
+        fast = validate(frame, contract)
+    except LoopmlError:
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_validate, "_reason", _reason_everywhere)
+        mp.setattr(_validate, "_combine", _combine_everywhere)
+        slow = validate(frame, contract)
+    assert fast.report == slow.report
+    assert fast.clean.equals(slow.clean) and fast.quarantined.equals(slow.quarantined)

@@ -51,8 +51,64 @@ def convert(series: pl.Series, column_type: str) -> pl.Series:
     import polars as pl
 
     name = series.name
+    text_source = series.dtype == pl.String or isinstance(series.dtype, (pl.Categorical, pl.Enum))
+    if text_source and column_type in _TEXT_RULES:
+        text = series.cast(pl.String).str.strip_chars()
+        return _TEXT_RULES[column_type](text).alias(name)
     frame = series.alias("v").to_frame()
     return frame.select(to_type(pl.col("v"), series.dtype, column_type)).to_series().alias(name)
+
+
+# ---- text columns, eagerly: each slower rule only sees the values the faster ones left ----
+# ``to_type``'s expressions run every alternative over the whole column; these give the same
+# values (the tests compare them on random text) while trying an alternative only on the
+# values no earlier one parsed. A format Polars infers (format=None) depends on the column's
+# first parseable value, so those passes always see the whole column.
+
+
+def _to_datetime(text: pl.Series, fmt: str | None) -> pl.Series:
+    return text.str.to_datetime(format=fmt, strict=False, time_unit="us", time_zone="UTC")
+
+
+def _fill_rest(text: pl.Series, out: pl.Series, parsers: list[Any]) -> pl.Series:
+    """``out`` where it has a value, else the first of ``parsers`` (element-wise rules) that
+    parses the value of ``text``; each parser is given only the values still unparsed."""
+    todo = out.is_null() & text.is_not_null()
+    if not todo.any():
+        return out
+    where = todo.arg_true()
+    rest = text.gather(where)
+    got = out.clear(n=rest.len())
+    for parse in parsers:
+        left = got.is_null()
+        if not left.any():
+            break
+        at = left.arg_true()
+        got = got.scatter(at, parse(rest.gather(at)))
+    return out.scatter(where, got)
+
+
+def _text_datetime(text: pl.Series) -> pl.Series:
+    parsers = [lambda r, f=fmt: _to_datetime(r, f) for fmt in DATETIME_FORMATS]
+    return _fill_rest(text, _to_datetime(text, None), parsers)
+
+
+def _text_date(text: pl.Series) -> pl.Series:
+    out = text.str.to_date(strict=False)
+    if not (out.is_null() & text.is_not_null()).any():
+        return out
+    out = out.fill_null(_to_datetime(text, None).dt.date())  # inferred: the whole column
+    parsers = [lambda r, f=fmt: _to_datetime(r, f).dt.date() for fmt in DATETIME_FORMATS]
+    return _fill_rest(text, out, parsers)
+
+
+def _text_integer(text: pl.Series) -> pl.Series:
+    import polars as pl
+
+    def whole(rest: pl.Series) -> pl.Series:  # "3.0": the float rule, on what is left only
+        return rest.to_frame("v").select(_integer(pl.col("v"), pl.String)).to_series()
+
+    return _fill_rest(text, text.cast(pl.Int64, strict=False), [whole])
 
 
 def to_type(value: pl.Expr, source: Any, column_type: str) -> pl.Expr:
@@ -162,6 +218,7 @@ def _date(value: pl.Expr, source: Any) -> pl.Expr:
     return pl.coalesce(value.str.to_date(strict=False), _datetime(value, source).dt.date())
 
 
+_TEXT_RULES = {"integer": _text_integer, "datetime": _text_datetime, "date": _text_date}
 _RULES = {
     "integer": _integer,
     "float": _float,

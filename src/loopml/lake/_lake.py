@@ -176,18 +176,23 @@ class Lake:
         metadata: dict[str, str] | None,
         partition_by: Sequence[str] | None = None,
     ) -> TableRef:
+        import polars as pl
         from deltalake import CommitProperties, write_deltalake
         from deltalake.exceptions import SchemaMismatchError
 
         path = self.path(table)
-        partitions = self._check_partitioning(table, path, frame, partition_by)
-        data = delta_compatible(frame, self._existing_schema(path) if mode == "append" else None)
+        dt = self._open(path, None, missing_ok=True)  # opened once for both checks
+        partitions = self._check_partitioning(table, path, frame, partition_by, dt=dt)
+        existing = self._existing_schema(path, dt) if mode == "append" and dt is not None else None
+        data = delta_compatible(frame, existing)
         data = data.rechunk()  # delta-rs may reorder the rows of a many-chunk batch
         props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
         try:
             write_deltalake(
                 path,
-                data.to_arrow(),
+                # string and binary views as Polars holds them: no copy (Delta stores them as
+                # string and binary all the same)
+                data.to_arrow(compat_level=pl.CompatLevel.newest()),
                 mode=mode,  # type: ignore[arg-type]
                 schema_mode="merge" if mode == "append" else "overwrite",
                 partition_by=partitions,
@@ -213,7 +218,8 @@ class Lake:
         return TableRef(name=table, version=version)
 
     def _check_partitioning(
-        self, table: str, path: str, frame: pl.DataFrame, partition_by: Sequence[str] | None
+        self, table: str, path: str, frame: pl.DataFrame, partition_by: Sequence[str] | None,
+        *, dt: Any = False,
     ) -> list[str] | None:
         """The partition columns to write with: the existing table's, or ``partition_by`` for a
         new table; asking for other columns than the table has is a ``LakeError``."""
@@ -225,7 +231,8 @@ class Lake:
                 f"(columns: {', '.join(frame.columns)}).",
                 hint="Name columns of the data in partition_by.",
             )
-        dt = self._open(path, None, missing_ok=True)
+        if dt is False:  # not opened by the caller
+            dt = self._open(path, None, missing_ok=True)
         if dt is None:
             return wanted or None
         have = list(dt.metadata().partition_columns)
@@ -241,15 +248,41 @@ class Lake:
         """The columns a table is partitioned by (empty if none)."""
         return list(self._open(self.path(table), None).metadata().partition_columns)
 
-    def _existing_schema(self, path: str) -> dict[str, Any] | None:
-        dt = self._open(path, None, missing_ok=True)
-        if dt is None:
-            return None
-        import polars as pl
-        import pyarrow as pa
+    def _existing_schema(self, path: str, dt: Any = None) -> dict[str, Any] | None:
+        dt = dt if dt is not None else self._open(path, None, missing_ok=True)
+        return None if dt is None else _polars_schema(dt)
 
-        empty = pa.schema(dt.schema().to_arrow()).empty_table()  # delta-rs returns arro3
-        return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
+    def as_read(self, table: str, frame: pl.DataFrame, *, version: int) -> pl.DataFrame | None:
+        """The rows of ``frame``, just appended to ``table`` as ``version``, exactly as reading
+        that commit's rows back gives them (the table's columns in its order and types, the
+        ones ``frame`` lacks null) without reading them; None when that cannot be vouched for:
+        ``version`` is no longer the latest, the commit wrote more than one file or another
+        row count, the table is partitioned, or a column's type is not a plain one whose
+        values Delta stores unchanged. Then read the rows back.
+        """
+        dt = self._open(self.path(table), None, missing_ok=True)
+        if dt is None or dt.version() != version or dt.metadata().partition_columns:
+            return None
+        commit = (dt.history(1) or [{}])[0]
+        metrics = commit.get("operationMetrics") or {}
+        if (commit.get("version") != version or metrics.get("num_added_files") != 1
+                or metrics.get("num_added_rows") != frame.height):
+            return None
+        return _aligned(frame, _polars_schema(dt))
+
+    def as_appended(self, table: str, frame: pl.DataFrame) -> pl.DataFrame | None:
+        """What ``as_read`` will give for ``frame`` once appended to ``table``, predicted
+        before the append (the table's columns, then ``frame``'s new ones); None where
+        ``as_read`` would decline. A prediction is right when its columns and types are the
+        ones ``as_read`` gives after the append: both are the same function of ``frame``."""
+        dt = self._open(self.path(table), None, missing_ok=True)
+        if dt is not None and dt.metadata().partition_columns:
+            return None
+        before = {} if dt is None else _polars_schema(dt)
+        after = dict(before)
+        for name, dtype in delta_compatible(frame, before or None).schema.items():
+            after.setdefault(name, dtype)
+        return _aligned(frame, after)
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -465,6 +498,44 @@ class Lake:
             hint="Tables appear when data is first ingested ('loopml run'); "
             "'loopml lake ls' lists them.",
         )
+
+
+def _aligned(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame | None:
+    """``frame`` cast as appending it to a table of ``schema`` casts it, in the table's column
+    order, the columns it lacks null; None unless every type is plain and as the table's."""
+    import polars as pl
+
+    data = delta_compatible(frame, schema or None)
+    if any(schema.get(n) != t for n, t in data.schema.items()) or not all(
+        _plain(t) for t in schema.values()
+    ):
+        return None
+    return data.select(
+        pl.col(n) if n in data.columns else pl.lit(None, dtype=t).alias(n)
+        for n, t in schema.items()
+    )
+
+
+def _plain(dtype: Any) -> bool:
+    """A flat type whose values a Delta round trip keeps exactly (and in the same type)."""
+    import polars as pl
+
+    plain = (pl.String, pl.Binary, pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64,
+             pl.Float32, pl.Float64, pl.Date)
+    if isinstance(dtype, pl.Datetime):
+        return dtype.time_unit == "us" and dtype.time_zone in (None, "UTC")
+    return dtype in plain
+
+
+def _polars_schema(dt: Any) -> dict[str, Any]:
+    """The Polars types of a Delta table's columns, in order (no pandas: an empty batch of
+    ``pa.nulls``, which ``pa.Schema.empty_table`` would import pandas for)."""
+    import polars as pl
+    import pyarrow as pa
+
+    schema = pa.schema(dt.schema().to_arrow())  # delta-rs returns arro3
+    empty = pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+    return dict(pl.DataFrame(empty).schema)
 
 
 def _as_datetime(value: datetime | str) -> datetime:

@@ -23,7 +23,9 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +102,9 @@ def undo_on_error(ctx: Context, intent: dict[str, Any], zones: tuple[str, ...]) 
 
 
 def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, Any] | None,
-          run_id: str | None) -> tuple[str, int]:
-    """Record the intent and append the chunk to raw: (ingest id, raw version)."""
+          run_id: str | None) -> tuple[str, int, pl.DataFrame]:
+    """Record the intent and append the chunk to raw: (ingest id, raw version, the rows as
+    appended)."""
     import polars as pl
 
     contract = ctx.contract(src.name)
@@ -124,16 +127,65 @@ def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, An
         pl.lit(started).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
     )
     meta = {TAG: ingest_id, "loopml.rows": str(frame.height)}
+    early = Early(appended=frame)
+    predicted = ctx.lake.as_appended(names["raw"], frame)
+    if predicted is not None:  # route while raw is written; used only once raw is in
+        rows, rejected = split_rejected(predicted)
+        early.predicted = predicted
+        early.routed = _pool().submit(
+            route_against, ctx.lake, names["clean"], versions.get("clean"), rows,
+            Contract.from_dict(contract.to_dict()), rejected=rejected, src=src)
     with undo_on_error(ctx, {"ingest_id": ingest_id, "source": src.name, "versions": versions},
                        ("raw",)):
         raw = ctx.lake.append(names["raw"], frame, metadata=meta)
     fault("after_raw")
-    return ingest_id, raw.version
+    return ingest_id, raw.version, early
+
+
+@dataclass(slots=True)
+class Early:
+    """A chunk as ``begin`` appended it to raw, and its routing computed meanwhile from the
+    rows as raw was predicted to read them back (``Lake.as_appended``)."""
+
+    appended: pl.DataFrame
+    predicted: pl.DataFrame | None = None
+    routed: Future[Routed] | None = None
+
+    def result(self, raw: pl.DataFrame) -> Routed | None:
+        """The early routing if it was computed from exactly ``raw`` (same columns, order and
+        types: then the same values, see ``Lake.as_appended``), else None (route again; an
+        error of the early routing is raised again there, where it undoes the intent)."""
+        if self.routed is None or self.predicted is None:
+            return None
+        same = list(self.predicted.schema.items()) == list(raw.schema.items())
+        try:
+            routed = self.routed.result()
+        except Exception:
+            return None
+        return routed if same and self.predicted.height == raw.height else None
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-route"))
+    return _POOL[0]
 
 
 def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_version: int,
-             fresh: bool, run_id: str | None = None) -> IngestResult:
-    """Steps 3 and 4 for an intent whose raw commit is ``raw_version``."""
+             fresh: bool, run_id: str | None = None,
+             early: Early | None = None) -> IngestResult:
+    """Steps 3 and 4 for an intent whose raw commit is ``raw_version``.
+
+    ``early`` (the normal path: the frame ``begin`` has just committed to raw) spares
+    reading the raw rows back when the lake vouches that they read back exactly as they are
+    (``Lake.as_read``), and routing them again when ``begin`` routed those very rows while
+    raw was written; a restart always reads them from raw. Both give ``route`` the same
+    rows, so a crash at any later point is recovered exactly as the normal path would go on;
+    the lake and catalog steps keep their order (nothing is written before raw is in).
+    """
     import polars as pl
 
     t0 = time.monotonic()
@@ -141,13 +193,20 @@ def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_ver
     contract = Contract.from_dict(intent["details"]["contract"])
     src = as_recorded(src, intent)
     names = tables(src.name)
-    raw = ctx.lake.scan(names["raw"], version=raw_version).filter(
-        pl.col("_ingest_id") == ingest_id
-    ).collect()
+    raw = routed = None
+    if early is not None:
+        raw = ctx.lake.as_read(names["raw"], early.appended, version=raw_version)
+    if raw is None:
+        raw = ctx.lake.scan(names["raw"], version=raw_version).filter(
+            pl.col("_ingest_id") == ingest_id
+        ).collect()
+    elif early is not None:
+        routed = early.result(raw)
     rows, rejected = split_rejected(raw)
     with undo_on_error(ctx, intent, ("clean", "quarantine")):
-        routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows, contract,
-                               rejected=rejected, src=src)
+        if routed is None:
+            routed = route_against(ctx.lake, names["clean"], versions.get("clean"), rows,
+                                   contract, rejected=rejected, src=src)
     replaced = routed.superseded + _replaced(ctx.lake, names["clean"], versions.get("clean"),
                                              routed.clean, src.key)
     meta = {TAG: ingest_id, **{f"loopml.{k}": str(v) for k, v in counts_of(routed).items()}}

@@ -125,10 +125,11 @@ def commit_chunk(ctx: Context, src: SourceConfig, chunk: Chunk, *,
             ctx.catalog.store_cursor(src.name, chunk.cursor, ingest_id="-")
         result = None
     else:
-        ingest_id, raw_version = begin(ctx, src, chunk, cursor=cursor, run_id=run_id)
+        ingest_id, raw_version, early = begin(ctx, src, chunk, cursor=cursor, run_id=run_id)
         intent = next(i for i in ctx.catalog.pending_ingests(src.name)
                       if i["ingest_id"] == ingest_id)
-        result = complete(ctx, src, intent, raw_version=raw_version, fresh=True, run_id=run_id)
+        result = complete(ctx, src, intent, raw_version=raw_version, fresh=True, run_id=run_id,
+                          early=early)
     fault("after_finish")
     if chunk.on_commit is not None:
         chunk.on_commit()

@@ -110,58 +110,75 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
 
 def _column_checks(original: pl.Series, value: pl.Series, spec: ColumnSpec) -> list[pl.Series]:
     """One string Series per rule: the reason where a row breaks it, else null."""
-    import polars as pl
-
     name = spec.name
     present = original.is_not_null()
     if original.dtype.is_float():
         present = present & ~original.is_nan()
-    text = original.cast(pl.String, strict=False)
+    text = original  # shown as text: cast for the failing rows only (in _reason)
     out = []
 
     failed = present & value.is_null()
     if spec.type not in ("string", "category"):
         kind = _ARTICLE[spec.type]
-        out.append(_reason(failed, pl.format(f"{name}: '{{}}' is not {kind}", text), f"{name}:type"))
+        out.append(_reason(failed, f"{name}: '{{}}' is not {kind}", text, f"{name}:type"))
     if not spec.nullable:
-        out.append(_reason(~present, pl.lit(f"{name}: missing value"), f"{name}:not_null"))
+        out.append(_reason(~present, f"{name}: missing value", None, f"{name}:not_null"))
     if spec.type in ("integer", "float"):
-        shown = value.cast(pl.String)
+        shown = value
         if spec.min is not None:
             below = (value < spec.min).fill_null(False)
             out.append(
-                _reason(below, pl.format(f"{name}: {{}} is below the minimum {_n(spec.min)}", shown),
+                _reason(below, f"{name}: {{}} is below the minimum {_n(spec.min)}", shown,
                         f"{name}:min")
             )
         if spec.max is not None:
             above = (value > spec.max).fill_null(False)
             out.append(
-                _reason(above, pl.format(f"{name}: {{}} is above the maximum {_n(spec.max)}", shown),
+                _reason(above, f"{name}: {{}} is above the maximum {_n(spec.max)}", shown,
                         f"{name}:max")
             )
     if spec.allowed is not None:
         unknown = (~value.is_in(list(spec.allowed))).fill_null(False) & value.is_not_null()
         out.append(
-            _reason(unknown, pl.format(f"{name}: '{{}}' is not an allowed category", text),
+            _reason(unknown, f"{name}: '{{}}' is not an allowed category", text,
                     f"{name}:allowed")
         )
     return out
 
 
-def _reason(mask: pl.Series, message: pl.Expr, name: str) -> pl.Series:
+def _reason(mask: pl.Series, template: str, values: pl.Series | None, name: str) -> pl.Series:
+    """``pl.format(template, values)`` (or ``template`` itself without ``values``) where
+    ``mask`` holds, else null; built for the failing rows only, and not at all when none fails
+    (most checks)."""
     import polars as pl
 
-    return pl.select(pl.when(mask).then(message).otherwise(None)).to_series().alias(name)
+    out = pl.Series(name, dtype=pl.String).extend_constant(None, mask.len())
+    if not mask.any():
+        return out
+    where = mask.arg_true()
+    if values is None:
+        text = pl.Series([template], dtype=pl.String).gather([0] * where.len())
+    else:
+        shown = values.gather(where).cast(pl.String, strict=False)
+        text = pl.select(pl.format(template, shown)).to_series()
+    return out.scatter(where, text)
 
 
 def _combine(checks: list[pl.Series], height: int) -> pl.Series:
+    """The reasons of each row joined by "; " (null for a row without any); only the rows
+    with a reason are joined."""
     import polars as pl
 
-    if not checks:
-        return pl.Series(REASONS, [None] * height, dtype=pl.String)
-    return pl.select(pl.concat_str(checks, separator="; ", ignore_nulls=True)).to_series().alias(
-        REASONS
-    ).replace("", None)
+    out = pl.Series(REASONS, dtype=pl.String).extend_constant(None, height)
+    failing = [c for c in checks if c.null_count() < c.len()]
+    if not failing:
+        return out
+    hit = pl.select(pl.any_horizontal([c.is_not_null() for c in failing])).to_series()
+    where = hit.arg_true()
+    joined = pl.select(
+        pl.concat_str([c.gather(where) for c in failing], separator="; ", ignore_nulls=True)
+    ).to_series()
+    return out.scatter(where, joined).replace("", None)
 
 
 def _n(x: float) -> str:
