@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LakeConflictError, LakeError, first_line, unknown_name
 from loopml.core.records import TableRef
-from loopml.lake._types import delta_compatible
+from loopml.lake._types import aligned, delta_compatible, polars_schema
 
 if TYPE_CHECKING:
     import polars as pl
@@ -250,7 +250,7 @@ class Lake:
 
     def _existing_schema(self, path: str, dt: Any = None) -> dict[str, Any] | None:
         dt = dt if dt is not None else self._open(path, None, missing_ok=True)
-        return None if dt is None else _polars_schema(dt)
+        return None if dt is None else polars_schema(dt)
 
     def as_read(self, table: str, frame: pl.DataFrame, *, version: int) -> pl.DataFrame | None:
         """The rows of ``frame``, just appended to ``table`` as ``version``, exactly as reading
@@ -268,7 +268,7 @@ class Lake:
         if (commit.get("version") != version or metrics.get("num_added_files") != 1
                 or metrics.get("num_added_rows") != frame.height):
             return None
-        return _aligned(frame, _polars_schema(dt))
+        return aligned(frame, polars_schema(dt))
 
     def as_appended(self, table: str, frame: pl.DataFrame) -> pl.DataFrame | None:
         """What ``as_read`` will give for ``frame`` once appended to ``table``, predicted
@@ -278,11 +278,11 @@ class Lake:
         dt = self._open(self.path(table), None, missing_ok=True)
         if dt is not None and dt.metadata().partition_columns:
             return None
-        before = {} if dt is None else _polars_schema(dt)
+        before = {} if dt is None else polars_schema(dt)
         after = dict(before)
         for name, dtype in delta_compatible(frame, before or None).schema.items():
             after.setdefault(name, dtype)
-        return _aligned(frame, after)
+        return aligned(frame, after)
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -498,44 +498,6 @@ class Lake:
             hint="Tables appear when data is first ingested ('loopml run'); "
             "'loopml lake ls' lists them.",
         )
-
-
-def _aligned(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame | None:
-    """``frame`` cast as appending it to a table of ``schema`` casts it, in the table's column
-    order, the columns it lacks null; None unless every type is plain and as the table's."""
-    import polars as pl
-
-    data = delta_compatible(frame, schema or None)
-    if any(schema.get(n) != t for n, t in data.schema.items()) or not all(
-        _plain(t) for t in schema.values()
-    ):
-        return None
-    return data.select(
-        pl.col(n) if n in data.columns else pl.lit(None, dtype=t).alias(n)
-        for n, t in schema.items()
-    )
-
-
-def _plain(dtype: Any) -> bool:
-    """A flat type whose values a Delta round trip keeps exactly (and in the same type)."""
-    import polars as pl
-
-    plain = (pl.String, pl.Binary, pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64,
-             pl.Float32, pl.Float64, pl.Date)
-    if isinstance(dtype, pl.Datetime):
-        return dtype.time_unit == "us" and dtype.time_zone in (None, "UTC")
-    return dtype in plain
-
-
-def _polars_schema(dt: Any) -> dict[str, Any]:
-    """The Polars types of a Delta table's columns, in order (no pandas: an empty batch of
-    ``pa.nulls``, which ``pa.Schema.empty_table`` would import pandas for)."""
-    import polars as pl
-    import pyarrow as pa
-
-    schema = pa.schema(dt.schema().to_arrow())  # delta-rs returns arro3
-    empty = pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
-    return dict(pl.DataFrame(empty).schema)
 
 
 def _as_datetime(value: datetime | str) -> datetime:

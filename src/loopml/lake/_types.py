@@ -54,3 +54,41 @@ def _widens(source: Any, target: Any) -> bool:
     if source == pl.Float32 and target == pl.Float64:
         return True
     return source == pl.Null
+
+
+def aligned(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame | None:
+    """``frame`` cast as appending it to a table of ``schema`` casts it, in the table's column
+    order, the columns it lacks null; None unless every type is plain and as the table's."""
+    import polars as pl
+
+    data = delta_compatible(frame, schema or None)
+    if any(schema.get(n) != t for n, t in data.schema.items()) or not all(
+        plain_type(t) for t in schema.values()
+    ):
+        return None
+    return data.select(
+        pl.col(n) if n in data.columns else pl.lit(None, dtype=t).alias(n)
+        for n, t in schema.items()
+    )
+
+
+def plain_type(dtype: Any) -> bool:
+    """A flat type whose values a Delta round trip keeps exactly (and in the same type)."""
+    import polars as pl
+
+    plain = (pl.String, pl.Binary, pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64,
+             pl.Float32, pl.Float64, pl.Date)
+    if isinstance(dtype, pl.Datetime):
+        return dtype.time_unit == "us" and dtype.time_zone in (None, "UTC")
+    return dtype in plain
+
+
+def polars_schema(dt: Any) -> dict[str, Any]:
+    """The Polars types of a Delta table's columns, in order (no pandas: an empty batch of
+    ``pa.nulls``, which ``pa.Schema.empty_table`` would import pandas for)."""
+    import polars as pl
+    import pyarrow as pa
+
+    schema = pa.schema(dt.schema().to_arrow())  # delta-rs returns arro3
+    empty = pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+    return dict(pl.DataFrame(empty).schema)
