@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,14 @@ def create_project(
         data_path = _relative(Path(data), root)
         source_name = source or _slug(Path(str(data).split("*")[0]).stem or "data")
         src = FileSource(name=source_name, path=data_path)
-        frame = read_source(src, base_dir=root).frame
+        unreadable: list[Any] = []  # ragged lines: the ingest quarantines them with their numbers
+        frame = read_source(src, base_dir=root, rejected=unreadable).frame
+        bad = sum(part.height for part in unreadable)
+        if bad:
+            logging.getLogger("loopml").warning(
+                "%d line(s) of %s cannot be read (first: %s); the contract is inferred from the "
+                "others, and 'loopml run' sets them aside in quarantine with their line numbers.",
+                bad, data, unreadable[0]["_reasons"][0])
     columns = [c for c in frame.columns if not c.startswith("_")]
 
     if task == "clustering" and target is not None:

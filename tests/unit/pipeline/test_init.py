@@ -74,3 +74,21 @@ def test_find_outside_a_project(tmp_path: Path) -> None:
     with pytest.raises(NotAProjectError) as info:
         Project.find(tmp_path)
     assert "loopml init" in (info.value.hint or "")
+
+
+def test_ragged_lines_do_not_stop_init_and_go_to_quarantine_at_ingest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CSV line with too many fields is named at init (the contract comes from the other
+    lines) and set aside with its line number by the ingest."""
+    data = tmp_path / "d.csv"
+    data.write_text("id,x,y\n1,2.5,a\n2,3.5,b\n3,4,c,extra\n4,5,a\n")
+    with caplog.at_level("WARNING", logger="loopml"):
+        Project.init(data, target="y", directory=tmp_path / "p")
+    assert "line 4 has 4 fields" in caplog.text
+    with Project(tmp_path / "p") as p:
+        [result] = p.ingest()
+        quarantined = p.lake.read("quarantine/d")
+    assert p.contract("d").column("x").type == "float"
+    assert result.report.rows_accepted == 3
+    assert quarantined["_source_row"].to_list() == [4]
