@@ -62,7 +62,7 @@ def history(
     """List a table's commits, newest first: version, time, operation and counts."""
     lake = _project(project).lake
     name = lake.table(table)
-    commits = [_commit(c) for c in lake.history(name)][:limit]
+    commits = [_commit(c) for c in lake.history(name, limit=limit)]
     if as_json:
         _json(commits)
         return

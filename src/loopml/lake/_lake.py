@@ -386,10 +386,11 @@ class Lake:
             raise LakeError("Give a version or a time (as_of) to read, not both.")
         return self.version_at(table, as_of)
 
-    def history(self, table: str) -> list[dict[str, Any]]:
-        """Commits, newest first: version, timestamp, operation and our commit metadata."""
+    def history(self, table: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commits, newest first: version, timestamp, operation and our commit metadata
+        (the newest ``limit`` only, when given: Delta then reads only those log entries)."""
         dt = self._open(self.path(table), None)
-        return list(dt.history())
+        return list(dt.history(limit))
 
     def tables(self) -> list[str]:
         """Every table in the lake as ``zone/name`` (local and ``s3://`` lakes)."""

@@ -299,7 +299,7 @@ def tagged(lake: Lake, table: str, ingest_id: str, since: int | None) -> bool:
     if latest is None or (since is not None and latest <= since):
         return False
     recent = latest - (since if since is not None else -1)
-    return any(c.get(TAG) == ingest_id for c in lake.history(table)[:recent])
+    return any(c.get(TAG) == ingest_id for c in lake.history(table, limit=recent))
 
 
 def raw_commit(lake: Lake, table: str, ingest_id: str, since: int | None) -> int | None:
@@ -308,7 +308,7 @@ def raw_commit(lake: Lake, table: str, ingest_id: str, since: int | None) -> int
     if latest is None or (since is not None and latest <= since):
         return None
     recent = latest - (since if since is not None else -1)
-    for commit in lake.history(table)[:recent]:
+    for commit in lake.history(table, limit=recent):
         if commit.get(TAG) == ingest_id:
             return int(commit["version"])
     return None
