@@ -38,8 +38,8 @@ class _Source(_Section):
     """What every source kind has: a name, and how its rows land in the clean table."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
-    # a primary key: rows with a key already in the clean table replace it (a Delta merge);
-    # when one ingest holds a key twice, the row with the largest ``latest_by`` wins (else the last)
+    # a primary key: clean rows upsert by it (a Delta merge); of the rows with one key, in the
+    # chunk and in the clean table, the largest ``latest_by`` wins (without it, the last to come)
     key: tuple[str, ...] = ()
     latest_by: str | None = None
     partition_by: tuple[str, ...] = ()  # columns the clean table is partitioned by
