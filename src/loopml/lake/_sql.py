@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LakeError, first_line
+from loopml.lake._types import empty_batch
 
 if TYPE_CHECKING:
     import polars as pl
@@ -84,7 +85,7 @@ def _register(con: Any, lake: Lake, table: str, name: str, version: int | None) 
         con.execute(f"CREATE VIEW {_ident(name)} AS SELECT * FROM {_ident('__' + name)}")
         return
     files = dt.file_uris()
-    empty = schema.empty_table()
+    empty = empty_batch(schema)
     con.register(f"__{name}_empty", empty)
     if not files:
         con.execute(f"CREATE VIEW {_ident(name)} AS SELECT * FROM {_ident(f'__{name}_empty')}")

@@ -90,5 +90,12 @@ def polars_schema(dt: Any) -> dict[str, Any]:
     import pyarrow as pa
 
     schema = pa.schema(dt.schema().to_arrow())  # delta-rs returns arro3
-    empty = pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
-    return dict(pl.DataFrame(empty).schema)
+    return dict(pl.DataFrame(empty_batch(schema)).schema)
+
+
+def empty_batch(schema: Any) -> Any:
+    """A pyarrow batch of no rows with ``schema``, without the pandas import that
+    ``pa.Schema.empty_table`` makes."""
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)

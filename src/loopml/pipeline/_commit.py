@@ -18,6 +18,7 @@ raw rows, the same contract and the same clean version, so every row lands exact
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -102,9 +103,9 @@ def undo_on_error(ctx: Context, intent: dict[str, Any], zones: tuple[str, ...]) 
 
 
 def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, Any] | None,
-          run_id: str | None) -> tuple[str, int, pl.DataFrame]:
+          run_id: str | None) -> tuple[str, int, Early]:
     """Record the intent and append the chunk to raw: (ingest id, raw version, the rows as
-    appended)."""
+    appended with their routing computed meanwhile)."""
     import polars as pl
 
     contract = ctx.contract(src.name)
@@ -165,13 +166,9 @@ class Early:
         return routed if same and self.predicted.height == raw.height else None
 
 
-_POOL: list[ThreadPoolExecutor] = []
-
-
+@functools.cache
 def _pool() -> ThreadPoolExecutor:
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-route"))
-    return _POOL[0]
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-route")
 
 
 def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_version: int,
@@ -200,8 +197,8 @@ def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_ver
         raw = ctx.lake.scan(names["raw"], version=raw_version).filter(
             pl.col("_ingest_id") == ingest_id
         ).collect()
-    elif early is not None:
-        routed = early.result(raw)
+    else:
+        routed = early.result(raw)  # type: ignore[union-attr]  # raw came from early
     rows, rejected = split_rejected(raw)
     with undo_on_error(ctx, intent, ("clean", "quarantine")):
         if routed is None:
@@ -295,15 +292,11 @@ def write_clean(lake: Lake, src: SourceConfig, table: str, rows: pl.DataFrame,
 
 def tagged(lake: Lake, table: str, ingest_id: str, since: int | None) -> bool:
     """Whether a commit after version ``since`` carries ``ingest_id`` (recent history only)."""
-    latest = lake.version(table)
-    if latest is None or (since is not None and latest <= since):
-        return False
-    recent = latest - (since if since is not None else -1)
-    return any(c.get(TAG) == ingest_id for c in lake.history(table, limit=recent))
+    return raw_commit(lake, table, ingest_id, since) is not None
 
 
 def raw_commit(lake: Lake, table: str, ingest_id: str, since: int | None) -> int | None:
-    """The version of the raw commit of ``ingest_id`` after ``since``, if any."""
+    """The version of the commit of ``ingest_id`` to ``table`` after ``since``, if any."""
     latest = lake.version(table)
     if latest is None or (since is not None and latest <= since):
         return None
@@ -326,8 +319,12 @@ def _replaced(lake: Lake, table: str, version: int | None, rows: pl.DataFrame,
     """How many of ``rows`` have a key already in the table (at ``version``)."""
     if not key or version is None or rows.height == 0:
         return 0
-    existing = lake.scan(table, version=version).select(list(key)).collect()
-    try:
-        return rows.select(list(key)).join(existing, on=list(key), how="semi").height
+    keys = list(key)
+    mine = rows.select(keys).unique()
+    try:  # the table's keys among this chunk's only, streamed: memory bounded by the chunk
+        held = (lake.scan(table, version=version).select(keys)
+                .join(mine.lazy(), on=keys, how="semi").unique()
+                .collect(engine="streaming"))
+        return rows.select(keys).join(held, on=keys, how="semi").height
     except Exception:  # key types differ: the merge reports that itself
         return 0
