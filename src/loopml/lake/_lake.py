@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LakeConflictError, LakeError, first_line, unknown_name
 from loopml.core.records import TableRef
+from loopml.lake._append import append_file, with_metrics
+from loopml.lake._handles import Handles
 from loopml.lake._types import aligned, delta_compatible, polars_schema
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class Lake:
         self.uri = str(uri)
         self.storage_options = storage_options
         self._local = "://" not in self.uri
+        self._handles = Handles(local=self._local)
         if self._local:
             Path(self.uri).mkdir(parents=True, exist_ok=True)
 
@@ -123,7 +126,7 @@ class Lake:
         >>> lake.read("feedback/m").sort("k")["v"].to_list()
         ['a', 'B', 'c']
         """
-        from deltalake import CommitProperties, DeltaTable
+        from loopml.lake._append import merge_rows
 
         keys = list(keys)
         missing = [k for k in keys if k not in frame.columns]
@@ -140,31 +143,9 @@ class Lake:
             return self._write(table, data, mode="append", metadata=metadata,
                                partition_by=partition_by)
         self._check_partitioning(table, path, frame, partition_by)
-        if data.height == 0:
-            return self.ref(table)
-        data = delta_compatible(data, existing).rechunk()
-        props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
-        predicate = " AND ".join(f'target."{k}" = source."{k}"' for k in keys)
-        try:
-            dt = DeltaTable(path, storage_options=self.storage_options)
-            (
-                dt.merge(
-                    data.to_arrow(),
-                    predicate,
-                    source_alias="source",
-                    target_alias="target",
-                    merge_schema=True,
-                    commit_properties=props,
-                )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
-        except Exception as exc:  # delta-rs raises several types for the same cause
-            raise LakeError(
-                f"Merging {frame.height} row(s) into {table} failed: {first_line(exc)}",
-                hint="Cast the columns to the table's types, or write to a new table.",
-            ) from exc
+        if data.height:
+            merge_rows(table, path, delta_compatible(data, existing).rechunk(), keys,
+                       metadata=metadata, storage_options=self.storage_options)
         return self.ref(table)
 
     def _write(
@@ -176,20 +157,33 @@ class Lake:
         metadata: dict[str, str] | None,
         partition_by: Sequence[str] | None = None,
     ) -> TableRef:
+        path = self.path(table)
+        with self._latest(path) as dt:
+            return self._write_to(table, path, dt, frame, mode=mode, metadata=metadata,
+                                  partition_by=partition_by)
+
+    def _write_to(
+        self, table: str, path: str, dt: Any, frame: pl.DataFrame, *, mode: str,
+        metadata: dict[str, str] | None, partition_by: Sequence[str] | None,
+    ) -> TableRef:
         import polars as pl
         from deltalake import CommitProperties, write_deltalake
         from deltalake.exceptions import SchemaMismatchError
 
-        path = self.path(table)
-        dt = self._open(path, None, missing_ok=True)  # opened once for both checks
         partitions = self._check_partitioning(table, path, frame, partition_by, dt=dt)
         existing = self._existing_schema(path, dt) if mode == "append" and dt is not None else None
+        custom = {k: str(v) for k, v in (metadata or {}).items()}
+        if existing and self._local and not partitions and frame.height:
+            same = aligned(frame, existing)  # the table's columns and types: no schema change
+            if same is not None:
+                append_file(dt, path, same, custom)
+                return TableRef(name=table, version=dt.version())
         data = delta_compatible(frame, existing)
         data = data.rechunk()  # delta-rs may reorder the rows of a many-chunk batch
-        props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
+        props = CommitProperties(custom_metadata=custom)
         try:
             write_deltalake(
-                path,
+                path if dt is None else dt,  # an open table is brought to the new version
                 # string and binary views as Polars holds them: no copy (Delta stores them as
                 # string and binary all the same)
                 data.to_arrow(compat_level=pl.CompatLevel.newest()),
@@ -213,7 +207,7 @@ class Lake:
                     hint="Cast the columns to the table's types, or write to a new table.",
                 ) from exc
             raise LakeError(f"Writing {table} at {path} failed: {first_line(exc)}") from exc
-        version = self.version(table)
+        version = self.version(table) if dt is None else dt.version()
         assert version is not None
         return TableRef(name=table, version=version)
 
@@ -260,25 +254,26 @@ class Lake:
         row count, the table is partitioned, or a column's type is not a plain one whose
         values Delta stores unchanged. Then read the rows back.
         """
-        dt = self._open(self.path(table), None, missing_ok=True)
-        if dt is None or dt.version() != version or dt.metadata().partition_columns:
-            return None
-        commit = (dt.history(1) or [{}])[0]
-        metrics = commit.get("operationMetrics") or {}
+        with self._latest(self.path(table)) as dt:
+            if dt is None or dt.version() != version or dt.metadata().partition_columns:
+                return None
+            commit = (dt.history(1) or [{}])[0]
+            schema = polars_schema(dt)
+        metrics = with_metrics(commit).get("operationMetrics") or {}
         if (commit.get("version") != version or metrics.get("num_added_files") != 1
                 or metrics.get("num_added_rows") != frame.height):
             return None
-        return aligned(frame, polars_schema(dt))
+        return aligned(frame, schema)
 
     def as_appended(self, table: str, frame: pl.DataFrame) -> pl.DataFrame | None:
         """What ``as_read`` will give for ``frame`` once appended to ``table``, predicted
         before the append (the table's columns, then ``frame``'s new ones); None where
         ``as_read`` would decline. A prediction is right when its columns and types are the
         ones ``as_read`` gives after the append: both are the same function of ``frame``."""
-        dt = self._open(self.path(table), None, missing_ok=True)
-        if dt is not None and dt.metadata().partition_columns:
-            return None
-        before = {} if dt is None else polars_schema(dt)
+        with self._latest(self.path(table)) as dt:
+            if dt is not None and dt.metadata().partition_columns:
+                return None
+            before = {} if dt is None else polars_schema(dt)
         after = dict(before)
         for name, dtype in delta_compatible(frame, before or None).schema.items():
             after.setdefault(name, dtype)
@@ -325,8 +320,8 @@ class Lake:
 
     def version(self, table: str) -> int | None:
         """The latest version of a table, or None if it does not exist."""
-        dt = self._open(self.path(table), None, missing_ok=True)
-        return None if dt is None else dt.version()
+        with self._latest(self.path(table)) as dt:
+            return None if dt is None else dt.version()
 
     def ref(self, table: str) -> TableRef:
         version = self.version(table)
@@ -390,7 +385,7 @@ class Lake:
         """Commits, newest first: version, timestamp, operation and our commit metadata
         (the newest ``limit`` only, when given: Delta then reads only those log entries)."""
         dt = self._open(self.path(table), None)
-        return list(dt.history(limit))
+        return [with_metrics(c) for c in dt.history(limit)]
 
     def tables(self) -> list[str]:
         """Every table in the lake as ``zone/name`` (local and ``s3://`` lakes)."""
@@ -453,6 +448,11 @@ class Lake:
         if name in by_view:
             return by_view[name]
         raise self._missing(name)
+
+    def _latest(self, path: str) -> Any:
+        """A context holding the table at ``path`` at its latest version, or None (see
+        ``Handles``): for the table's metadata and writes, never handed out."""
+        return self._handles.latest(path, lambda: self._open(path, None, missing_ok=True))
 
     def _open(self, path: str, version: int | None, *, missing_ok: bool = False) -> Any:
         from deltalake import DeltaTable

@@ -96,3 +96,39 @@ def test_table_names_are_checked() -> None:
         table_name("bronze", "flights")
     with pytest.raises(LakeError):
         table_name("raw", "../etc")
+
+
+def test_appends_to_an_existing_table_read_back_exactly_everywhere(tmp_path: Path) -> None:
+    """Appends of the table's own columns (written by Polars, committed to the Delta log)
+    read back exactly through delta-rs, Polars and DuckDB, at every version, with the row
+    count and the commit metadata in the history, like the first write's."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    lake = Lake(tmp_path)
+    first = pl.DataFrame({
+        "i": [1, 2, None], "f": [0.5, None, 2.5], "s": ["a", None, "ü"],
+        "b": [True, False, None], "d": [datetime(2024, 1, 1).date(), None, None],
+        "t": [datetime(2024, 1, 1, 12, tzinfo=UTC), None, datetime(2024, 2, 1, tzinfo=UTC)],
+    })
+    lake.append("clean/t", first)
+    second = first.with_columns(pl.col("i") + 10)
+    ref = lake.append("clean/t", second.select(reversed(second.columns)),
+                      metadata={"loopml.ingest": "7"})
+    third = lake.append("clean/t", first.select("i", "s"))  # the rest null
+    assert (ref.version, third.version) == (1, 2)
+    want = pl.concat([first, second, first.select("i", "s").with_columns(
+        pl.lit(None, dtype=first[c].dtype).alias(c) for c in ("f", "b", "d", "t")
+    ).select(first.columns)])
+    got = lake.read("clean/t")
+    order = ["i", "f", "s", "b", "d", "t"]
+    assert got.sort(order, nulls_last=True).equals(want.sort(order, nulls_last=True))
+    assert lake.read("clean/t", version=1).height == 6
+    path = lake.path("clean/t")
+    assert pl.read_delta(path).height == 9 and DeltaTable(path).version() == 2
+    files = DeltaTable(path).file_uris()
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet({files!r})").fetchall() == [(9,)]
+    commit = lake.history("clean/t", limit=2)[1]
+    assert commit["operationMetrics"]["num_added_rows"] == 3
+    assert commit["loopml.ingest"] == "7"
+    assert lake.as_read("clean/t", first.select("i", "s"), version=2) is not None

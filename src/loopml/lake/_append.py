@@ -1,0 +1,83 @@
+"""Writes other than ``write_deltalake``'s plain append: a fast append and a merge by key.
+
+A fast append: the batch written as one Parquet file by Polars and committed to the Delta
+log as an ``add`` action, for a batch whose columns are the table's in the table's types.
+
+delta-rs' own writer takes about three times the CPU of Polars' for the same Parquet (it
+encodes on one thread); a lake append is most of an ingest's cost. What is committed is what
+``write_deltalake`` would commit: one data file, its row and null counts as statistics, the
+commit's metadata, in one atomic log entry; a crash before the commit leaves an unreferenced
+file that ``vacuum`` removes, as with ``write_deltalake``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.errors import LakeError, first_line
+
+if TYPE_CHECKING:
+    import polars as pl
+
+ADDED_ROWS = "loopml.added_rows"  # commit metadata: rows the commit added (one file)
+
+
+def append_file(dt: Any, path: str, data: pl.DataFrame, metadata: dict[str, str]) -> None:
+    """Append ``data`` (already aligned to the table: its columns, order and types) to the
+    open local table ``dt`` at ``path`` as one commit."""
+    from deltalake import CommitProperties
+    from deltalake.transaction import AddAction
+
+    name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
+    target = os.path.join(path, name)
+    data.write_parquet(target, compression="snappy", statistics=False)
+    stats = {"numRecords": data.height,
+             "nullCount": {c: int(n) for c, n in zip(data.columns, data.null_count().row(0),
+                                                       strict=True)}}
+    add = AddAction(path=name, size=os.path.getsize(target), partition_values={},
+                    modification_time=int(time.time() * 1000), data_change=True,
+                    stats=json.dumps(stats))
+    props = CommitProperties(custom_metadata={**metadata, ADDED_ROWS: str(data.height)})
+    dt.create_write_transaction([add], mode="append", schema=dt.schema(),
+                                commit_properties=props)
+    dt.update_incremental()  # the open table at the version just written
+
+
+def with_metrics(commit: dict[str, Any]) -> dict[str, Any]:
+    """A commit from ``DeltaTable.history`` with the operation metrics ``write_deltalake``
+    records (``num_added_files``, ``num_added_rows``) also for a fast append, which records
+    its row count in its metadata instead."""
+    if ADDED_ROWS not in commit or commit.get("operationMetrics"):
+        return commit
+    out = {k: v for k, v in commit.items() if k != ADDED_ROWS}
+    out["operationMetrics"] = {"num_added_files": 1, "num_removed_files": 0,
+                               "num_added_rows": int(commit[ADDED_ROWS])}
+    return out
+
+
+def merge_rows(table: str, path: str, data: pl.DataFrame, keys: list[str], *,
+               metadata: dict[str, str] | None, storage_options: dict[str, str] | None) -> None:
+    """Upsert ``data`` (one row per key, cast to the table's types) into the table at ``path``
+    by ``keys`` as one Delta MERGE commit; new columns join the schema."""
+    from deltalake import CommitProperties, DeltaTable
+
+    props = CommitProperties(custom_metadata={k: str(v) for k, v in (metadata or {}).items()})
+    predicate = " AND ".join(f'target."{k}" = source."{k}"' for k in keys)
+    try:
+        dt = DeltaTable(path, storage_options=storage_options)
+        (
+            dt.merge(data.to_arrow(), predicate, source_alias="source", target_alias="target",
+                     merge_schema=True, commit_properties=props)
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+    except Exception as exc:  # delta-rs raises several types for the same cause
+        raise LakeError(
+            f"Merging {data.height} row(s) into {table} failed: {first_line(exc)}",
+            hint="Cast the columns to the table's types, or write to a new table.",
+        ) from exc
