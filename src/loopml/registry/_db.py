@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from loopml.core import errors
 from loopml.core.errors import LoopmlError, RegistryError
 
-HEAD = "0002"  # the newest revision in migrations/versions (a test keeps the two in step)
+HEAD = "0003"  # the newest revision in migrations/versions (a test keeps the two in step)
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE = "loopml_write"  # execution option: this transaction writes
 BUSY_TIMEOUT_MS = 30_000
@@ -136,17 +136,24 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to ``HEAD``; cheap when it is there already, safe to run at once."""
+    """Bring the schema to ``HEAD``; cheap when it is there already, safe to run at once.
+
+    A database with no tables at all gets the newest schema in one step (the tables' own
+    definitions, stamped ``HEAD``, as Alembic advises for a new database) instead of every
+    migration in turn; a test keeps the two schemas equal."""
     with engine.connect() as conn:
         found = current_revision(conn)
     if found == HEAD:
         return
-    from alembic import command
-    from alembic.util import CommandError
-
     with engine.execution_options(**{WRITE: True}).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        if not sa.inspect(conn).get_table_names():  # under the lock: nobody made it meanwhile
+            create_newest(conn)
+            return
+        from alembic import command
+        from alembic.util import CommandError
+
         try:
             command.upgrade(alembic_config(conn), "head")
         except CommandError as exc:
@@ -155,6 +162,18 @@ def upgrade(engine: Engine) -> None:
                 f"version of loopml does not know (it knows up to {HEAD!r}).",
                 hint="A newer loopml wrote this catalog; upgrade loopml to use it.",
             ) from exc
+
+
+def create_newest(conn: Connection) -> None:
+    """The newest schema on an empty database, stamped ``HEAD`` in Alembic's own table."""
+    from loopml.registry._tables import Base
+
+    Base.metadata.create_all(conn)
+    version = sa.Table("alembic_version", sa.MetaData(),
+                       sa.Column("version_num", sa.String(32), nullable=False),
+                       sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
+    version.create(conn)
+    conn.execute(version.insert().values(version_num=HEAD))
 
 
 # ---- values and errors -------------------------------------------------------------------

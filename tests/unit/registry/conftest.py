@@ -76,6 +76,14 @@ def pg_empty(pg_admin: sa.Engine) -> Iterator[str]:
     _drop(pg_admin, name)
 
 
+@pytest.fixture
+def pg_empty_second(pg_admin: sa.Engine) -> Iterator[str]:
+    """Another new, empty PostgreSQL database (to compare two ways of making a schema)."""
+    name = _create(pg_admin)
+    yield _url(name)
+    _drop(pg_admin, name)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from loopml.core.config import StorageConfig
 from loopml.core.errors import RegistryError
 from loopml.registry import Catalog
-from loopml.registry._db import HEAD, alembic_config
+from loopml.registry._db import HEAD, alembic_config, current_revision
 from loopml.registry._tables import Base
 
 TABLES = {
@@ -31,6 +31,7 @@ TABLES = {
     "events",
     "source_cursors",
     "ingest_intents",
+    "leaderboards",
 }
 
 
@@ -64,9 +65,51 @@ def test_head_constant_matches_migration_scripts() -> None:
 
 def test_models_and_migrations_agree(empty_url: str, tmp_path: Path) -> None:
     """After migrating, autogenerate finds no difference between the ORM models and the DB."""
-    Catalog(empty_url, tmp_path / "a").close()
+    _alembic(empty_url, command.upgrade, "head")
     assert TABLES <= _tables(empty_url)
     assert _schema_diff(empty_url) == []
+
+
+def test_a_new_catalog_has_the_schema_the_migrations_make(empty_url: str, tmp_path: Path,
+                                                          request: pytest.FixtureRequest) -> None:
+    """A new catalog is created in one step, stamped at the newest revision, with the same
+    tables, columns, types, defaults, keys and indexes as running every migration; a later
+    migration starts from there."""
+    Catalog(empty_url, tmp_path / "a").close()
+    engine = sa.create_engine(empty_url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        assert current_revision(conn) == HEAD
+    engine.dispose()
+    assert _schema_diff(empty_url) == []
+    migrated = f"sqlite:///{tmp_path / 'migrated.db'}" if empty_url.startswith("sqlite") else (
+        request.getfixturevalue("pg_empty_second"))
+    _alembic(migrated, command.upgrade, "head")
+    assert _shape(empty_url) == _shape(migrated)
+    _alembic(empty_url, command.downgrade, "0002")  # the migrations work on it too
+    _alembic(empty_url, command.upgrade, "head")
+    assert _schema_diff(empty_url) == []
+
+
+def _shape(url: str) -> dict:
+    """Every table's columns (type, nullable, default), keys and indexes, by name."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    found = {}
+    inspector = sa.inspect(engine)
+    for table in sorted(inspector.get_table_names()):
+        found[table] = {
+            "columns": sorted((c["name"], str(c["type"]), c["nullable"],
+                               str(c.get("default")).strip("'")) for c in
+                              inspector.get_columns(table)),
+            "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+            "fk": sorted((f["name"], tuple(f["constrained_columns"]), f["referred_table"])
+                         for f in inspector.get_foreign_keys(table)),
+            "ix": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                         for i in inspector.get_indexes(table)),
+            "uq": sorted((u["name"], tuple(u["column_names"]))
+                         for u in inspector.get_unique_constraints(table)),
+        }
+    engine.dispose()
+    return found
 
 
 def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
@@ -229,3 +272,29 @@ def test_upgrade_from_0001_keeps_ingests(empty_url: str) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT subject FROM events")).scalar() == "old"
     engine.dispose()
+
+
+def test_upgrade_from_0002_reads_old_candidates_with_defaults(empty_url: str,
+                                                               tmp_path: Path) -> None:
+    """A catalog at 0002 gains the candidate fields and leaderboards; its candidates read back
+    with the defaults of the new fields, and the run has no leaderboard."""
+    _alembic(empty_url, command.upgrade, "0002")
+    engine = sa.create_engine(empty_url, poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO runs (id, project, kind, status, started_at, params, metrics, "
+            "lake_versions, code_version) VALUES ('ab12cd34ef56', 'old', 'train', 'finished', "
+            "'2026-01-01 00:00:00+00', '{}', '{}', '{}', '0.1')"))
+        conn.execute(sa.text(
+            "INSERT INTO candidates (run_id, position, learner, params, cv_score, cv_std, "
+            "valid_score, fit_time_s, trial, status, message) VALUES ('ab12cd34ef56', 0, "
+            "'lightgbm', '{\"num_leaves\": 31}', 0.9, 0.01, 0.89, 1.5, 0, 'ok', '')"))
+    engine.dispose()
+    assert "leaderboards" not in _tables(empty_url)
+    with Catalog(empty_url, tmp_path / "a") as catalog:  # opening upgrades to the head
+        (old,) = catalog.candidates("ab12cd34ef56")
+        assert catalog.leaderboard("ab12cd34ef56") is None
+    assert (old.learner, old.params, old.cv_score) == ("lightgbm", {"num_leaves": 31}, 0.9)
+    assert (old.name, old.origin, old.predict_ms_per_1000, old.ensemble_weight) == (
+        "", "portfolio", None, 0.0)
+    assert _schema_diff(empty_url) == []
