@@ -1,9 +1,11 @@
 """Serving: a REST service and batch scoring for one model version, with a prediction log.
 
 ``create_app`` builds a FastAPI app whose request model is generated from the model's
-contract; ``run_server`` serves it with uvicorn; ``PredictionLog`` batches every served
-prediction into the lake table ``predictions/<model>``; ``predict_frame`` scores a whole frame;
-``take_feedback`` upserts labels sent back for logged predictions into ``feedback/<model>``.
+contract; ``run_server`` serves it with uvicorn (``configure_logs`` sets up its log lines in
+a worker process); ``PredictionLog`` batches every served
+prediction into the lake table ``predictions/<model>``; ``predict_frame`` scores a whole frame
+(``conform`` casts its columns to the contract's types); ``take_feedback`` upserts labels sent
+back for logged predictions into ``feedback/<model>``.
 
 Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
 
@@ -13,9 +15,11 @@ Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
     run_server(app, host="127.0.0.1", port=8000)
 """
 
-from loopml.serve._app import create_app, run_server
+from loopml.serve._app import configure_logs, create_app, run_server
 from loopml.serve._feedback import take_feedback
 from loopml.serve._log import PredictionLog
-from loopml.serve._scoring import predict_frame
+from loopml.serve._scoring import conform, predict_frame
 
-__all__ = ["PredictionLog", "create_app", "predict_frame", "run_server", "take_feedback"]
+__all__ = [
+    "PredictionLog", "configure_logs", "conform", "create_app", "predict_frame", "run_server", "take_feedback",
+]

@@ -1,14 +1,19 @@
-"""The REST service: ``POST /predict``, ``POST /feedback``, ``POST /reload`` and ``GET /health``.
+"""The REST service: ``POST /predict``, ``POST /feedback``, ``POST /reload``, ``GET /health``
+(liveness and status), ``GET /ready`` (model loaded, log writable) and ``GET /metrics``
+(Prometheus).
 
 The request model is generated per model version from its contract (``Served``), and
 ``/predict`` validates each body with the model that is current when the request arrives, so
 a new version with another contract is followed without a restart. Write endpoints need the
-bearer token when one is configured.
+bearer token when one is configured. Bodies, records per request and scoring time are
+bounded: over a limit is a clear 413, 422 or 503, never a crash.
 """
 
+import asyncio
 import hmac
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +23,7 @@ from loopml.core.bundle import to_native
 from loopml.core.errors import FeedbackError, LakeError, ServeError
 from loopml.serve._feedback import take_feedback
 from loopml.serve._log import PredictionLog
+from loopml.serve._metrics import JsonFormatter, Observe, ServerMetrics, too_large_body
 from loopml.serve._request import error_details
 from loopml.serve._served import Follower, Resolve, Served, ShadowScorer
 
@@ -31,6 +37,8 @@ logger = logging.getLogger("loopml.serve")
 
 MAX_RECORDS = 10_000
 MAX_LABELS = 100_000
+MAX_BODY_BYTES = 10_000_000  # a request body over this is refused (413)
+TIMEOUT_S = 10.0  # scoring that takes longer is answered 503 and its rows are not logged
 
 
 def create_app(
@@ -40,6 +48,8 @@ def create_app(
     version: int,
     log: PredictionLog | None = None,
     max_records: int = MAX_RECORDS,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    timeout_s: float = TIMEOUT_S,
     resolve: Resolve | None = None,
     follow_s: float = 2.0,
     shadow: Resolve | None = None,
@@ -48,6 +58,7 @@ def create_app(
     id_column: str | None = None,
     lake: "Lake | None" = None,
     on_feedback: "Callable[[FeedbackResult], None] | None" = None,
+    lineage: "Callable[[str], dict[str, Any]] | None" = None,
 ) -> "fastapi.FastAPI":
     """A FastAPI app that scores ``bundle`` and logs every prediction to ``log``.
 
@@ -64,6 +75,13 @@ def create_app(
     endpoints (and ``/predict`` when ``protect_predict``) need ``Authorization: Bearer
     <token>``. With ``id_column``, each record may carry that field, logged as ``_id`` and
     answered as ``ids``. The app's shutdown closes ``log``, writing every pending row.
+
+    Limits: a body over ``max_body_bytes`` is a 413, more than ``max_records`` records a 422,
+    scoring that takes over ``timeout_s`` seconds a 503 (those predictions are not logged:
+    every logged prediction was answered). ``lineage(request_id)`` answers ``GET
+    /lineage/{request_id}`` (behind the token). ``GET /metrics`` counts requests, errors, latency,
+    rows scored and the log's state; ``GET /ready`` is 200 only while a model is loaded and the
+    log can write.
 
     Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
 
@@ -84,6 +102,7 @@ def create_app(
     shadows = ShadowScorer(follower, log)
     feedback_lake = lake if lake is not None else (None if log is None else log.lake)
     started = time.monotonic()
+    metrics = ServerMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -108,9 +127,9 @@ def create_app(
     def refused(request: Request) -> JSONResponse | None:
         return _check_token(request, token)
 
-    def score(raw: bytes) -> Response:
+    def score(raw: bytes, answer: "_Answer") -> Response:
         served = follower.current  # one model for validation, scoring and logging
-        request_id = uuid.uuid4().hex
+        request_id = answer.request_id
         try:
             body = served.schema.request.model_validate_json(raw or b"null")
         except ValidationError as exc:
@@ -135,6 +154,9 @@ def create_app(
                 },
                 headers={"X-Request-ID": request_id},
             )
+        if not answer.commit():  # the client was told it timed out: log nothing
+            return _timed_out(request_id, timeout_s)
+        metrics.scored(len(scored.predictions))
         if log is not None:
             log.add(PredictionLog.rows(features, served.scorer.columns_for(scored),
                                        request_id=request_id, version=served.version, ids=ids))
@@ -174,8 +196,20 @@ def create_app(
         them."""
         if protect_predict and (denied := refused(request)) is not None:
             return denied
-        raw = await request.body()
-        return await run_in_threadpool(score, raw)
+        raw = await _body(request, max_body_bytes)
+        if raw is None:
+            return _too_large(max_body_bytes)
+        answer = _Answer()
+        work = asyncio.ensure_future(run_in_threadpool(score, raw, answer))
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), timeout_s)
+        except TimeoutError:
+            if not answer.abandon():  # already logging: it answers in a moment
+                return await work
+            metrics.timed_out()
+            logger.warning("Request %s: scoring took over %.3g s", answer.request_id, timeout_s,
+                           extra={"request_id": answer.request_id})
+            return _timed_out(answer.request_id, timeout_s)
 
     def feedback(raw: bytes) -> JSONResponse:
         import polars as pl
@@ -240,6 +274,7 @@ def create_app(
         degraded = error is not None or follower.last_error is not None
         return {
             "status": "degraded" if degraded else "ok",
+            "pid": os.getpid(),
             "model": model_name,
             "version": served.version,
             "task": served.scorer.task,
@@ -255,25 +290,100 @@ def create_app(
             "shadow": None if shadow is None else shadows.stats(),
         }
 
+    def trace(request_id: str) -> JSONResponse:
+        from loopml.core.errors import LoopmlError
+        from loopml.core.records import plain_json
+
+        if lineage is None:
+            return JSONResponse(status_code=404, content={
+                "error": "This server keeps no lineage.",
+                "hint": "Serve a project's model with 'loopml serve'."})
+        if log is not None:
+            try:
+                log.flush()  # a prediction still pending must be found
+            except LakeError:
+                pass
+        try:
+            found = lineage(request_id)
+        except LoopmlError as exc:
+            return JSONResponse(status_code=404, content={"error": exc.message,
+                                                          "hint": exc.hint})
+        return JSONResponse(plain_json(found))
+
+    @app.get("/lineage/{request_id}", summary="Where a prediction came from")
+    async def get_lineage(request_id: str, request: Request) -> Response:
+        """The request's logged rows, the model version that scored them, the run that
+        trained it, its lake versions and contract, and the ingests behind them."""
+        if (denied := refused(request)) is not None:
+            return denied
+        return await run_in_threadpool(trace, request_id)
+
+    @app.get("/ready", summary="Ready to serve: model loaded and prediction log writable")
+    async def ready() -> Response:
+        """200 while the server can answer and log; 503 with the reasons when it cannot."""
+        reasons = []
+        if log is not None and log.last_error is not None:
+            reasons.append(f"The prediction log cannot write: {log.last_error}")
+        status = 200 if not reasons else 503
+        return JSONResponse(status_code=status, content={
+            "ready": not reasons, "model": model_name, "version": follower.current.version,
+            "reasons": reasons})
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def get_metrics() -> Response:
+        """Requests and errors by endpoint and status, latency histograms, rows scored, the
+        prediction log's queue and the model version, in Prometheus' text format."""
+        served = follower.current
+        gauges: dict[str, tuple[str, float, dict[str, str]]] = {
+            "loopml_model_version": ("The model version serving", served.version,
+                                     {"model": model_name}),
+            "loopml_model_swaps_total": ("New versions swapped in", follower.swaps, {}),
+            "loopml_uptime_seconds": ("Seconds since start", time.monotonic() - started, {}),
+        }
+        if log is not None:
+            gauges |= {
+                "loopml_log_pending_rows": ("Predictions waiting to be written (queue depth)",
+                                            log.pending_rows, {}),
+                "loopml_log_written_rows_total": ("Predictions written to the lake",
+                                                  log.written_rows, {}),
+                "loopml_log_dead_lettered_rows_total": ("Predictions written to the "
+                                                        "dead-letter table", log.dead_letter_rows,
+                                                        {}),
+                "loopml_log_dropped_rows_total": ("Predictions that could not be kept",
+                                                  log.dropped_rows, {}),
+                "loopml_log_writable": ("1 when the last log write succeeded",
+                                        float(log.last_error is None), {}),
+            }
+        return Response(metrics.render(gauges),
+                         media_type="text/plain; version=0.0.4; charset=utf-8")
+
     def openapi() -> dict[str, Any]:
         return _openapi(app, follower.current)
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(Observe, metrics=metrics, max_body_bytes=max_body_bytes)
     return app
 
 
 def run_server(
-    app: "fastapi.FastAPI",
+    app: "fastapi.FastAPI | str",
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     access_log: bool = True,
     log_level: str = "info",
+    log_format: str = "json",
+    workers: int = 1,
 ) -> None:
-    """Serve ``app`` with uvicorn (one worker) until SIGINT or SIGTERM.
+    """Serve ``app`` with uvicorn until SIGINT or SIGTERM.
 
     On either signal the server stops accepting connections, finishes the requests in flight
     and runs the app's shutdown, which writes every pending prediction to the lake.
+    ``log_format="json"`` writes one JSON object per line to stderr (server messages and one
+    access line per request with its request id, status and milliseconds); ``"text"`` keeps
+    uvicorn's own lines. With ``workers`` above 1, ``app`` is the import path of a function
+    that makes the app (``"package.module:function"``), called in each of ``workers``
+    processes that share the port; a signal to this process stops them all the same way.
 
     Example::
 
@@ -283,8 +393,15 @@ def run_server(
 
     import uvicorn
 
+    if workers > 1 and not isinstance(app, str):
+        raise ServeError("Several workers need the app as an import path of its factory.",
+                         hint="Pass app='package.module:function' with workers > 1.")
+    json_lines = log_format == "json"
+    configure_logs(log_format, log_level=log_level, access_log=access_log)
     config = uvicorn.Config(
-        app, lifespan="on", log_level=log_level, access_log=access_log, workers=1
+        app, lifespan="on", log_level=log_level, access_log=access_log and not json_lines,
+        workers=workers, factory=isinstance(app, str),
+        log_config=None if json_lines else uvicorn.config.LOGGING_CONFIG,
     )
     # IPPROTO_TCP explicitly: asyncio turns Nagle off only on sockets that say they are TCP,
     # and with Nagle on every response waits ~40 ms for a delayed ACK
@@ -301,14 +418,36 @@ def run_server(
             "(serving.port in loopml.yaml).",
         ) from exc
     bound_host, bound_port = sock.getsockname()[:2]
+    title = app if isinstance(app, str) else app.title
     logging.getLogger("uvicorn.error").info(
-        "Serving %s on http://%s:%d (API docs at /docs; Ctrl+C or SIGTERM stops it and "
+        "Serving %s on http://%s:%d%s (API docs at /docs; Ctrl+C or SIGTERM stops it and "
         "writes pending predictions)",
-        app.title,
-        bound_host,
-        bound_port,
+        title, bound_host, bound_port, f" with {workers} workers" if workers > 1 else "",
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        sock.set_inheritable(True)
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def configure_logs(log_format: str, *, log_level: str = "info", access_log: bool = True) -> None:
+    """The server's logging in this process: with ``"json"``, one JSON object per line on
+    stderr for uvicorn's and loopml's loggers, and loopml's access lines (unless
+    ``access_log`` is off); with ``"text"``, uvicorn's own lines and access log."""
+    if log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        for name in ("uvicorn", "loopml"):
+            found = logging.getLogger(name)
+            found.handlers[:] = [handler]
+            found.setLevel(log_level.upper())
+            found.propagate = False
+        logging.getLogger("loopml.serve.access").disabled = not access_log
+    else:
+        logging.getLogger("loopml.serve.access").disabled = True  # uvicorn's lines instead
 
 
 def _describe(bundle: "ModelBundle", model_name: str, version: int) -> str:
@@ -365,6 +504,59 @@ def _problem_model() -> type:
 
 
 # ---- helpers -----------------------------------------------------------------------------
+
+
+class _Answer:
+    """Who decides a /predict request's fate when scoring runs long: the scoring thread
+    commits (then logs and answers) or the timeout abandons (then nothing is logged), never
+    both."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.request_id = uuid.uuid4().hex
+        self._lock = threading.Lock()
+        self._state = "open"
+
+    def commit(self) -> bool:
+        with self._lock:
+            if self._state == "open":
+                self._state = "committed"
+            return self._state == "committed"
+
+    def abandon(self) -> bool:
+        with self._lock:
+            if self._state == "open":
+                self._state = "abandoned"
+            return self._state == "abandoned"
+
+
+async def _body(request: Any, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes ``limit`` bytes (a chunked body has no
+    length to check up front)."""
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _too_large(limit: int) -> Any:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(status_code=413, content=too_large_body(limit))
+
+
+def _timed_out(request_id: str, timeout_s: float) -> Any:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(status_code=503, headers={"X-Request-ID": request_id, "Retry-After": "1"},
+                        content={"error": f"Scoring took over {timeout_s:g} s; nothing was "
+                                 "scored or logged for this request.",
+                                 "hint": "Retry, send fewer records, or raise serving.timeout_s.",
+                                 "request_id": request_id})
 
 
 def _check_token(request: Any, token: str | None) -> Any:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tests.unit.serve.serve_models import record
@@ -33,11 +34,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_up(url: str, server: subprocess.Popen, timeout: float = 90.0) -> None:
+def _wait_until_up(url: str, server: subprocess.Popen, timeout: float = 90.0,
+                   output: Any = None) -> None:
+    """Until ``/health`` answers; ``output()`` gives the server's output for the error (its
+    stderr pipe by default)."""
+    output = output or (lambda: server.stderr.read())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise AssertionError(f"server exited early:\n{server.stderr.read()}")
+            raise AssertionError(f"server exited early:\n{output()}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return
