@@ -54,14 +54,23 @@ def flights_sample(flights: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def penguins_path() -> Path:
+    """The palmerpenguins package's CSV: 344 penguins, some values missing."""
+    spec = importlib.util.find_spec("palmerpenguins")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "penguins.csv"
+
+
+def penguins_frame() -> pl.DataFrame:
+    """The palmerpenguins data as a Polars frame ('NA' read as missing)."""
+    return pl.read_csv(penguins_path(), null_values=["NA"])
+
+
 @pytest.fixture
 def penguins_csv(tmp_path: Path) -> Path:
     """The palmerpenguins CSV (344 rows, some missing values) copied into a folder."""
-    spec = importlib.util.find_spec("palmerpenguins")
-    assert spec is not None and spec.submodule_search_locations
-    src = Path(next(iter(spec.submodule_search_locations))) / "data" / "penguins.csv"
     dst = tmp_path / "penguins.csv"
-    dst.write_bytes(src.read_bytes())
+    dst.write_bytes(penguins_path().read_bytes())
     return dst
 
 

@@ -4,8 +4,10 @@
 >>> loopml.LoopmlError.headline
 'loopml failed'
 
-The API is ``loopml.Project`` (open or create a project and run every stage) and
-``loopml.demo`` (build the flights demo). Heavy libraries load only when a step needs them.
+The API is ``loopml.Project`` (open or create a project and run every stage),
+``loopml.demo`` (build the flights demo), and for a notebook ``loopml.fit`` (the same model
+search on a pandas or Polars frame, returning a scikit-learn estimator) and ``loopml.load``
+(a model saved with ``model.save``). Heavy libraries load only when a step needs them.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from loopml.core.errors import LoopmlError  # noqa: E402
 from loopml.core.version import VERSION as __version__  # noqa: E402
 
-__all__ = ["LoopmlError", "Project", "demo", "__version__"]
+__all__ = ["LoopmlError", "Project", "demo", "fit", "load", "__version__"]
 
 if TYPE_CHECKING:
-    from loopml.pipeline import Project, demo
+    from loopml.pipeline import Project, demo, fit, load
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Project", "demo"):
+    if name in ("Project", "demo", "fit", "load"):
         import loopml.pipeline as _pipeline
 
         return getattr(_pipeline, name)

@@ -118,20 +118,56 @@ def init(
 @friendly
 def run(
     time_budget: Annotated[Optional[int], typer.Option("--time-budget", min=1, help="Seconds for the model search (default: training.time_budget_s).")] = None,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="Count trials instead of watching the clock, so the same data, settings and seed give the same model on any machine (default: training.deterministic).")] = False,
     project: ProjectOpt = None,
 ) -> None:
     """Train, evaluate and register a model.
 
     Ingests new files, validates them (bad rows to quarantine), profiles, splits,
     searches models within the time budget, evaluates on the test split once and
-    registers the winner (champion only if it beats the current one).
+    registers the winner (champion only if it beats the current one). Prints the
+    accuracy-versus-fit-time frontier and why the winner won.
     """
     from loopml.cli._render import RichReporter, show_run
 
     proj = _project(project)
     with proj, RichReporter() as reporter:
-        result = proj.run(time_budget=time_budget, reporter=reporter)
+        result = proj.run(time_budget=time_budget, deterministic=deterministic or None,
+                          reporter=reporter)
     show_run(result)
+
+
+@app.command()
+@friendly
+def reproduce(
+    ref: Annotated[str, typer.Argument(help="The model as NAME@VERSION (or NAME@ALIAS).", show_default=False)],
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Rebuild a model from what its run recorded and compare.
+
+    Retrains from the lake version of the clean table the run read, its contract,
+    config and seed, with the same split, and says whether the rebuilt model's
+    test-split predictions equal the original's (exactly, and the largest
+    difference of probabilities). Runs trained with --deterministic rebuild exactly.
+    The outcome is recorded as a 'reproduce' event. Exits 1 when they differ.
+    """
+    from contextlib import nullcontext
+
+    from loopml.cli._render import RichReporter, print_json, show_reproduction
+    from loopml.core.records import to_plain
+
+    proj = _project(project)
+    progress = nullcontext(None) if as_json else RichReporter()
+    with proj, progress as reporter:
+        kwargs = {} if reporter is None else {"reporter": reporter}
+        result = proj.reproduce(ref, **kwargs)
+    if as_json:
+        print_json(to_plain(result))
+    else:
+        show_reproduction(result)
+    if not result.identical:
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -140,17 +176,19 @@ def serve(
     model: ModelOpt = None,
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default: serving.host).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default: serving.port).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Processes sharing the port (default: serving.workers, 1).", show_default=False)] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Serve a model over HTTP.
 
-    POST /predict, POST /feedback, POST /reload, GET /health, OpenAPI at /docs. Every
-    prediction is logged to the lake table predictions/MODEL; the server follows the
-    model's alias (promotions and rollbacks take effect without a restart).
+    POST /predict, POST /feedback, POST /reload, GET /health, /ready, /metrics,
+    /lineage/ID, OpenAPI at /docs. Every prediction is logged to the lake table
+    predictions/MODEL; the server follows the model's alias (promotions and rollbacks
+    take effect without a restart), in every worker.
     """
     proj = _project(project)
     with proj:
-        proj.serve(model=model, host=host, port=port)
+        proj.serve(model=model, host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -327,6 +365,31 @@ def events(
         print_json(found)
     else:
         show_events(found)
+
+
+@app.command()
+@friendly
+def lineage(
+    request_id: Annotated[str, typer.Argument(help="The request id (the answer's request_id, or its X-Request-ID header).")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The model the request went to (default: the project's).", show_default=False)] = None,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Show where a served prediction came from.
+
+    The records it scored and what was answered, the model version, the run that
+    trained it, the lake table versions and contract that run read, and the ingests
+    (source files or cursors) behind those versions.
+    """
+    from loopml.cli._render import print_json, show_lineage
+
+    proj = _project(project)
+    with proj:
+        found = proj.lineage(request_id, model=model)
+    if as_json:
+        print_json(found)
+    else:
+        show_lineage(found)
 
 
 @app.command()

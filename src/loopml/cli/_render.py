@@ -12,9 +12,19 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from loopml.core.errors import LoopmlError
-    from loopml.core.records import CheckReport, DriftReport, LoopCycle, ModelVersion, RunResult
+    from loopml.core.records import (
+        Candidate,
+        CheckReport,
+        DriftReport,
+        Leaderboard,
+        LoopCycle,
+        ModelVersion,
+        RunResult,
+    )
     from loopml.pipeline import Project
 
+FRONTIER_POINTS = 4  # frontier points 'loopml run' prints
+LEADERBOARD_ROWS = 8  # leaderboard rows 'loopml run' prints (the model report has them all)
 _STEPS = {
     "ingest": "Ingesting and validating",
     "profile": "Profiling the clean table",
@@ -133,10 +143,8 @@ def show_run(result: RunResult) -> None:
         table.add_row("ingest", "no new files; trained on the existing clean table")
     table.add_row("splits", ", ".join(f"{k} {v:,}" for k, v in result.split_sizes.items()))
     lb = result.leaderboard
-    tried = Counter(c.learner for c in lb.candidates)
-    table.add_row("candidates", f"{len(lb.candidates)} tried in {lb.seconds:.0f} s ("
-                  + ", ".join(f"{k} {v}" for k, v in tried.items()) + ")")
-    table.add_row("best", f"{lb.best.learner} (validation {lb.metric} {_num(lb.best.valid_score)})")
+    for name, text in search_rows(lb):
+        table.add_row(name, text)
     ev = result.evaluation
     table.add_row("test metrics", "  ".join(f"{k} {_num(v)}" for k, v in ev.metrics.items()))
     mv = result.model_version
@@ -144,9 +152,91 @@ def show_run(result: RunResult) -> None:
     table.add_row("model", f"{mv.ref} -> {verdict}: {result.decision.reason}")
     table.add_row("time", f"{result.seconds:.1f} s")
     c.print(table)
+    for part in (leaderboard_table(lb), frontier_table(lb)):
+        if part is not None:
+            c.print(part)
     c.print("Reports (open in a browser):")
     for name, path in result.reports.items():
         c.print(f"  {name}: {path}", markup=False, soft_wrap=True)
+
+
+def search_rows(lb: Leaderboard) -> list[tuple[str, str]]:
+    """The run summary's lines about the search: what was tried, what was chosen and why,
+    and the ensemble's members with their weights."""
+    tried = Counter(c.learner for c in lb.candidates)
+    budget = "" if lb.budget_s is None else f" of {lb.budget_s:.0f} s"
+    rows = [("candidates", f"{len(lb.candidates)} tried in {lb.seconds:.0f} s{budget}"
+             + (", deterministic" if lb.deterministic else "") + " ("
+             + ", ".join(f"{k} {v}" for k, v in tried.items()) + ")")]
+    best = lb.best
+    spread = "" if best.cv_std is None else f" ± {best.cv_std:.2g}"
+    if best.valid_score is not None and best.cv_score is not None:  # chosen on validation
+        spread += f", validation {_num(best.valid_score)}"
+    rows.append(("chosen", f"{_name(best)} (cv {lb.metric} {_num(_score(best))}{spread})"
+                 + (f": {lb.reason}" if lb.reason else "")))
+    if lb.ensemble:
+        rows.append(("ensemble", ", ".join(f"{n} {w:.2f}" for n, w in lb.ensemble)))
+    return rows
+
+
+def leaderboard_table(board: Leaderboard, rows: int = LEADERBOARD_ROWS) -> Table | None:
+    """The leaderboard's best ``rows`` candidates: score and spread, fit and predict time,
+    ensemble weight and status."""
+    from loopml.pipeline import LEADERBOARD_COLUMNS, leaderboard_rows
+
+    if not board.candidates:
+        return None
+    shown = min(rows, len(board.candidates))
+    table = Table(title=f"Leaderboard: {shown} of {len(board.candidates)} candidates by cv "
+                  f"{board.metric} (all in the model report)", title_justify="left")
+    keep = [i for i, col in enumerate(LEADERBOARD_COLUMNS) if col not in ("origin", "status")]
+    for i in keep:
+        col = LEADERBOARD_COLUMNS[i]
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for cells in leaderboard_rows(board, shown):
+        status = cells[-1]
+        name = cells[0] if status == "ok" else f"{cells[0]} ({status.split(':')[0]})"
+        table.add_row(name, *(cells[i] for i in keep[1:]))
+    return table
+
+
+def frontier_table(board: Leaderboard, points: int = FRONTIER_POINTS) -> Table | None:
+    """The most accurate few points of the accuracy-versus-fit-time frontier, fastest first:
+    what each step up in score cost in training and prediction time."""
+    front = board.frontier()[-points:]
+    if not front:
+        return None
+    table = Table(title=f"Frontier: cv {board.metric} against fit time (plotted in the "
+                  "model report)", title_justify="left", min_width=72)
+    for col in ("model", f"cv {board.metric}", "fit time", "predict / 1,000 rows"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for point in front:
+        mark = " [bold]*[/]" if point == board.best else ""
+        ms = point.predict_ms_per_1000
+        predict = "-" if ms is None else f"{ms:.1f} ms"
+        table.add_row(_name(point) + mark, _num(point.cv_score), f"{point.fit_time_s:.2f} s",
+                      predict)
+    return table
+
+
+def show_reproduction(result: Any) -> None:
+    c = console()
+    verdict = "[green]identical[/]" if result.identical else "[red]different[/]"
+    c.print(f"Reproduced {result.model} (run {result.run_id[:12]}): {verdict}")
+    table = Table(show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("data", ", ".join(f"{t} version {v}" for t, v in result.lake_versions.items()))
+    table.add_row("contract", "the project's (same fingerprint as the run's)"
+                  if result.contract == "project" else "the model's own (saved in its bundle)")
+    table.add_row("search", ("deterministic" if result.deterministic else "wall-clock budget")
+                  + f", seed {result.seed}")
+    table.add_row(f"test {result.compared}", f"{result.rows:,} rows, largest difference "
+                  f"{result.max_abs_difference:.3g}")
+    table.add_row(f"test {result.metric}", f"original {_num(result.original_score)}, "
+                  f"rebuilt {_num(result.reproduced_score)}")
+    c.print(table)
+    c.print(result.summary, markup=False, soft_wrap=True)
 
 
 def show_models(versions: list[ModelVersion]) -> None:
@@ -203,6 +293,13 @@ def show_demo(result: Any) -> None:
                       f"{m.labels_for} ({m.accepted:,})" if m.labels_for else "-",
                       _kinds(m.cycle.triggers) or "-", decision, _num(value))
     c.print(table)
+    lb = result.run.leaderboard
+    c.print(f"The first model ({result.run.model_version.ref}):", markup=False)
+    for name, text in search_rows(lb):
+        c.print(f"  {name}: {text}", markup=False, soft_wrap=True)
+    for part in (leaderboard_table(lb), frontier_table(lb)):
+        if part is not None:
+            c.print(part)
     c.print(f"Replayed {result.replayed:,} flights. Reports (open in a browser):")
     for name, path in result.run.reports.items():
         c.print(f"  {name}: {path}", markup=False, soft_wrap=True)
@@ -292,6 +389,49 @@ def show_events(events: list[dict[str, Any]]) -> None:
     c.print(table)
 
 
+def show_lineage(found: dict[str, Any]) -> None:
+    """A request's lineage: what it scored, the model version, the run, the lake versions
+    and contract, and the ingests behind them."""
+    c = console()
+    table = Table(title=f"Lineage of request {found['request_id']}", title_justify="left",
+                  show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    rows = found["predictions"]
+    answered = ", ".join(f"{r.get('_prediction')}" for r in rows[:5]) + (
+        ", ..." if len(rows) > 5 else "")
+    table.add_row("records", f"{len(rows)} scored: {answered}")
+    model = found["model"] or {}
+    aliases = ", ".join(model.get("aliases") or ()) or "-"
+    table.add_row("model", f"{found['model_name']}@{found['version']} (aliases: {aliases}; "
+                  f"test {model.get('metric', '')} {_num(model.get('score'))})")
+    run = found["run"]
+    if run is None:
+        table.add_row("run", "none recorded (the model was registered without a run)")
+    else:
+        table.add_row("run", f"{run['id']} ({run['kind']}, {run['status']}, started "
+                      f"{str(run['started_at'])[:19]}, git {run.get('git_commit') or '-'})")
+        table.add_row("lake versions", ", ".join(
+            f"{t} v{v}" for t, v in found["lake_versions"].items()) or "-")
+        table.add_row("contract", str(found["contract_fingerprint"] or "-"))
+    if found["shadow"]:
+        table.add_row("shadow", f"{len(found['shadow'])} rows scored by v"
+                      f"{found['shadow'][0].get('_model_version')}")
+    c.print(table)
+    if found["sources"]:
+        ingests = Table(title="Ingests behind those lake versions (oldest first)",
+                        title_justify="left")
+        for col in ("ingest", "source", "files or cursor", "rows in", "accepted", "clean"):
+            ingests.add_column(col, overflow="fold")
+        for i in found["sources"]:
+            files = ", ".join(i.get("files") or ()) or "-"
+            clean = i.get("clean") or {}
+            ingests.add_row(str(i["ingest_id"])[:12], str(i["source"]), files[:200],
+                            f"{i['rows_in']:,}", f"{i['rows_accepted']:,}",
+                            f"{clean.get('name')} v{clean.get('version')}")
+        c.print(ingests)
+
+
 def show_check(report: CheckReport) -> None:
     c = console()
     table = Table(title=f"Check of {report.model} v{report.version}", title_justify="left")
@@ -309,6 +449,14 @@ def show_check(report: CheckReport) -> None:
     else:
         c.print(f"[red]v{report.version} fails {sum(not i.passed for i in report.items)} "
                 "check(s).[/]")
+
+
+def _name(c: Candidate) -> str:
+    return c.name or c.learner
+
+
+def _score(c: Candidate) -> float | None:
+    return c.cv_score if c.cv_score is not None else c.valid_score
 
 
 def _num(v: float | None) -> str:

@@ -17,6 +17,8 @@ from loopml.core.contract import Contract
 from loopml.core.errors import IntegrityError
 from loopml.core.records import (
     Calibration,
+    ClusterProfile,
+    ClusterTrait,
     Evaluation,
     FeatureReference,
     ModelBundle,
@@ -136,7 +138,12 @@ def evaluation_from_dict(raw: dict[str, Any]) -> Evaluation:
             return tuple(tup(v) for v in value)
         return value
 
-    return Evaluation(**{k: (tup(v) if isinstance(v, list) else v) for k, v in raw.items()})
+    raw = {k: (tup(v) if isinstance(v, list) else v) for k, v in raw.items()}
+    raw["cluster_profiles"] = tuple(
+        ClusterProfile(**{**p, "traits": tuple(ClusterTrait(**t) for t in p["traits"])})
+        for p in raw.get("cluster_profiles", ())
+    )
+    return Evaluation(**raw)
 
 
 def to_native(value: Any) -> Any:

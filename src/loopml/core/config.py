@@ -194,15 +194,36 @@ class ProblemConfig(_Section):
     exclude: tuple[str, ...] = ()  # columns never used as features (leaks, ids)
     positive_label: str | None = None  # binary classification: the class scored by ROC AUC
     id_column: str | None = None  # the user's own row key, carried through scoring and feedback
+    group_column: str | None = None  # rows of one group stay in one CV fold (e.g. a customer)
+
+
+ALL_LEARNERS = (
+    "lightgbm", "xgboost", "linear", "random_forest", "extra_trees", "hist_gbm", "knn",
+)
+
+
+class PreferConfig(_Section):
+    """Trade a little accuracy for speed: the fastest candidate (or ensemble) whose
+    out-of-fold score is within ``fastest_within`` of the best wins."""
+
+    fastest_within: float = Field(ge=0)
 
 
 class TrainingConfig(_Section):
+    # the whole search: portfolio, model-based search, ensembling and the final refit
     time_budget_s: PositiveInt = 120
     metric: Literal[
         "auto", "roc_auc", "log_loss", "f1", "accuracy", "rmse", "mae", "r2", "silhouette"
     ] = "auto"
-    learners: tuple[str, ...] = ("linear", "lightgbm")
-    cv_folds: int = Field(default=3, ge=2, le=20)
+    # model families tried, the known-good portfolio of each first (clustering has its own)
+    learners: tuple[str, ...] = ALL_LEARNERS
+    cv_folds: int | None = Field(default=None, ge=2, le=20)  # None: chosen by data size
+    # candidates tried in place of wall time, so a run gives the same model on any machine
+    deterministic: bool = False
+    max_trials: PositiveInt | None = None  # deterministic mode; None: the portfolio + a few
+    ensemble: bool = True  # greedy ensemble selection over out-of-fold predictions
+    calibrate: bool = True  # when it improves out-of-fold log loss
+    prefer: Literal["best"] | PreferConfig = "best"
     valid_size: float = Field(default=0.15, gt=0, lt=0.5)
     test_size: float = Field(default=0.15, gt=0, lt=0.5)
     max_search_rows: PositiveInt = 60_000  # rows the search's CV uses; final fits use all
@@ -222,6 +243,11 @@ class ServingConfig(_Section):
     # it is read from LOOPML_SERVING__TOKEN rather than written into loopml.yaml
     token: str | None = None
     protect_predict: bool = False  # also require the token on /predict
+    max_body_mb: float = Field(default=10.0, gt=0)  # a larger request body is refused (413)
+    max_records: PositiveInt = 10_000  # records per /predict request at most (else 422)
+    timeout_s: float = Field(default=10.0, gt=0)  # scoring that takes longer is a 503
+    log_format: Literal["json", "text"] = "json"  # the server's log lines on stderr
+    workers: PositiveInt = 1  # processes sharing the port (loopml serve --workers)
     shadow: str | None = None  # an alias (e.g. "challenger") scored off the response path
     follow_s: float = Field(default=2.0, gt=0)  # how often the server checks its alias
 

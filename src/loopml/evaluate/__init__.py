@@ -4,10 +4,11 @@
 ``metric_values`` is that code on outputs already made (with bootstrap weights).
 """
 
-from loopml.evaluate._evaluate import evaluate
+from loopml.evaluate._evaluate import evaluate, importances
 from loopml.evaluate._metrics import default_metric, greater_is_better, score, task_metrics
 from loopml.evaluate._outputs import metric_values
 
 __all__ = [
-    "default_metric", "evaluate", "greater_is_better", "metric_values", "score", "task_metrics",
+    "default_metric", "evaluate", "greater_is_better", "importances", "metric_values", "score",
+    "task_metrics",
 ]

@@ -8,6 +8,7 @@ import numpy as np
 
 from loopml.core.errors import TargetError
 from loopml.core.records import Evaluation
+from loopml.evaluate._clusters import cluster_profiles
 from loopml.evaluate._metrics import (
     classification_metrics,
     default_metric,
@@ -70,10 +71,14 @@ def evaluate(
         )
     labels = np.asarray(model.predict(X))
     values, counts = np.unique(labels, return_counts=True)
+    inputs = getattr(model, "feature_names_in_", None)
     return Evaluation(
         metrics={"silhouette": silhouette(model, X), "clusters": float(len(values))},
         labels=tuple(str(v) for v in values),
         cluster_sizes=tuple(int(c) for c in counts),
+        cluster_profiles=cluster_profiles(
+            X, labels, columns=list(X.columns) if inputs is None else [str(c) for c in inputs]
+        ),
         **common,
     )
 
@@ -108,9 +113,28 @@ def _classification(
 
 def feature_importance(model: Any) -> tuple[tuple[str, ...], tuple[float, ...]] | None:
     """The estimator's own importances (trees) or |coefficients| (linear), top 25, summing
-    to 1, named after the transformed feature columns."""
-    if not hasattr(model, "steps"):
+    to 1, named after the transformed feature columns (or the raw columns, for a model that
+    reports its own importances over them)."""
+    found = importances(model)
+    if found is None:
         return None
+    names, values = found
+    if len(names) != len(values) or values.sum() <= 0:
+        return None
+    values = values / values.sum()
+    order = np.argsort(values)[::-1][:TOP_FEATURES]
+    return tuple(names[i] for i in order), tuple(round(float(values[i]), 6) for i in order)
+
+
+def importances(model: Any) -> tuple[list[str], np.ndarray] | None:
+    """(feature names, raw importances) of a fitted Pipeline's estimator, or of a model
+    with ``feature_importances_`` and ``feature_names_in_``; None when there are none."""
+    if not hasattr(model, "steps"):
+        try:
+            values = np.asarray(model.feature_importances_, dtype=float)
+            return [str(n) for n in model.feature_names_in_], values
+        except (AttributeError, TypeError):
+            return None
     estimator = model.steps[-1][1]
     estimator = getattr(estimator, "estimator_", estimator)
     if hasattr(estimator, "feature_importances_"):
@@ -124,11 +148,7 @@ def feature_importance(model: Any) -> tuple[tuple[str, ...], tuple[float, ...]] 
         names = [str(n) for n in model[:-1].get_feature_names_out()]
     except (AttributeError, ValueError):
         names = [f"f{i}" for i in range(len(values))]
-    if len(names) != len(values) or values.sum() <= 0:
-        return None
-    values = values / values.sum()
-    order = np.argsort(values)[::-1][:TOP_FEATURES]
-    return tuple(names[i] for i in order), tuple(round(float(values[i]), 6) for i in order)
+    return names, values
 
 
 def _thin(values: np.ndarray) -> tuple[float, ...]:

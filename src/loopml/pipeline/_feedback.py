@@ -100,8 +100,9 @@ def serving_options(
     ctx: Context, name: str, model: str | None, *, current: tuple[int, ModelBundle]
 ) -> dict[str, Any]:
     """``create_app``'s keyword arguments from ``serving:`` and ``problem:``: following the
-    alias served (not a fixed version), the shadow alias, the token, the id column and the
-    catalog event for each batch of labels sent to ``/feedback``."""
+    alias served (not a fixed version), the shadow alias, the token, the limits, the id
+    column, the catalog event for each batch of labels sent to ``/feedback`` and the lineage
+    of a request for ``/lineage``."""
     from loopml.registry import parse_model_ref
 
     serving = ctx.config.serving
@@ -111,7 +112,13 @@ def serving_options(
     def on_feedback(result: FeedbackResult) -> None:
         record_feedback(catalog, name, result, via="http", source=None)
 
+    def lineage(request_id: str) -> dict[str, Any]:
+        from loopml.pipeline._lineage import request_lineage
+
+        return request_lineage(ctx.lake, catalog, name, request_id)
+
     return {
+        "lineage": lineage,
         "resolve": alias_resolver(catalog, name, which, current=current)
         if isinstance(which, str)
         else None,
@@ -120,6 +127,9 @@ def serving_options(
         else alias_resolver(catalog, name, serving.shadow, missing_ok=True),
         "token": serving.token,
         "protect_predict": serving.protect_predict,
+        "max_records": serving.max_records,
+        "max_body_bytes": int(serving.max_body_mb * 1_000_000),
+        "timeout_s": serving.timeout_s,
         "id_column": ctx.config.problem.id_column,
         "on_feedback": on_feedback,
     }

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from loopml.lake import Lake, OptimizeResult
     from loopml.pipeline._context import Context
+    from loopml.pipeline._reproduce import Reproduction
     from loopml.registry import Catalog
 
 
@@ -201,18 +202,33 @@ class Project:
 
         return replay(self.context, source)
 
-    def run(self, *, time_budget: int | None = None, reporter: Reporter = SILENT) -> RunResult:
-        """Ingest, validate, profile, split, train, evaluate and register: one run."""
+    def run(self, *, time_budget: int | None = None, deterministic: bool | None = None,
+            reporter: Reporter = SILENT) -> RunResult:
+        """Ingest, validate, profile, split, train, evaluate and register: one run.
+        ``time_budget`` and ``deterministic`` override ``training`` for this run (the run's
+        recorded params hold the values used)."""
         from dataclasses import replace
 
         from loopml.pipeline._run import run
 
         ctx = self.context
+        update: dict[str, Any] = {}
         if time_budget is not None:
+            update["time_budget_s"] = time_budget
+        if deterministic is not None:
+            update["deterministic"] = deterministic
+        if update:
             config = ctx.config
-            training = config.training.model_copy(update={"time_budget_s": time_budget})
+            training = config.training.model_copy(update=update)
             ctx = replace(ctx, config=config.model_copy(update={"training": training}))
         return run(ctx, reporter=reporter)
+
+    def reproduce(self, ref: str, *, reporter: Reporter = SILENT) -> Reproduction:
+        """Rebuild a registered model from its run's lake version, contract, config and seed;
+        says whether its test-split predictions equal the original's (a catalog event too)."""
+        from loopml.pipeline._reproduce import reproduce
+
+        return reproduce(self.context, ref, reporter=reporter)
 
     def models(self) -> list[ModelVersion]:
         """Every registered version of every model, with aliases and metrics."""
@@ -242,16 +258,26 @@ class Project:
         return build_app(self.context, model=model)
 
     def serve(self, *, model: str | None = None, host: str | None = None,
-              port: int | None = None) -> None:
-        """Serve a model over HTTP until interrupted (SIGINT/SIGTERM flush the log)."""
+              port: int | None = None, workers: int | None = None) -> None:
+        """Serve a model over HTTP until interrupted (SIGINT/SIGTERM flush the log); with
+        ``workers`` above 1 (default ``serving.workers``), that many processes share the
+        port, each following the alias and logging to the same table."""
         from loopml.serve import run_server
 
+        serving = self.config.serving
+        workers = serving.workers if workers is None else workers
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        run_server(
-            self.app(model=model),
-            host=host or self.config.serving.host,
-            port=self.config.serving.port if port is None else port,
-        )
+        where = {"host": host or serving.host, "port": serving.port if port is None else port,
+                 "log_format": serving.log_format}
+        if workers <= 1:
+            run_server(self.app(model=model), **where)
+            return
+        from loopml.pipeline._workers import worker_environment
+
+        self.catalog  # noqa: B018 - a new catalog is made here once, not by every worker
+        os.environ.update(worker_environment(self.file, model, serving.log_format,
+                                             workers))
+        run_server("loopml.pipeline._workers:app", workers=workers, **where)
 
     def feedback(self, data: str | Path, *, model: str | None = None) -> FeedbackResult:
         """Send ground truth from a file (CSV, Parquet or NDJSON with ``label`` and
@@ -259,6 +285,16 @@ class Project:
         from loopml.pipeline._feedback import feedback_file
 
         return feedback_file(self.context, Path(data), model=model)
+
+    def lineage(self, request_id: str, *, model: str | None = None) -> dict[str, Any]:
+        """The lineage of the prediction with this request id: the rows it scored, the model
+        version, its run, lake versions and contract, and the ingests behind them."""
+        from loopml.pipeline._lineage import request_lineage
+        from loopml.registry import parse_model_ref
+
+        ctx = self.context
+        name = parse_model_ref(model)[0] if model else ctx.model_name
+        return request_lineage(ctx.lake, ctx.catalog, name, request_id)
 
     def monitor(self, *, model: str | None = None) -> tuple[DriftReport, Path]:
         """Drift of logged predictions against the training data; writes an HTML report."""

@@ -13,7 +13,6 @@ from loopml.core.bundle import save_bundle
 from loopml.core.errors import LoopError, TargetError
 from loopml.core.labels import positive_label
 from loopml.core.progress import Reporter
-from loopml.core.version import VERSION
 from loopml.core.records import (
     Decision,
     Evaluation,
@@ -27,6 +26,7 @@ from loopml.core.records import (
     TrainResult,
     to_plain,
 )
+from loopml.core.version import VERSION
 from loopml.lake import table_name
 from loopml.pipeline._loop import _version
 
@@ -166,7 +166,6 @@ def train_model(
     import polars as pl
 
     from loopml.evaluate import evaluate
-    from loopml.features import build_features
     from loopml.train import split, train
 
     config, problem = ctx.config, ctx.config.problem
@@ -187,13 +186,13 @@ def train_model(
         c for c in contract.names
         if c != target and c not in problem.exclude and c in frame.columns
     ]
-    features = build_features(contract, columns=columns, task=problem.task)
     result = train(
-        splits, features=features, task=problem.task, target=target,
-        config=config.training, positive_label=positive, reporter=reporter,
+        splits, contract=contract, columns=columns, task=problem.task, target=target,
+        config=config.training, positive_label=positive, group_column=problem.group_column,
+        reporter=reporter,
     )
     if run_id is not None:
-        ctx.catalog.log_candidates(run_id, result.leaderboard.candidates)
+        ctx.catalog.log_leaderboard(run_id, result.leaderboard)
 
     reporter.start("evaluate", total=None)
     evaluation = evaluate(  # the test split, scored once
@@ -201,9 +200,10 @@ def train_model(
         metric=result.leaderboard.metric, positive_label=positive,
     )
     reporter.finish("evaluate", note=f"{evaluation.metric} {evaluation.score:.4f}")
+    kept = list(result.feature_columns)  # the search may drop useless columns
     bundle = ModelBundle(
-        model=result.model, contract=contract.select(columns), task=problem.task,
-        target=target, feature_columns=tuple(columns), classes=result.classes,
+        model=result.model, contract=contract.select(kept), task=problem.task,
+        target=target, feature_columns=tuple(kept), classes=result.classes,
         positive_label=positive, reference=Reference(features=()), evaluation=evaluation,
     )
     bundle = with_reference(ctx, bundle, splits)

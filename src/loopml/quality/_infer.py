@@ -6,8 +6,8 @@ import math
 from typing import TYPE_CHECKING
 
 from loopml.core.contract import PROVENANCE_COLUMNS, ColumnSpec, Contract
-from loopml.core.errors import EmptyDataError, TargetError, unknown_name
 from loopml.core.convert import FALSE_TOKENS, TRUE_TOKENS, convert
+from loopml.core.errors import EmptyDataError, TargetError, unknown_name
 
 if TYPE_CHECKING:
     import polars as pl

@@ -65,8 +65,7 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
     clean_values = pl.DataFrame(list(converted.values())) if converted else pl.DataFrame()
     duplicate = pl.Series("dup", [False] * frame.height)
     if drop_duplicates and converted:
-        first = clean_values.select(pl.struct(pl.all()).is_first_distinct()).to_series()
-        duplicate = ~first & reasons.is_null()
+        duplicate = ~_first_distinct(clean_values) & reasons.is_null()
         reasons = pl.select(
             pl.when(duplicate).then(pl.lit("duplicate of an earlier row")).otherwise(reasons)
         ).to_series()
@@ -179,6 +178,21 @@ def _combine(checks: list[pl.Series], height: int) -> pl.Series:
         pl.concat_str([c.gather(where) for c in failing], separator="; ", ignore_nulls=True)
     ).to_series()
     return out.scatter(where, joined).replace("", None)
+
+
+def _first_distinct(frame: pl.DataFrame) -> pl.Series:
+    """Whether each row is the first with its values (nulls equal), exactly: rows are told
+    apart by a 64-bit row hash, and only the rows whose hash repeats are compared by value."""
+    import polars as pl
+
+    hashes = frame.hash_rows()
+    repeated = hashes.is_duplicated()
+    first = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True)
+    if not repeated.any():
+        return first
+    where = repeated.arg_true()
+    same = frame[where].select(pl.struct(pl.all()).is_first_distinct()).to_series()
+    return first.scatter(where, same)
 
 
 def _n(x: float) -> str:

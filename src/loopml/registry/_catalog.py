@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from loopml.core.errors import RegistryError
-from loopml.core.records import Candidate, IngestResult, ModelVersion, Run
+from loopml.core.records import IngestResult, ModelVersion, Run
 from loopml.registry import _files, _models, _rows
 from loopml.registry._db import (
     WRITE,
@@ -28,11 +28,11 @@ from loopml.registry._db import (
     upgrade,
 )
 from loopml.registry._intents import IngestLog
+from loopml.registry._leaderboards import LeaderboardLog
 from loopml.registry._refs import DEFAULT_ALIAS, LATEST, check_name, unknown
 from loopml.registry._tables import (
     AliasRow,
     ArtifactRow,
-    CandidateRow,
     EventRow,
     IngestRow,
     ModelVersionRow,
@@ -46,7 +46,7 @@ RUN_STATUSES = ("running", "finished", "failed", "cancelled")
 _RETRIES = 5  # attempts to claim a version number when another process claims it first
 
 
-class Catalog(IngestLog):
+class Catalog(IngestLog, LeaderboardLog):
     """Runs, metrics, model versions with aliases, artifacts, events and lineage in one SQL
     database (SQLite file or PostgreSQL); artifact files live under ``artifacts_uri``.
 
@@ -190,27 +190,7 @@ class Catalog(IngestLog):
         with self._session("Reading a run") as s:
             return _rows.run_row(s, run_id).id
 
-    # ---- candidates, ingests and run artifacts -----------------------------------------
-
-    def log_candidates(self, run_id: str, candidates: Sequence[Candidate]) -> None:
-        """Append the configurations a run's search tried, in the order given."""
-        with self._session("Logging candidates", write=True) as s:
-            run = _rows.run_row(s, run_id)
-            start = s.scalar(
-                sa.select(sa.func.count())
-                .select_from(CandidateRow)
-                .where(CandidateRow.run_id == run.id)
-            )
-            s.add_all(
-                _rows.candidate_row(run.id, (start or 0) + i, c) for i, c in enumerate(candidates)
-            )
-
-    def candidates(self, run_id: str) -> list[Candidate]:
-        """What ``log_candidates`` recorded for a run, in order (a NaN score reads as None)."""
-        with self._session("Reading candidates") as s:
-            run = _rows.run_row(s, run_id)
-            rows = _rows.of_run(s, CandidateRow, run.id, CandidateRow.position)
-            return [_rows.candidate_record(r) for r in rows]
+    # ---- ingests and run artifacts (candidates and leaderboards: LeaderboardLog) -------
 
     def record_ingest(self, result: IngestResult, *, run_id: str | None = None) -> None:
         """Record an ingest with its row counts in and out; recording it again updates it."""
@@ -228,6 +208,17 @@ class Catalog(IngestLog):
             query = query.where(IngestRow.source == source)
         with self._session("Listing ingests") as s:
             return [_rows.ingest_dict(r) for r in s.scalars(query.limit(_rows.limit(limit)))]
+
+    def ingests_behind(self, versions: dict[str, int]) -> list[dict[str, Any]]:
+        """The ingests whose commits make up these clean table versions (``{table:
+        version}``, as a run records them), oldest first, as ``ingests`` gives them."""
+        if not versions:
+            return []
+        wanted = sa.or_(*(sa.and_(IngestRow.clean_table == name, IngestRow.clean_version <= v)
+                          for name, v in versions.items()))
+        query = sa.select(IngestRow).where(wanted).order_by(IngestRow.started_at, IngestRow.id)
+        with self._session("Listing ingests") as s:
+            return [_rows.ingest_dict(r) for r in s.scalars(query)]
 
     def log_artifact(self, run_id: str, path: Path, *, name: str, kind: str = "report") -> str:
         """Copy a file (a report, a plot ...) into the store as ``name`` of the run and return

@@ -92,6 +92,10 @@ def candidate_row(run_id: str, position: int, c: Candidate) -> CandidateRow:
         trial=c.trial,
         status=c.status,
         message=c.message,
+        name=c.name,
+        origin=c.origin,
+        predict_ms_per_1000=_finite(c.predict_ms_per_1000),
+        ensemble_weight=float(c.ensemble_weight),
     )
 
 

@@ -98,6 +98,34 @@ class CandidateRow(Base):
     trial: Mapped[int]
     status: Mapped[str] = mapped_column(String(20))
     message: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(String(200), server_default="")
+    origin: Mapped[str] = mapped_column(String(20), server_default="portfolio")
+    predict_ms_per_1000: Mapped[float | None] = mapped_column(Double)
+    ensemble_weight: Mapped[float] = mapped_column(Double, server_default="0")
+
+
+class LeaderboardRow(Base):
+    """How a run's search chose its model; the candidates themselves are ``CandidateRow``s."""
+
+    __tablename__ = "leaderboards"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(50))
+    greater_is_better: Mapped[bool]
+    best: Mapped[int]  # the position of the chosen candidate among the run's candidates
+    seconds: Mapped[float] = mapped_column(Double)
+    budget_s: Mapped[float | None] = mapped_column(Double)
+    cv: Mapped[str] = mapped_column(Text)
+    final: Mapped[str] = mapped_column(String(20))  # single, ensemble
+    final_fit: Mapped[str] = mapped_column(String(20))  # refit, bagged
+    ensemble: Mapped[list[Any]]  # [[candidate name, weight], ...]
+    reason: Mapped[str] = mapped_column(Text)
+    dropped_features: Mapped[list[Any]]  # [[column, reason], ...]
+    calibration: Mapped[str | None] = mapped_column(String(50))
+    threshold: Mapped[float | None] = mapped_column(Double)
+    deterministic: Mapped[bool]
 
 
 class IngestRow(Base):

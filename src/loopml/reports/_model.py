@@ -1,19 +1,19 @@
 """The model report: test metrics and the task's plots (confusion matrix, ROC and PR curves;
-residuals; cluster sizes), feature importance, and the leaderboard of the search."""
+residuals; cluster sizes), feature importance, and the leaderboard of the search with its
+accuracy-versus-training-time frontier."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import plotly.graph_objects as go
-
-from loopml.core.records import Candidate, Evaluation, Leaderboard
-from loopml.reports._figures import BLUE, ORANGE, bars, curve, heatmap, layout, scatter
+from loopml.core.records import Evaluation, Leaderboard
+from loopml.reports._clusters import cluster_section
+from loopml.reports._figures import bars, curve, heatmap, scatter
+from loopml.reports._leaderboard import label, leaderboard_section, pm
 from loopml.reports._page import Page, num, render_page
 
 MAX_POINTS = 4000  # residual points drawn; more only slow the browser down
 MAX_IMPORTANCES = 30
-PALETTE = ("#3569a8", "#e07b39", "#3a9a5b", "#8e5ab5", "#c2477a", "#5fa3b8", "#a08a3c")
 
 
 def render_model(
@@ -33,11 +33,15 @@ def render_model(
         "overview": _overview(evaluation, leaderboard),
         "metrics": _metrics(evaluation) if evaluation is not None else [],
         "plots": plots,
-        "leaderboard": _leaderboard(page, leaderboard) if leaderboard is not None else None,
+        "clusters": cluster_section(page, evaluation) if evaluation is not None else None,
+        "leaderboard": (leaderboard_section(page, leaderboard) if leaderboard is not None
+                        else None),
     }
     context["nav"] = [("overview", "Overview")]
     if evaluation is not None:
         context["nav"] += [("metrics", "Metrics")] + ([("plots", "Plots")] if plots else [])
+    if context["clusters"] is not None:
+        context["nav"].append(("clusters", "Clusters"))
     if leaderboard is not None:
         context["nav"].append(("leaderboard", "Leaderboard"))
     return render_page("model.html.j2", page, **context)
@@ -72,8 +76,8 @@ def _overview(
     if leaderboard is not None:
         best = leaderboard.best
         out += [
-            ("Best learner", best.learner, f"trial {best.trial}"),
-            (f"Best CV {leaderboard.metric}", num(best.cv_score), _pm(best.cv_std)),
+            ("Chosen model", label(best), best.learner),
+            (f"Its CV {leaderboard.metric}", num(best.cv_score), pm(best.cv_std)),
             ("Search time", f"{num(round(leaderboard.seconds, 1))} s",
              f"{len(leaderboard.candidates)} candidates"),
         ]  # fmt: skip
@@ -147,74 +151,3 @@ def _importance(page: Page, evaluation: Evaluation) -> Any:
     fig = bars([n for n, _ in ranked], [v for _, v in ranked], horizontal=True,
                title="Feature importance", x_title="importance")  # fmt: skip
     return page.plot(fig)
-
-
-def _leaderboard(page: Page, board: Leaderboard) -> dict[str, Any]:
-    def order(c: Candidate) -> tuple[bool, float]:
-        score = c.cv_score if c.cv_score is not None else c.valid_score
-        if score is None:
-            return (True, 0.0)
-        return (False, -score if board.greater_is_better else score)
-
-    ranked = sorted(board.candidates, key=order)
-    rows = [
-        {
-            "rank": i + 1,
-            "learner": c.learner,
-            "trial": c.trial,
-            "cv": num(c.cv_score),
-            "cv_std": _pm(c.cv_std),
-            "valid": num(c.valid_score),
-            "fit": f"{num(round(c.fit_time_s, 2))} s",
-            "status": c.status,
-            "message": c.message,
-            "params": _params(c.params),
-            "best": c == board.best,
-        }
-        for i, c in enumerate(ranked)
-    ]
-    direction = "higher is better" if board.greater_is_better else "lower is better"
-    return {"rows": rows, "metric": board.metric, "direction": direction,
-            "plot": _search_plot(page, board)}  # fmt: skip
-
-
-def _search_plot(page: Page, board: Leaderboard) -> Any:
-    scored = [c for c in board.candidates if c.cv_score is not None]
-    if not scored:
-        return None
-    traces = []
-    learners = sorted({c.learner for c in scored})
-    for i, learner in enumerate(learners):
-        mine = sorted((c for c in scored if c.learner == learner), key=lambda c: c.trial)
-        traces.append(go.Scatter(
-            x=[c.trial for c in mine], y=[c.cv_score for c in mine], mode="markers",
-            name=learner, marker={"color": PALETTE[i % len(PALETTE)], "size": 8},
-            error_y={"type": "data", "array": [c.cv_std or 0 for c in mine],
-                     "thickness": 1, "width": 0},
-            hovertext=[f"{learner} trial {c.trial}<br>cv {num(c.cv_score)} {_pm(c.cv_std)}"
-                       for c in mine], hoverinfo="text",
-        ))  # fmt: skip
-    best = board.best
-    if best.cv_score is not None:
-        traces.append(go.Scatter(
-            x=[best.trial], y=[best.cv_score], mode="markers", name="best",
-            marker={"symbol": "star", "size": 16, "color": ORANGE, "line": {"color": BLUE}},
-        ))  # fmt: skip
-    fig = go.Figure(traces, layout=layout(
-        f"Cross-validated {board.metric} per trial", height=320, showlegend=True,
-        xaxis={"title": {"text": "trial"}}, yaxis={"title": {"text": board.metric}},
-        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
-    ))  # fmt: skip
-    return page.plot(fig)
-
-
-def _params(params: dict[str, Any]) -> str:
-    parts = []
-    for key, value in params.items():
-        shown = num(value) if isinstance(value, int | float) else str(value)
-        parts.append(f"{key}={shown}")
-    return ", ".join(parts)
-
-
-def _pm(std: float | None) -> str:
-    return "" if std is None else f"± {num(std, 2)}"

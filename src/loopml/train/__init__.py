@@ -1,8 +1,10 @@
 """Splits and the model search: learners and hyperparameters under a time budget.
 
-``split`` makes train/validation/test frames; ``train`` searches (Optuna, k-fold CV on the
-training split), picks the best candidate on validation and refits it on train + validation.
-The test split is never touched here.
+``split`` makes train/validation/test frames; ``train`` cross-validates a portfolio of
+known-good configurations across learners on train + validation, tunes the best learners
+with Optuna while the budget lasts, builds a greedy ensemble over the out-of-fold
+predictions, and fits the final model within the same budget. The test split is never
+touched here.
 """
 
 from loopml.train._learners import LEARNERS

@@ -10,7 +10,7 @@ import pytest
 
 import loopml
 from loopml.core.errors import IntegrityError, RegistryError
-from loopml.core.records import Candidate
+from loopml.core.records import Candidate, Leaderboard
 from loopml.registry import Catalog
 
 
@@ -183,3 +183,50 @@ def test_events_filter_and_order(catalog: Catalog) -> None:
     deployed = catalog.events(kind="deployed", limit=1)
     assert deployed[0]["subject"] == "weather" and deployed[0]["payload"] == {"version": 2}
     assert deployed[0]["at"].tzinfo is not None
+
+
+def _candidate(name: str, score: float | None, fit: float, **kw) -> Candidate:
+    learner = name.split("/")[0]
+    return Candidate(learner=learner, name=name, params={"n": 1}, cv_score=score, cv_std=0.01,
+                     valid_score=None, fit_time_s=fit, trial=0, predict_ms_per_1000=3.5, **kw)
+
+
+def test_leaderboard_round_trips_with_every_field(catalog: Catalog) -> None:
+    """A run's leaderboard reads back equal: candidates with name, origin, predict time and
+    ensemble weight, the chosen model, ensemble, reason, CV, dropped features, calibration,
+    threshold, budget and the deterministic flag."""
+    members = [_candidate("lightgbm/default", 0.91, 2.0, ensemble_weight=0.6),
+               _candidate("linear/default", 0.89, 0.2, origin="portfolio",
+                          ensemble_weight=0.4),
+               _candidate("xgboost/optuna-1", None, 0.5, origin="search", status="failed",
+                          message="boom")]
+    ensemble = Candidate(learner="ensemble", name="ensemble", origin="ensemble", params={},
+                         cv_score=0.92, cv_std=None, valid_score=None, fit_time_s=2.2, trial=3,
+                         predict_ms_per_1000=7.0, ensemble_weight=1.0)
+    board = Leaderboard(
+        metric="roc_auc", greater_is_better=True, candidates=(*members, ensemble), best=ensemble,
+        seconds=9.5, budget_s=10.0, cv="5-fold stratified on 2,310 rows", final="ensemble",
+        final_fit="bagged", ensemble=(("lightgbm/default", 0.6), ("linear/default", 0.4)),
+        reason="the ensemble beats lightgbm/default by 0.01 out of fold",
+        dropped_features=(("id", "ID-like: unique per row"), ("k", "constant")),
+        calibration="isotonic", threshold=0.42, deterministic=True,
+    )
+    run_id = catalog.start_run(project="p", params={})
+    catalog.log_leaderboard(run_id, board)
+    got = catalog.leaderboard(run_id)
+    assert got == board
+    assert got.frontier() == board.frontier()
+    assert catalog.candidates(run_id) == list(board.candidates)
+    assert catalog.leaderboard(catalog.start_run(project="p", params={})) is None
+
+
+def test_leaderboard_whose_best_is_not_listed_keeps_it(catalog: Catalog) -> None:
+    """A chosen model missing from the candidates is stored with them, so it reads back."""
+    listed = _candidate("linear/default", 0.8, 0.1)
+    best = _candidate("knn/default", 0.85, 0.3)
+    board = Leaderboard(metric="accuracy", greater_is_better=True, candidates=(listed,),
+                        best=best, seconds=1.0)
+    run_id = catalog.start_run(project="p", params={})
+    catalog.log_leaderboard(run_id, board)
+    got = catalog.leaderboard(run_id)
+    assert got.best == best and got.candidates == (listed, best)

@@ -63,8 +63,14 @@ def classification() -> tuple[Evaluation, Leaderboard]:
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import (
-        accuracy_score, average_precision_score, confusion_matrix, f1_score, log_loss,
-        precision_recall_curve, roc_auc_score, roc_curve,
+        accuracy_score,
+        average_precision_score,
+        confusion_matrix,
+        f1_score,
+        log_loss,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
     )  # fmt: skip
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -114,6 +120,39 @@ def classification() -> tuple[Evaluation, Leaderboard]:
         feature_importance=(tuple(data.feature_names), tuple(coef.tolist())),
     )  # fmt: skip
     return evaluation, board
+
+
+@pytest.fixture(scope="session")
+def selection(classification) -> Leaderboard:
+    """The real search above as the portfolio search records it: named candidates with
+    origins and predict times, a greedy ensemble of the two best linear models chosen as the
+    final model, a dropped ID column, calibration and a threshold."""
+    import dataclasses
+
+    _, board = classification
+    named = []
+    for c in board.candidates:
+        name = f"{c.learner}/{'C' if c.learner == 'linear' else 'depth'}="
+        name += str(next(iter(c.params.values())))
+        named.append(dataclasses.replace(
+            c, name=name, origin="portfolio" if c.trial < 3 else "search",
+            predict_ms_per_1000=None if c.status != "ok" else 2.0 + c.trial))
+    top = sorted((c for c in named if c.learner == "linear"), key=lambda c: -c.cv_score)[:2]
+    weights = {top[0].name: 0.7, top[1].name: 0.3}
+    named = [dataclasses.replace(c, ensemble_weight=weights.get(c.name, 0.0)) for c in named]
+    ensemble = Candidate(
+        learner="ensemble", name="ensemble", origin="ensemble", params={}, trial=len(named),
+        cv_score=top[0].cv_score + 0.001, cv_std=top[0].cv_std, valid_score=None,
+        fit_time_s=top[0].fit_time_s + top[1].fit_time_s, predict_ms_per_1000=6.0,
+    )  # fmt: skip
+    return dataclasses.replace(
+        board, candidates=(*named, ensemble), best=ensemble, budget_s=10.0,
+        cv="3-fold stratified on 318 rows", final="ensemble", final_fit="refit",
+        ensemble=tuple(weights.items()), deterministic=True,
+        reason=f"the ensemble beats {top[0].name} by 0.001 roc_auc out of fold",
+        dropped_features=(("row_id", "ID-like: a different value in every row"),),
+        calibration="sigmoid", threshold=0.46,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -45,3 +45,12 @@ def test_report_opens_offline_without_errors_and_draws_every_plot(
     assert len(opened.drawn) == _expected(name, records)
     assert opened.undrawn == []
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_model_report_with_the_frontier_draws_every_plot(classification, selection, browser,
+                                                         tmp_path):
+    """The leaderboard of a portfolio search (frontier, ensemble) draws in a real browser."""
+    path = write_report(classification[0], tmp_path / "model.html", leaderboard=selection)
+    opened = open_report(browser, path, screenshot=tmp_path / "model.png")
+    assert opened.errors == [] and opened.remote == []
+    assert len(opened.drawn) == 5 and opened.undrawn == []

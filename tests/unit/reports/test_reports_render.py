@@ -191,3 +191,28 @@ def test_docstring_examples_run():
 
     for module in (loopml.reports, page, render_module):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_leaderboard_shows_every_candidate_the_frontier_the_ensemble_and_why(
+    classification, selection
+):
+    """The model page lists every candidate with name, family, origin, CV score and spread,
+    fit and predict time and ensemble weight; plots the frontier with the winner; shows the
+    ensemble's weights, dropped features, calibration, threshold and the reason."""
+    evaluation, _ = classification
+    html = _outside_plotly(render(evaluation, leaderboard=selection))
+    assert _figures(html) == 5  # four evaluation plots and the frontier
+    rows = re.findall(r"<tr( class=\"best\")?><td class=\"n\">(\d+)</td><td>([^<]+)</td>", html)
+    assert len(rows) == len(selection.candidates)
+    assert [r[2] for r in rows if r[0]] == ["ensemble ★ ◆"]  # chosen, and on the frontier
+    frontier = [r[2].split(" ")[0] for r in rows if "◆" in r[2]]
+    assert sorted(frontier) == sorted(c.name for c in selection.frontier())
+    assert "tracking learning time" in html and '"type":"log"' in html.replace(" ", "")
+    for name, weight in selection.ensemble:
+        assert re.search(rf"<td>{re.escape(name)}</td><td class=\"n\">{weight:.2f}</td>", html)
+    assert selection.reason in html and "row_id" in html and "ID-like" in html
+    assert "sigmoid" in html and "0.46" in html and "deterministic" in html
+    assert "3-fold stratified on 318 rows" in html
+    assert "6 ms" in html  # the ensemble's predict time per 1,000 rows
+    for c in selection.candidates:
+        assert f"<td>{c.origin}</td>" in html

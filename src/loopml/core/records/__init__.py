@@ -22,8 +22,22 @@ from loopml.core.records._data import (
     ValidationReport,
     Violation,
 )
+from loopml.core.records._loop import (
+    CheckItem,
+    CheckReport,
+    Comparison,
+    Decision,
+    Evidence,
+    LoopCycle,
+    RunResult,
+    Signals,
+    Trigger,
+    TriggerKind,
+)
 from loopml.core.records._model import (
     Candidate,
+    ClusterProfile,
+    ClusterTrait,
     Evaluation,
     Leaderboard,
     ModelVersion,
@@ -41,24 +55,14 @@ from loopml.core.records._monitor import (
     Reference,
     WindowReport,
 )
-from loopml.core.records._loop import (
-    CheckItem,
-    CheckReport,
-    Comparison,
-    Decision,
-    Evidence,
-    LoopCycle,
-    RunResult,
-    Signals,
-    Trigger,
-    TriggerKind,
-)
 
 __all__ = [
     "Calibration",
     "Candidate",
     "CheckItem",
     "CheckReport",
+    "ClusterProfile",
+    "ClusterTrait",
     "ColumnProfile",
     "Chunk",
     "Comparison",

@@ -30,26 +30,85 @@ class Splits:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
-    """One tried configuration: its cross-validated score, validation score and fit time."""
+    """One tried configuration: its cross-validated (out-of-fold) score and spread, what it
+    cost to fit and to predict, and its weight in the final ensemble.
+
+    ``learner`` is the model family (``lightgbm``, ``random_forest`` ...); ``name`` tells
+    candidates of one family apart (``lightgbm/default``, ``lightgbm/optuna-3``); the final
+    ensemble itself is a candidate with ``learner="ensemble"``. ``valid_score`` is kept for
+    runs recorded before the search scored on out-of-fold predictions only.
+    """
 
     learner: str
     params: dict[str, Any]
     cv_score: float | None
     cv_std: float | None
     valid_score: float | None
-    fit_time_s: float
+    fit_time_s: float  # seconds to fit every fold
     trial: int
     status: str = "ok"  # ok, pruned, failed
     message: str = ""
+    name: str = ""
+    origin: str = "portfolio"  # portfolio, search, ensemble
+    predict_ms_per_1000: float | None = None  # milliseconds to predict 1,000 rows
+    ensemble_weight: float = 0.0  # share in the final ensemble (0 when not a member)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Leaderboard:
+    """Every candidate of a search and how the final model was chosen.
+
+    ``best`` is the model that was refit and returned: the ensemble candidate when
+    ``final == "ensemble"``. ``reason`` says in a sentence or two why it won (and, with
+    ``training.prefer``, what was traded for speed).
+    """
+
     metric: str
     greater_is_better: bool
     candidates: tuple[Candidate, ...]
     best: Candidate
     seconds: float
+    budget_s: float | None = None
+    cv: str = ""  # e.g. "5-fold stratified on 2,310 rows"
+    final: str = "single"  # single, ensemble
+    final_fit: str = "refit"  # refit (on train + validation), bagged (the fold models)
+    ensemble: tuple[tuple[str, float], ...] = ()  # (candidate name, weight)
+    reason: str = ""
+    dropped_features: tuple[tuple[str, str], ...] = ()  # (column, why it was dropped)
+    calibration: str | None = None  # e.g. "isotonic" when it improved out-of-fold log loss
+    threshold: float | None = None  # binary decision threshold chosen by the metric
+    deterministic: bool = False
+
+    def frontier(self) -> tuple[Candidate, ...]:
+        """The accuracy-versus-fit-time frontier: completed candidates that no other
+        candidate beats on both score and fit time, fastest first."""
+        done = [c for c in self.candidates if c.status == "ok" and c.cv_score is not None]
+        done.sort(key=lambda c: (c.fit_time_s, -c.cv_score if self.greater_is_better
+                                 else c.cv_score))
+        points: list[Candidate] = []
+        for c in done:
+            if not points or (c.cv_score > points[-1].cv_score if self.greater_is_better
+                              else c.cv_score < points[-1].cv_score):
+                points.append(c)
+        return tuple(points)
+
+    def to_frame(self, kind: str = "polars") -> Any:
+        """Every candidate as one row of a Polars frame (``kind="pandas"``: a pandas frame),
+        best first as ranked by the search; ``chosen`` marks the returned model and ``params``
+        is JSON text."""
+        import json
+        from dataclasses import asdict
+
+        import polars as pl
+
+        rows = []
+        for c in self.candidates:
+            row = asdict(c)
+            row["params"] = json.dumps(c.params, sort_keys=True, default=str)
+            rows.append({"name": c.name or f"{c.learner} #{c.trial}", "chosen": c == self.best,
+                         **{k: v for k, v in row.items() if k != "name"}})
+        frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+        return frame.to_pandas() if kind == "pandas" else frame
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +128,31 @@ class TrainResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterTrait:
+    """One way a cluster differs from all rows: a numeric feature's mean (``value`` empty) or
+    the share of one category ``value``, in the cluster and overall; ``effect`` is the
+    difference in overall standard deviations (for a category, of its share's 0/1 indicator)."""
+
+    feature: str
+    value: str
+    cluster: float
+    overall: float
+    effect: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterProfile:
+    """One cluster: its id, its rows and share of rows, and the traits that set it apart,
+    strongest first."""
+
+    cluster: str
+    rows: int
+    share: float
+    traits: tuple[ClusterTrait, ...] = ()
+
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Evaluation:
     """Metrics on the test split, scored once, and the curves the report plots."""
 
@@ -83,6 +167,7 @@ class Evaluation:
     pr: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (recall, precision)
     residuals: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (predicted, actual)
     cluster_sizes: tuple[int, ...] | None = None
+    cluster_profiles: tuple[ClusterProfile, ...] = ()  # clustering: what sets each apart
     feature_importance: tuple[tuple[str, ...], tuple[float, ...]] | None = None
 
     @property
