@@ -23,7 +23,9 @@ def oracle(series: pl.Series, column_type: str) -> pl.Series:
     if series.dtype == pl.Categorical:
         value = value.cast(pl.String)
     value = value.str.strip_chars()
-    if column_type == "integer":
+    if column_type == "float":
+        expr = value.cast(pl.Float64, strict=False).fill_nan(None)
+    elif column_type == "integer":
         number = value.cast(pl.Float64, strict=False).fill_nan(None)
         exact = number.is_finite() & (number == number.floor()) & (number.abs() < _LARGEST_WHOLE)
         whole = pl.when(exact).then(number).otherwise(None).cast(pl.Int64, strict=False)
@@ -64,7 +66,7 @@ cells = st.one_of(
     st.floats().map(str),
     st.text(max_size=8),
 )
-kinds = st.sampled_from(["integer", "date", "datetime"])
+kinds = st.sampled_from(["integer", "float", "date", "datetime"])
 
 
 @settings(max_examples=400, deadline=None)
@@ -94,6 +96,6 @@ def test_convert_equals_the_old_converter_on_20k_random_strings(column_type):
     half = pl.Series("c", values[:10_000], dtype=pl.String)
     series = half.append(pl.Series("c", values[10_000:], dtype=pl.String))  # two chunks
     got = convert(series, column_type)
-    if column_type in ("integer", "date", "datetime"):
+    if column_type in ("integer", "float", "date", "datetime"):
         assert got.to_list() == oracle(series, column_type).to_list()
     assert got.len() == series.len()

@@ -56,6 +56,8 @@ def convert(series: pl.Series, column_type: str) -> pl.Series:
 
     name = series.name
     text_source = series.dtype == pl.String or isinstance(series.dtype, (pl.Categorical, pl.Enum))
+    if text_source and column_type in _NUMBER_RULES:
+        return _text_number(series.cast(pl.String), _NUMBER_RULES[column_type]).alias(name)
     if text_source and column_type in _TEXT_RULES:
         text = series.cast(pl.String).str.strip_chars()
         return _TEXT_RULES[column_type](text).alias(name)
@@ -114,6 +116,29 @@ def _text_integer(text: pl.Series) -> pl.Series:
         return rest.to_frame("v").select(_integer(pl.col("v"), pl.String)).to_series()
 
     return _fill_rest(text, text.cast(pl.Int64, strict=False), [whole])
+
+
+def _text_float(text: pl.Series) -> pl.Series:
+    import polars as pl
+
+    return text.cast(pl.Float64, strict=False).fill_nan(None)
+
+
+def _text_number(text: pl.Series, rule: Any) -> pl.Series:
+    """``rule`` of the stripped text, stripping only the values ``rule`` cannot read as they
+    are: a number Polars reads is the same number once stripped (the tests compare this with
+    stripping first), and most numbers come without spaces."""
+    out = rule(text)
+    todo = out.is_null() & text.is_not_null()
+    if not todo.any():
+        return out
+    where = todo.arg_true()
+    rest = text.gather(where)
+    stripped = rest.str.strip_chars()
+    changed = (stripped != rest).arg_true()
+    if not changed.len():
+        return out
+    return out.scatter(where.gather(changed), rule(stripped.gather(changed)))
 
 
 def to_type(value: pl.Expr, source: Any, column_type: str) -> pl.Expr:
@@ -224,7 +249,8 @@ def _date(value: pl.Expr, source: Any) -> pl.Expr:
                        _datetime(value, source).dt.date())
 
 
-_TEXT_RULES = {"integer": _text_integer, "datetime": _text_datetime, "date": _text_date}
+_NUMBER_RULES = {"integer": _text_integer, "float": _text_float}
+_TEXT_RULES = {"datetime": _text_datetime, "date": _text_date}
 _RULES = {
     "integer": _integer,
     "float": _float,

@@ -1,7 +1,8 @@
 """Writes other than ``write_deltalake``'s plain append: a fast append and a merge by key.
 
 A fast append: the batch written as one Parquet file by Polars and committed to the Delta
-log as an ``add`` action, for a batch whose columns are the table's in the table's types.
+log as an ``add`` action, for a batch whose columns are the table's in the table's types; a
+new table is created the same way (schema and file in its first commit).
 
 delta-rs' own writer takes about three times the CPU of Polars' for the same Parquet (it
 encodes on one thread); a lake append is most of an ingest's cost. What is committed is what
@@ -29,7 +30,27 @@ ADDED_ROWS = "loopml.added_rows"  # commit metadata: rows the commit added (one 
 def append_file(dt: Any, path: str, data: pl.DataFrame, metadata: dict[str, str]) -> None:
     """Append ``data`` (already aligned to the table: its columns, order and types) to the
     open local table ``dt`` at ``path`` as one commit."""
-    from deltalake import CommitProperties
+    add = _write_file(path, data)
+    dt.create_write_transaction([add], mode="append", schema=dt.schema(),
+                                commit_properties=_properties(metadata, data))
+    dt.update_incremental()  # the open table at the version just written
+
+
+def create_file(path: str, data: pl.DataFrame, metadata: dict[str, str]) -> None:
+    """Create the local table at ``path`` holding ``data`` (plain Delta types, see
+    ``plain_type``) as its first commit: the schema and the one file in one log entry."""
+    from deltalake import Schema
+    from deltalake.transaction import create_table_with_add_actions
+
+    os.makedirs(path, exist_ok=True)
+    add = _write_file(path, data)
+    schema = Schema.from_arrow(data.head(0).to_arrow().schema)
+    create_table_with_add_actions(path, schema, [add], mode="error",
+                                  commit_properties=_properties(metadata, data))
+
+
+def _write_file(path: str, data: pl.DataFrame) -> Any:
+    """``data`` as one Parquet file in the table's folder: its ``add`` action."""
     from deltalake.transaction import AddAction
 
     name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
@@ -38,13 +59,15 @@ def append_file(dt: Any, path: str, data: pl.DataFrame, metadata: dict[str, str]
     stats = {"numRecords": data.height,
              "nullCount": {c: int(n) for c, n in zip(data.columns, data.null_count().row(0),
                                                        strict=True)}}
-    add = AddAction(path=name, size=os.path.getsize(target), partition_values={},
-                    modification_time=int(time.time() * 1000), data_change=True,
-                    stats=json.dumps(stats))
-    props = CommitProperties(custom_metadata={**metadata, ADDED_ROWS: str(data.height)})
-    dt.create_write_transaction([add], mode="append", schema=dt.schema(),
-                                commit_properties=props)
-    dt.update_incremental()  # the open table at the version just written
+    return AddAction(path=name, size=os.path.getsize(target), partition_values={},
+                     modification_time=int(time.time() * 1000), data_change=True,
+                     stats=json.dumps(stats))
+
+
+def _properties(metadata: dict[str, str], data: pl.DataFrame) -> Any:
+    from deltalake import CommitProperties
+
+    return CommitProperties(custom_metadata={**metadata, ADDED_ROWS: str(data.height)})
 
 
 def with_metrics(commit: dict[str, Any]) -> dict[str, Any]:

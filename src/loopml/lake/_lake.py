@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LakeConflictError, LakeError, first_line, unknown_name
 from loopml.core.records import TableRef
-from loopml.lake._append import append_file, with_metrics
+from loopml.lake._append import append_file, create_file, with_metrics
 from loopml.lake._handles import Handles
-from loopml.lake._types import aligned, delta_compatible, polars_schema
+from loopml.lake._types import aligned, delta_compatible, plain_type, polars_schema
 
 if TYPE_CHECKING:
     import polars as pl
@@ -178,6 +178,11 @@ class Lake:
             if same is not None:
                 append_file(dt, path, same, custom)
                 return TableRef(name=table, version=dt.version())
+        if dt is None and self._local and not partitions and frame.height:
+            first = delta_compatible(frame, None)
+            if all(plain_type(t) for t in first.schema.values()):
+                create_file(path, first, custom)
+                return TableRef(name=table, version=0)
         data = delta_compatible(frame, existing)
         data = data.rechunk()  # delta-rs may reorder the rows of a many-chunk batch
         props = CommitProperties(custom_metadata=custom)

@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Any
 from loopml.core.contract import PROVENANCE_COLUMNS, Contract
 from loopml.core.errors import LakeConflictError
 from loopml.core.records import ValidationReport, Violation
-from loopml.quality import REASONS, validate
+from loopml.quality import REASONS, ROW_HASH, row_hash, validate
 
 if TYPE_CHECKING:
     import polars as pl
 
-ROW_HASH = "_row_hash"  # a hash of a clean row's contract columns: duplicates of earlier rows
 RAW_TEXT = "_raw"  # the text of a row the reader could not parse
 DUPLICATE_EARLIER = "duplicate of a row ingested before"
-_SEED = 0x6C6F6F70  # "loop"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,17 +32,6 @@ class Routed:
     report: ValidationReport  # rows_in == accepted + quarantined; accepted counts superseded
     superseded: int  # keyed rows replaced by a later row of the same key (chunk or table)
     conflicts: int  # rows quarantined for a type conflict with the clean table
-
-
-def row_hash(frame: pl.DataFrame, contract: Contract) -> pl.Series:
-    """A 64-bit hash of each row's contract columns (Polars' row hash with fixed seeds:
-    stable within one Polars version)."""
-    import polars as pl
-
-    names = [n for n in contract.names if n in frame.columns]
-    if not names or frame.height == 0:
-        return pl.Series(ROW_HASH, [], dtype=pl.Int64).extend_constant(None, frame.height)
-    return frame.select(names).hash_rows(seed=_SEED).reinterpret(signed=True).alias(ROW_HASH)
 
 
 def route(
@@ -69,7 +56,8 @@ def route(
     import polars as pl
 
     checked = validate(rows, contract)
-    clean = checked.clean.with_columns(row_hash(checked.clean, contract))
+    hashes = checked.hashes if checked.hashes is not None else row_hash(checked.clean, contract)
+    clean = checked.clean.with_columns(hashes)
     parts = [checked.quarantined]
     violations = list(checked.report.violations)
 

@@ -8,6 +8,6 @@
 """
 
 from loopml.quality._infer import infer_contract
-from loopml.quality._validate import REASONS, validate
+from loopml.quality._validate import REASONS, ROW_HASH, row_hash, validate
 
-__all__ = ["REASONS", "infer_contract", "validate"]
+__all__ = ["REASONS", "ROW_HASH", "infer_contract", "row_hash", "validate"]

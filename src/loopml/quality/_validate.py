@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 REASONS = "_reasons"
+ROW_HASH = "_row_hash"  # a hash of a clean row's contract columns: duplicates of earlier rows
+_SEED = 0x6C6F6F70  # "loop"
 _ARTICLE = {"integer": "an integer", "float": "a number", "boolean": "a boolean",
             "datetime": "a date-time", "date": "a date"}
 
@@ -64,8 +66,9 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
     reasons = _combine(checks, frame.height)
     clean_values = pl.DataFrame(list(converted.values())) if converted else pl.DataFrame()
     duplicate = pl.Series("dup", [False] * frame.height)
+    hashes = row_hash(clean_values, contract)
     if drop_duplicates and converted:
-        duplicate = ~_first_distinct(clean_values) & reasons.is_null()
+        duplicate = ~_first_distinct(clean_values, hashes) & reasons.is_null()
         reasons = pl.select(
             pl.when(duplicate).then(pl.lit("duplicate of an earlier row")).otherwise(reasons)
         ).to_series()
@@ -104,7 +107,19 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
         coerced_columns=tuple(coerced),
         extra_columns=extra,
     )
-    return Validated(report=report, clean=clean, quarantined=quarantined)
+    return Validated(report=report, clean=clean, quarantined=quarantined,
+                     hashes=hashes.filter(~bad))
+
+
+def row_hash(frame: pl.DataFrame, contract: Contract) -> pl.Series:
+    """A 64-bit hash of each row's contract columns (Polars' row hash with fixed seeds:
+    stable within one Polars version)."""
+    import polars as pl
+
+    names = [n for n in contract.names if n in frame.columns]
+    if not names or frame.height == 0:
+        return pl.Series(ROW_HASH, [], dtype=pl.Int64).extend_constant(None, frame.height)
+    return frame.select(names).hash_rows(seed=_SEED).reinterpret(signed=True).alias(ROW_HASH)
 
 
 def _column_checks(original: pl.Series, value: pl.Series, spec: ColumnSpec) -> list[pl.Series]:
@@ -180,12 +195,12 @@ def _combine(checks: list[pl.Series], height: int) -> pl.Series:
     return out.scatter(where, joined).replace("", None)
 
 
-def _first_distinct(frame: pl.DataFrame) -> pl.Series:
+def _first_distinct(frame: pl.DataFrame, hashes: pl.Series) -> pl.Series:
     """Whether each row is the first with its values (nulls equal), exactly: rows are told
-    apart by a 64-bit row hash, and only the rows whose hash repeats are compared by value."""
+    apart by their 64-bit ``row_hash``, and only the rows whose hash repeats are compared by
+    value."""
     import polars as pl
 
-    hashes = frame.hash_rows()
     repeated = hashes.is_duplicated()
     first = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True)
     if not repeated.any():

@@ -132,3 +132,29 @@ def test_appends_to_an_existing_table_read_back_exactly_everywhere(tmp_path: Pat
     assert commit["operationMetrics"]["num_added_rows"] == 3
     assert commit["loopml.ingest"] == "7"
     assert lake.as_read("clean/t", first.select("i", "s"), version=2) is not None
+
+
+def test_a_new_table_holds_its_first_rows_in_one_commit(tmp_path: Path) -> None:
+    """The first append makes the table and its rows in version 0 (one log entry, with the
+    commit metadata and row count), readable by delta-rs and Polars; types Delta lacks are
+    stored as the types it has; a partitioned table is made too."""
+    from deltalake import DeltaTable
+
+    lake = Lake(tmp_path)
+    frame = pl.DataFrame({
+        "u": pl.Series([1, 2], dtype=pl.UInt8), "n": [None, None], "s": ["a", "ü"],
+        "c": pl.Series(["x", "y"], dtype=pl.Categorical),
+        "t": [datetime(2024, 1, 1, tzinfo=UTC), None],
+    })
+    ref = lake.append("raw/new", frame, metadata={"loopml.ingest_id": "i-1"})
+    assert ref.version == 0 and DeltaTable(lake.path("raw/new")).version() == 0
+    commit = lake.history("raw/new")[0]
+    assert commit["loopml.ingest_id"] == "i-1"
+    assert commit["operationMetrics"]["num_added_rows"] == 2
+    got = pl.read_delta(lake.path("raw/new"))
+    assert got.schema == {"u": pl.Int32, "n": pl.String, "s": pl.String, "c": pl.String,
+                          "t": pl.Datetime("us", "UTC")}
+    assert got["s"].to_list() == ["a", "ü"] and got["u"].to_list() == [1, 2]
+    assert lake.as_read("raw/new", frame, version=0) is not None
+    lake.append("raw/parts", frame.select("s", "u"), partition_by=["s"])
+    assert lake.partition_columns("raw/parts") == ["s"] and lake.read("raw/parts").height == 2

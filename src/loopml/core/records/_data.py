@@ -103,6 +103,7 @@ class Validated:
     report: ValidationReport
     clean: pl.DataFrame
     quarantined: pl.DataFrame
+    hashes: pl.Series | None = None  # the clean rows' row hashes (``quality.row_hash``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
