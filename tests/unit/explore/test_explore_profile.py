@@ -250,3 +250,39 @@ def test_dates_durations_and_nested_values_are_profiled():
     assert len(set(labels)) == len(labels) and labels[0] == "≤ 2020-01-03"
     assert wait.kind == "numeric" and wait.stats["max"] == 59
     assert tags.kind == "categorical" and set(tags.top_values[0]) == {"[0]", "[1]", "[2]"}
+
+
+def test_a_frame_made_by_pandas_profiles_like_its_microsecond_twin():
+    """Nanosecond and millisecond datetimes (pandas makes the former), with or
+    without a zone, profile as the same moments in microseconds do; other types pandas and
+    Polars make (categorical, int8, uint64, duration, decimal, list, all-null) profile too."""
+    import decimal
+
+    import pandas as pd
+
+    n = 300
+    made = pl.from_pandas(pd.DataFrame({
+        "t": pd.date_range("2024-01-01", periods=n, freq="h").astype("datetime64[ns]"),
+        "tz": pd.date_range("2024-01-01", periods=n, freq="D", tz="Europe/Paris")
+        .astype("datetime64[ns, Europe/Paris]"),
+        "c": pd.Categorical(["a", "b", "c"] * (n // 3)),
+        "i8": (np.arange(n) % 100).astype("int8"), "u64": np.arange(n, dtype="uint64"),
+        "dur": pd.to_timedelta(np.arange(n), unit="s"), "y": [0, 1] * (n // 2),
+    })).with_columns(
+        pl.col("t").dt.cast_time_unit("ms").alias("ms"),
+        pl.Series("dec", [decimal.Decimal("1.5")] * n), pl.Series("lst", [[1, 2]] * n),
+        pl.Series("nul", [None] * n),
+    )
+    assert made.schema["t"] == pl.Datetime("ns") and made.schema["tz"].time_unit == "ns"
+    got = profile(made, source="s", target="y", task="classification")
+    twin = profile(made.with_columns(pl.col("t", "tz", "ms").dt.cast_time_unit("us")),
+                   source="s", target="y", task="classification")
+    for name in ("t", "tz", "ms"):
+        a, b = column(got, name), column(twin, name)
+        assert a.kind == "datetime" and a.stats == b.stats and a.histogram == b.histogram
+        assert sum(a.histogram[1]) == n
+    assert column(got, "t").stats["min"] == datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+    assert {c.name: c.kind for c in got.columns} == {
+        "t": "datetime", "tz": "datetime", "c": "categorical", "i8": "numeric",
+        "u64": "numeric", "dur": "numeric", "y": "numeric", "ms": "datetime", "dec": "numeric",
+        "lst": "categorical", "nul": "categorical"}
