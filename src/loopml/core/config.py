@@ -239,6 +239,9 @@ class ServingConfig(_Section):
     # rows the prediction log holds in memory at most while the lake cannot take them; past
     # it the oldest pending batch goes to the dead-letter table (never silently dropped)
     log_max_pending_rows: PositiveInt = 200_000
+    # rows that neither the log table nor its dead-letter table could take (the lake itself
+    # unwritable) are appended here as NDJSON, outside the lake
+    dead_letter_dir: str = f"{STATE_DIR}/deadletter"
     # write endpoints (/feedback, /reload, /promote, /rollback) need this bearer token when set;
     # it is read from LOOPML_SERVING__TOKEN rather than written into loopml.yaml
     token: str | None = None

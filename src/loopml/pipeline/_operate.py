@@ -82,6 +82,7 @@ def build_app(ctx: Context, *, model: str | None) -> Any:
     log = PredictionLog(
         ctx.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s,
         max_pending_rows=serving.log_max_pending_rows,
+        dead_letter_dir=ctx.path(serving.dead_letter_dir),
     )
     ctx.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
     return create_app(bundle, model_name=mv.name, version=mv.version, log=log,

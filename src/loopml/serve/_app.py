@@ -283,6 +283,9 @@ def create_app(
             "rows_logged": 0 if log is None else log.written_rows,
             "rows_pending": 0 if log is None else log.pending_rows,
             "rows_dead_lettered": 0 if log is None else log.dead_letter_rows,
+            "rows_dead_lettered_to_file": 0 if log is None else log.dead_letter_file_rows,
+            "dead_letter_file": None if log is None else (
+                None if log.dead_letter_file is None else str(log.dead_letter_file)),
             "rows_dropped": 0 if log is None else log.dropped_rows,
             "log_error": error,
             "follow_error": follower.last_error,
@@ -349,6 +352,9 @@ def create_app(
                 "loopml_log_dead_lettered_rows_total": ("Predictions written to the "
                                                         "dead-letter table", log.dead_letter_rows,
                                                         {}),
+                "loopml_log_dead_letter_file_rows_total": ("Predictions written to the "
+                                                           "dead-letter file (lake unwritable)",
+                                                           log.dead_letter_file_rows, {}),
                 "loopml_log_dropped_rows_total": ("Predictions that could not be kept",
                                                   log.dropped_rows, {}),
                 "loopml_log_writable": ("1 when the last log write succeeded",

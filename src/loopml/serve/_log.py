@@ -14,14 +14,17 @@ The log never blocks a request and never grows without bound:
   the reason, the others are written.
 - At most ``max_pending_rows`` rows wait in memory. When one more request would pass the bound,
   the oldest pending requests are handed to the dead-letter table (the writer thread writes
-  them next, ahead of the queue). If the dead-letter table cannot take them either - or if the
-  rows waiting for it pass the bound as well - they are dropped, with an ERROR log line, and
-  counted in ``dropped_rows`` (``/health`` shows it).
+  them next, ahead of the queue).
+- Rows the dead-letter table cannot take either (the whole lake unwritable) go to the
+  dead-letter file (in ``dead_letter_dir``, outside the lake; see ``_deadletter``). Only when
+  that fails too - or when the rows waiting for the dead letters pass the bound as well - are
+  they dropped, with an ERROR log line, and counted in ``dropped_rows`` (``/health`` and
+  ``/metrics`` show it).
 
 Dead-letter rows keep every column as text, plus ``_reason`` and ``_failed_at``, so rows whose
 types conflict still fit one table. Every row added is, in the end, exactly one of written,
-dead-lettered or dropped: ``added_rows == written_rows + dead_letter_rows + dropped_rows +
-pending_rows`` whenever no write is under way.
+dead-lettered (table or file) or dropped: ``added_rows == written_rows + dead_letter_rows +
+dead_letter_file_rows + dropped_rows + pending_rows`` whenever no write is under way.
 """
 
 from __future__ import annotations
@@ -35,10 +38,16 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LakeConflictError, LakeError, ServeError, first_line
 from loopml.lake import table_name
-from loopml.serve._deadletter import write_dead_letter
+from loopml.serve._deadletter import (
+    dead_letter_path,
+    write_dead_letter,
+    write_dead_letter_file,
+)
 from loopml.serve._layout import log_rows
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import polars as pl
 
     from loopml.lake import Lake
@@ -77,6 +86,7 @@ class PredictionLog:
         flush_s: float = 2.0,
         max_pending_rows: int = 200_000,
         max_attempts: int = MAX_ATTEMPTS,
+        dead_letter_dir: str | Path | None = None,
     ):
         if batch_rows < 1 or not flush_s > 0 or max_pending_rows < 1 or max_attempts < 1:
             raise ServeError(
@@ -94,11 +104,15 @@ class PredictionLog:
         self.flush_s = float(flush_s)
         self.max_pending_rows = max_pending_rows
         self.max_attempts = max_attempts
+        # where rows go when the lake cannot take them, even as dead letters
+        self.dead_letter_file = (None if dead_letter_dir is None
+                                 else dead_letter_path(dead_letter_dir, self.dead_letter_table))
         # requests pushed out by the bound, waiting for the dead-letter table
         self._overflow: list[pl.DataFrame] = []
         self._overflow_rows = 0
         self._added_rows = 0
         self._dead_rows = 0
+        self._dead_file_rows = 0
         self._dropped_rows = 0
         self._last_dead_letter: str | None = None
         self._wake = threading.Condition(threading.Lock())  # guards every field below
@@ -152,6 +166,12 @@ class PredictionLog:
         """Rows written to the dead-letter table instead of the log table."""
         with self._wake:
             return self._dead_rows
+
+    @property
+    def dead_letter_file_rows(self) -> int:
+        """Rows written to the dead-letter file (the lake could not take them)."""
+        with self._wake:
+            return self._dead_file_rows
 
     @property
     def dropped_rows(self) -> int:
@@ -330,6 +350,8 @@ class PredictionLog:
         try:
             write_dead_letter(self.lake, self.dead_letter_table, batch, reason)
         except Exception as exc:  # noqa: BLE001 - the last resort must not raise
+            if self._dead_letter_to_file(batch, rows, reason, exc):
+                return True
             if drop_on_failure:
                 with self._wake:
                     self._dropped_rows += rows
@@ -347,6 +369,24 @@ class PredictionLog:
             self._last_dead_letter = reason
         logger.error("Wrote %d prediction row(s) to %s instead of %s: %s",
                      rows, self.dead_letter_table, self.table, reason)
+        return True
+
+    def _dead_letter_to_file(self, batch: list[pl.DataFrame], rows: int, reason: str,
+                             table_error: BaseException) -> bool:
+        """The dead letters the lake could not take, appended to the dead-letter file."""
+        if self.dead_letter_file is None:
+            return False
+        try:
+            write_dead_letter_file(self.dead_letter_file, batch, reason)
+        except Exception as exc:  # noqa: BLE001 - the caller drops or keeps the rows
+            logger.error("Could not write %d row(s) to %s either: %s", rows,
+                         self.dead_letter_file, first_line(exc))
+            return False
+        with self._wake:
+            self._dead_file_rows += rows
+            self._last_dead_letter = reason
+        logger.error("Wrote %d prediction row(s) to %s: %s; the lake could not take them (%s).",
+                     rows, self.dead_letter_file, reason, first_line(table_error))
         return True
 
     def _enforce_bound(self) -> None:

@@ -18,7 +18,8 @@ def _rows(ids: list[str], values: list) -> pl.DataFrame:
 
 def _balanced(log: PredictionLog) -> bool:
     return log.added_rows == (
-        log.written_rows + log.dead_letter_rows + log.dropped_rows + log.pending_rows
+        log.written_rows + log.dead_letter_rows + log.dead_letter_file_rows + log.dropped_rows
+        + log.pending_rows
     )
 
 
@@ -109,6 +110,40 @@ def test_rows_no_table_takes_are_dropped_and_counted(tmp_path, caplog):
     log.close()
     assert lake.read(TABLE).height == 3
     assert _balanced(log) and log.written_rows == 3
+
+
+def test_rows_the_lake_cannot_take_go_to_the_dead_letter_file(tmp_path):
+    """With the whole lake unwritable, rows past the bound and batches past max_attempts go
+    to the dead-letter file (synced NDJSON outside the lake) instead of being dropped; once
+    the lake is back, the log writes to its table again."""
+    lake = Lake(tmp_path / "lake")
+    (tmp_path / "lake" / "predictions").write_text("not a folder")
+    (tmp_path / "lake" / "deadletter").write_text("not a folder")
+    log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60, max_pending_rows=3,
+                        max_attempts=2, dead_letter_dir=tmp_path / "dead")
+    for i in range(5):
+        log.add(_rows([f"r{i}"], [float(i)]))
+    for _ in range(2):
+        try:
+            log.flush()
+        except Exception:  # noqa: BLE001 - the first attempt fails and keeps the rows
+            pass
+    assert log.dropped_rows == 0 and log.pending_rows == 0
+    assert log.dead_letter_file_rows == 5 and log.dead_letter_rows == 0
+    assert log.dead_letter_file == tmp_path / "dead" / "deadletter.predictions.flights.ndjson"
+    kept = pl.read_ndjson(log.dead_letter_file)
+    assert sorted(kept["_request_id"].to_list()) == [f"r{i}" for i in range(5)]
+    assert kept["distance"].to_list()[-1] == "4.0"
+    reasons = set(kept["_reason"].to_list())
+    assert any("more than 3 pending rows" in r for r in reasons)
+    assert any("2 attempts" in r for r in reasons)
+    assert log.last_error is not None and _balanced(log)
+    (tmp_path / "lake" / "predictions").unlink()
+    log.add(_rows(["r5"], [5.0]))
+    assert log.flush() == 1 and log.last_error is None
+    assert lake.read(TABLE)["_request_id"].to_list() == ["r5"]
+    assert _balanced(log)
+    log.close()
 
 
 def test_health_counts_dead_letters_and_drops(classifier, client_for, tmp_path):
