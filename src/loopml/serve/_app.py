@@ -196,6 +196,8 @@ def create_app(
         them."""
         if protect_predict and (denied := refused(request)) is not None:
             return denied
+        if (wrong := _not_json(request)) is not None:
+            return wrong
         raw = await _body(request, max_body_bytes)
         if raw is None:
             return _too_large(max_body_bytes)
@@ -248,7 +250,11 @@ def create_app(
         by ``id``; answers ``{"accepted", "unknown", "invalid", "problems"}``."""
         if (denied := refused(request)) is not None:
             return denied
-        raw = await request.body()
+        if (wrong := _not_json(request)) is not None:
+            return wrong
+        raw = await _body(request, max_body_bytes)
+        if raw is None:
+            return _too_large(max_body_bytes)
         return await run_in_threadpool(feedback, raw)
 
     @app.post("/reload", summary="Check the model alias now and load a new version")
@@ -547,6 +553,23 @@ async def _body(request: Any, limit: int) -> bytes | None:
             return None
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _not_json(request: Any) -> Any:
+    """A 415 answer unless the request says its body is JSON (or says nothing of it)."""
+    from fastapi.responses import JSONResponse
+
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return None
+    media = declared.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/")
+                                        and media.endswith("+json")):
+        return None
+    return JSONResponse(status_code=415, content={
+        "error": f"The body must be JSON; this request's Content-Type is {media!r}.",
+        "hint": "Send the body as JSON with the header 'Content-Type: application/json'.",
+    })
 
 
 def _too_large(limit: int) -> Any:
