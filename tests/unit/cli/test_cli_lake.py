@@ -55,12 +55,14 @@ def test_ls_lists_tables_with_version_and_rows(project: Path) -> None:
 
 
 def test_history_lists_commits_newest_first(project: Path) -> None:
-    """history --json gives version, ISO time and operation per commit, newest first."""
+    """history --json gives version, ISO time, operation and rows added per commit, newest
+    first (the first commit made the table with its rows)."""
     code, out = run("lake", "history", "clean_flights", "--json")
     assert code == 0, out
     commits = json.loads(out)
     assert [c["version"] for c in commits] == [1, 0]
-    assert all(c["operation"] == "WRITE" for c in commits)
+    assert [c["operation"] for c in commits] == ["WRITE", "CREATE TABLE"]
+    assert all(c["metrics"]["num_added_rows"] > 0 for c in commits)
     assert datetime.fromisoformat(commits[0]["time"]) >= datetime.fromisoformat(commits[1]["time"])
     code, out = run("lake", "history", "clean/flights", "--limit", "1", "--json")
     assert [c["version"] for c in json.loads(out)] == [1]
