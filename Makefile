@@ -6,7 +6,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export UV_PYTHON := $(PYTHON)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench clean chromium
+.PHONY: demo test lint bench clean chromium wrk
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -26,7 +26,12 @@ test: $(UV) chromium
 	.venv/bin/lint-imports
 	.venv/bin/pytest
 
-bench: $(UV)
+# bench/serve.py drives the servers with wrk, from Debian's packages.
+wrk:
+	@command -v wrk >/dev/null || ( $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk )
+
+bench: $(UV) wrk
 	$(UV) sync --frozen --extra test --extra bench
 	.venv/bin/python bench/run.py
 

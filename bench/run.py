@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["cli_startup.py", "serve_latency.py", "serve_swap.py", "drift.py", "loop.py",
-              "ingest.py", "automl.py"]
+BENCHMARKS = ["cli_startup.py", "serve_latency.py", "serve.py", "serve_swap.py", "drift.py",
+              "loop.py", "ingest.py", "automl.py"]
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ MAX_RECORDS = 10_000
 MAX_LABELS = 100_000
 MAX_BODY_BYTES = 10_000_000  # a request body over this is refused (413)
 TIMEOUT_S = 10.0  # scoring that takes longer is answered 503 and its rows are not logged
+KEEP_ALIVE_S = 65  # an idle connection is kept this long (uvicorn closes it after 5 s)
 
 
 def create_app(
@@ -414,6 +415,10 @@ def run_server(
         app, lifespan="on", log_level=log_level, access_log=access_log and not json_lines,
         workers=workers, factory=isinstance(app, str),
         log_config=None if json_lines else uvicorn.config.LOGGING_CONFIG,
+        # longer than clients and load balancers keep an idle connection (httpx and requests
+        # 5 s, AWS ALB 60 s): with uvicorn's 5 s, a client sending on a connection the server
+        # is closing at that moment gets a reset
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     # IPPROTO_TCP explicitly: asyncio turns Nagle off only on sockets that say they are TCP,
     # and with Nagle on every response waits ~40 ms for a delayed ACK
