@@ -9,7 +9,6 @@
   ``python bench/_serve_peers.py mlflow-save BUNDLE_DIR OUT_DIR``
 """
 
-from __future__ import annotations
 
 import sys
 
