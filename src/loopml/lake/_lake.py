@@ -181,7 +181,11 @@ class Lake:
         if dt is None and self._local and not partitions and frame.height:
             first = delta_compatible(frame, None)
             if all(plain_type(t) for t in first.schema.values()):
-                create_file(path, first, custom)
+                try:
+                    create_file(path, first, custom)
+                except Exception as exc:  # e.g. another process made the table meanwhile
+                    raise LakeError(f"Creating {table} at {path} failed: {first_line(exc)}",
+                                    hint="Try again: the table may exist now.") from exc
                 return TableRef(name=table, version=0)
         data = delta_compatible(frame, existing)
         data = data.rechunk()  # delta-rs may reorder the rows of a many-chunk batch

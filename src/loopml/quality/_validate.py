@@ -66,8 +66,8 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
     reasons = _combine(checks, frame.height)
     clean_values = pl.DataFrame(list(converted.values())) if converted else pl.DataFrame()
     duplicate = pl.Series("dup", [False] * frame.height)
-    hashes = row_hash(clean_values, contract)
-    if drop_duplicates and converted:
+    hashes = row_hash(clean_values, contract) if converted else None
+    if drop_duplicates and hashes is not None:
         duplicate = ~_first_distinct(clean_values, hashes) & reasons.is_null()
         reasons = pl.select(
             pl.when(duplicate).then(pl.lit("duplicate of an earlier row")).otherwise(reasons)
@@ -108,7 +108,7 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
         extra_columns=extra,
     )
     return Validated(report=report, clean=clean, quarantined=quarantined,
-                     hashes=hashes.filter(~bad))
+                     hashes=None if hashes is None else hashes.filter(~bad))
 
 
 def row_hash(frame: pl.DataFrame, contract: Contract) -> pl.Series:
