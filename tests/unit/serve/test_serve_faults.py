@@ -11,10 +11,7 @@ or the dead-letter file.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,13 +20,12 @@ from pathlib import Path
 import httpx
 import polars as pl
 from tests.unit.serve.serve_models import bundle, flights, record
-from tests.unit.serve.test_serve_process import _free_port, _wait_until_up
+from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
 
 from loopml.core.bundle import save_bundle
 from loopml.lake import Lake
 from loopml.pipeline import Project
 
-ROOT = Path(__file__).resolve().parents[3]
 CLIENTS = 8
 MAX_REQUESTS_EACH = 2_000  # a bound: the load stops here even if a phase never ends
 PHASE_S = 30.0  # the longest any phase may wait for what it expects
@@ -109,19 +105,10 @@ def test_an_unwritable_lake_under_load_loses_nothing_and_sigterm_drains(tmp_path
     folder = _project(tmp_path)
     lake_dir = folder / ".loopml" / "lake"
     dead_file = folder / ".loopml" / "deadletter" / "deadletter.predictions.flights.ndjson"
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
-        "PYTHONPATH", "")]), "LOOPML_SERVING__LOG_FLUSH_S": "0.2",
-        "LOOPML_SERVING__LOG_BATCH_ROWS": "20", "LOOPML_SERVING__FOLLOW_S": "60",
-        "OMP_WAIT_POLICY": "PASSIVE"}
     output = tmp_path / "server.log"
-    with output.open("w") as log:  # a pipe nobody reads would fill and block the server
-        server = subprocess.Popen(
-            [sys.executable, "-m", "loopml", "serve", "--port", str(port),
-             "--project", str(folder)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_project_server(folder, output, env={
+        "LOOPML_SERVING__LOG_FLUSH_S": "0.2", "LOOPML_SERVING__LOG_BATCH_ROWS": "20",
+        "LOOPML_SERVING__FOLLOW_S": "60"})
     try:
         _wait_until_up(url, server, output=output.read_text)
         with Load(url) as load:

@@ -5,10 +5,7 @@ answered prediction is in the log, once."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,14 +14,13 @@ import httpx
 import polars as pl
 import pytest
 from tests.unit.serve.test_serve_faults import _project
-from tests.unit.serve.test_serve_process import _free_port, _wait_until_up
+from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
 from tests.unit.serve.serve_models import record
 
 from loopml.lake import Lake
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[3]
 CLIENTS = 200
 SECONDS = 60.0
 MAX_REQUESTS = 200_000  # a bound on the whole run, whatever the server's speed
@@ -71,18 +67,9 @@ def _in_own_loop(url: str) -> tuple[list[str], dict[str, int]]:
 
 def test_200_clients_for_60_seconds_fail_nothing_and_lose_nothing(tmp_path: Path):
     folder = _project(tmp_path)
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
-        "PYTHONPATH", "")]), "OMP_WAIT_POLICY": "PASSIVE",
-        "LOOPML_SERVING__LOG_FORMAT": "text"}
     output = tmp_path / "server.log"
-    with output.open("w") as log:  # a pipe nobody reads would fill and block the server
-        server = subprocess.Popen(
-            [sys.executable, "-m", "loopml", "serve", "--port", str(port),
-             "--project", str(folder)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_project_server(folder, output,
+                                       env={"LOOPML_SERVING__LOG_FORMAT": "text"})
     try:
         _wait_until_up(url, server, output=output.read_text)
         answered, other = _in_own_loop(url)

@@ -34,6 +34,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def start_project_server(folder: Path, output: Path, *args: str,
+                         env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``loopml serve`` of the project in ``folder`` on a free port, started (wait with
+    ``_wait_until_up``), its output in the file ``output``: a pipe nobody reads would fill and
+    block the server. The repository is on its path: test bundles pickle test functions."""
+    port = _free_port()
+    full = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
+        "PYTHONPATH", "")]), "OMP_WAIT_POLICY": "PASSIVE", **(env or {})}
+    with output.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "loopml", "serve", "--port", str(port), "--project",
+             str(folder), *args],
+            env=full, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+    return server, f"http://127.0.0.1:{port}"
+
+
 def _wait_until_up(url: str, server: subprocess.Popen, timeout: float = 90.0,
                    output: Any = None) -> None:
     """Until ``/health`` answers; ``output()`` gives the server's output for the error (its

@@ -4,22 +4,18 @@ prediction is in the log."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 from tests.unit.serve.serve_models import bundle, flights, record
-from tests.unit.serve.test_serve_process import _free_port, _wait_until_up
+from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
 
 from loopml.core.bundle import save_bundle
 from loopml.lake import Lake
 from loopml.pipeline import Project
 
-ROOT = Path(__file__).resolve().parents[3]
 REQUESTS = 120
 MAX_ROUNDS = 100  # a bound on the requests sent while waiting for the workers
 
@@ -39,17 +35,8 @@ def _project(tmp_path: Path) -> Path:
 
 def test_two_workers_share_the_port_follow_the_alias_and_log_everything(tmp_path: Path):
     folder = _project(tmp_path)
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
-        "PYTHONPATH", "")]), "LOOPML_SERVING__FOLLOW_S": "0.2",
-        "LOOPML_SERVING__LOG_FLUSH_S": "60", "OMP_WAIT_POLICY": "PASSIVE"}
-    log = (tmp_path / "server.log").open("w")  # a pipe nobody reads would fill and block
-    server = subprocess.Popen(
-        [sys.executable, "-m", "loopml", "serve", "--workers", "2", "--port", str(port),
-         "--project", str(folder)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_project_server(folder, tmp_path / "server.log", "--workers", "2", env={
+        "LOOPML_SERVING__FOLLOW_S": "0.2", "LOOPML_SERVING__LOG_FLUSH_S": "60"})
 
     def call(i: int) -> tuple[int, int, str, int]:
         with httpx.Client(base_url=url, timeout=30) as client:  # a new connection each
@@ -84,7 +71,6 @@ def test_two_workers_share_the_port_follow_the_alias_and_log_everything(tmp_path
         if server.poll() is None:
             server.kill()
             server.wait()
-        log.close()
     stderr = (tmp_path / "server.log").read_text()
     answered = first + following
     assert {status for status, *_ in answered} == {200}
