@@ -24,7 +24,7 @@ from loopml.core.errors import FeedbackError, LakeError, ServeError
 from loopml.serve._feedback import take_feedback
 from loopml.serve._log import PredictionLog
 from loopml.serve._metrics import JsonFormatter, Observe, ServerMetrics, too_large_body
-from loopml.serve._request import error_details
+from loopml.serve._request import RecordProblems, error_details
 from loopml.serve._served import Follower, Resolve, Served, ShadowScorer
 
 if TYPE_CHECKING:
@@ -140,7 +140,10 @@ def create_app(
             ids, problems = _ids(raw, id_column)
             if problems:
                 return _problems(problems)
-        features = served.schema.frame(body.records)  # type: ignore[attr-defined]
+        try:
+            features = served.schema.frame(body.records)  # type: ignore[attr-defined]
+        except RecordProblems as exc:
+            return _problems(exc.problems)
         try:
             scored = served.scorer.score(features)
         except Exception as exc:

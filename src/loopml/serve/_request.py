@@ -99,15 +99,35 @@ class RequestSchema:
         )
 
     def frame(self, records: list[Any]) -> pl.DataFrame:
-        """Validated records as a frame with exactly the contract's types (datetimes in UTC)."""
+        """Validated records as a frame with exactly the contract's types (datetimes in UTC).
+
+        Raises ``RecordProblems`` for a datetime whose offset takes it outside the years a
+        datetime holds (e.g. 0001-01-01T00:00:00+00:01)."""
         import polars as pl
 
         rows = [{name: getattr(r, attr) for attr, name, _ in self._attrs} for r in records]
+        problems = []
         for name in self._datetimes:
-            for row in rows:
-                row[name] = _utc(row[name])
+            for i, row in enumerate(rows):
+                try:
+                    row[name] = _utc(row[name])
+                except OverflowError:
+                    problems.append({"record": i, "field": name, "expected": "datetime",
+                                     "message": f"{row[name].isoformat()} is outside the "
+                                     "years 1-9999 once converted to UTC."})
+        if problems:
+            raise RecordProblems(problems)
         # from_dicts: ~10x faster than a dict of lists for the few rows a request holds
         return pl.from_dicts(rows, schema=self.schema)
+
+
+class RecordProblems(ValueError):
+    """Records that passed the request model but cannot be scored: one item per problem,
+    as ``error_details`` gives them."""
+
+    def __init__(self, problems: list[dict[str, Any]]):
+        super().__init__(f"{len(problems)} problem(s) in the records")
+        self.problems = problems
 
 
 def describe(spec: ColumnSpec) -> str:

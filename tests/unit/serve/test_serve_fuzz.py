@@ -44,8 +44,10 @@ def test_no_generated_request_is_a_server_error(operations, mode):
     seen: set[tuple[str, int]] = set()
 
     @given(case=st.one_of(strategies))
+    # derandomized: the same requests every run (a failure is reproducible); the hostile
+    # bodies test keeps what earlier random runs found (datetimes past year 1 in UTC)
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck),
-              database=None)
+              database=None, derandomize=True)
     def one(case):
         response = case.call()
         seen.add((case.path, response.status_code))
