@@ -59,6 +59,13 @@ class LakeConflictError(LakeError):
     headline = "The data does not fit the lake table"
 
 
+class LakeCommittedError(LakeError):
+    """The rows were committed, but the table could not be read back afterwards: writing them
+    again would store them twice."""
+
+    headline = "The rows were written, but the lake could not be read afterwards"
+
+
 class TrainingError(LoopmlError, RuntimeError):
     headline = "Training failed"
 

@@ -14,6 +14,7 @@ file that ``vacuum`` removes, as with ``write_deltalake``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -24,16 +25,34 @@ from loopml.core.errors import LakeError, first_line
 if TYPE_CHECKING:
     import polars as pl
 
+log = logging.getLogger(__name__)
+
 ADDED_ROWS = "loopml.added_rows"  # commit metadata: rows the commit added (one file)
 
 
 def append_file(dt: Any, path: str, data: pl.DataFrame, metadata: dict[str, str]) -> None:
     """Append ``data`` (already aligned to the table: its columns, order and types) to the
-    open local table ``dt`` at ``path`` as one commit."""
+    open local table ``dt`` at ``path`` as one commit; ``dt`` is not brought to the new
+    version, and the post-commit hooks are left to ``after_commit``."""
     add = _write_file(path, data)
     dt.create_write_transaction([add], mode="append", schema=dt.schema(),
-                                commit_properties=_properties(metadata, data))
-    dt.update_incremental()  # the open table at the version just written
+                                commit_properties=_properties(metadata, data),
+                                post_commithook_properties=no_hooks())
+def after_commit(dt: Any) -> None:
+    """What ``write_deltalake`` does after a commit: a checkpoint every
+    ``delta.checkpointInterval`` versions (100 by default), then expired log files removed.
+    The commit has landed; a failure here only leaves more log files to read."""
+    config = dt.metadata().configuration
+    interval = int(config.get("delta.checkpointInterval") or 100)
+    if dt.version() == 0 or dt.version() % interval:
+        return
+    try:
+        dt.create_checkpoint()
+        if config.get("delta.enableExpiredLogCleanup", "true") != "false":
+            dt.cleanup_metadata()
+    except Exception as exc:  # noqa: BLE001 - the rows are committed all the same
+        log.warning("No checkpoint at version %d of %s: %s", dt.version(), dt.table_uri,
+                    first_line(exc))
 
 
 def create_file(path: str, data: pl.DataFrame, metadata: dict[str, str]) -> None:
@@ -62,6 +81,14 @@ def _write_file(path: str, data: pl.DataFrame) -> Any:
     return AddAction(path=name, size=os.path.getsize(target), partition_values={},
                      modification_time=int(time.time() * 1000), data_change=True,
                      stats=json.dumps(stats))
+
+
+def no_hooks() -> Any:
+    """Post-commit hooks off: ``after_commit`` runs them once the commit is known to have
+    landed, so that their failure is not mistaken for the commit's."""
+    from deltalake import PostCommitHookProperties
+
+    return PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
 
 
 def _properties(metadata: dict[str, str], data: pl.DataFrame) -> Any:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeConflictError, LakeError, first_line, unknown_name
+from loopml.core.errors import (
+    LakeCommittedError,
+    LakeConflictError,
+    LakeError,
+    first_line,
+    unknown_name,
+)
 from loopml.core.records import TableRef
-from loopml.lake._append import append_file, create_file, with_metrics
+from loopml.lake._append import after_commit, append_file, create_file, no_hooks, with_metrics
 from loopml.lake._handles import Handles
+from loopml.lake._timetravel import commit_at
 from loopml.lake._types import aligned, delta_compatible, plain_type, polars_schema
 
 if TYPE_CHECKING:
@@ -177,7 +184,7 @@ class Lake:
             same = aligned(frame, existing)  # the table's columns and types: no schema change
             if same is not None:
                 append_file(dt, path, same, custom)
-                return TableRef(name=table, version=dt.version())
+                return self._committed(table, path, dt, frame.height)
         if dt is None and self._local and not partitions and frame.height:
             first = delta_compatible(frame, None)
             if all(plain_type(t) for t in first.schema.values()):
@@ -201,6 +208,7 @@ class Lake:
                 partition_by=partitions,
                 storage_options=self.storage_options,
                 commit_properties=props,
+                post_commithook_properties=no_hooks(),
             )
         except SchemaMismatchError as exc:
             raise LakeConflictError(
@@ -216,9 +224,25 @@ class Lake:
                     hint="Cast the columns to the table's types, or write to a new table.",
                 ) from exc
             raise LakeError(f"Writing {table} at {path} failed: {first_line(exc)}") from exc
-        version = self.version(table) if dt is None else dt.version()
-        assert version is not None
-        return TableRef(name=table, version=version)
+        return self._committed(table, path, dt, frame.height)
+
+    def _committed(self, table: str, path: str, dt: Any, rows: int) -> TableRef:
+        """The table's new version after a commit that landed, with the post-commit hooks run
+        (see ``after_commit``). A failure from here on is a ``LakeCommittedError``: it must
+        not look like a failed write, or a retry would store the rows twice."""
+        try:
+            if dt is None:
+                dt = self._open(path, None)
+            else:
+                dt.update_incremental()
+            after_commit(dt)
+        except Exception as exc:
+            raise LakeCommittedError(
+                f"{rows} row(s) were committed to {table}, but the table could not be read "
+                f"afterwards: {first_line(exc)}",
+                hint="Do not write these rows again; check that the lake is reachable.",
+            ) from exc
+        return TableRef(name=table, version=dt.version())
 
     def _check_partitioning(
         self, table: str, path: str, frame: pl.DataFrame, partition_by: Sequence[str] | None,
@@ -355,31 +379,7 @@ class Lake:
         >>> lake.version_at("raw/t", "2999-01-01T00:00:00")
         0
         """
-        when = _as_datetime(as_of)
-        dt = self._open(self.path(table), None)
-        # the commits' own timestamps (what 'history' shows), not the log files' modification
-        # times that load_as_version goes by: an object store keeps those to the second only
-        stamps = {int(c["version"]): c["timestamp"] for c in dt.history()
-                  if "version" in c and "timestamp" in c}
-        if not stamps:
-            try:
-                dt.load_as_version(when)
-            except Exception as exc:  # delta-rs raises several types for the same cause
-                raise LakeError(
-                    f"Cannot find {table} as of {when.isoformat()}: {first_line(exc)}",
-                    hint="Give a time after the table's first commit.") from exc
-            return int(dt.version())
-        millis = when.timestamp() * 1000
-        before = [v for v, stamp in stamps.items() if stamp <= millis]
-        if not before:
-            first = min(stamps)
-            first_time = datetime.fromtimestamp(stamps[first] / 1000, tz=UTC)
-            raise LakeError(
-                f"Table {table} did not exist yet at {when.isoformat()}: its first version "
-                f"({first}) is from {first_time.isoformat()}.",
-                hint="Give a later time, or a version number ('loopml lake history').",
-            )
-        return max(before)
+        return commit_at(self._open(self.path(table), None), table, as_of)
 
     def _version_at(
         self, table: str, version: int | None, as_of: datetime | str | None
@@ -508,17 +508,3 @@ class Lake:
             hint="Tables appear when data is first ingested ('loopml run'); "
             "'loopml lake ls' lists them.",
         )
-
-
-def _as_datetime(value: datetime | str) -> datetime:
-    """A timezone-aware datetime from a datetime or ISO text; without an offset, UTC."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise LakeError(
-                f"{value!r} is not a time.",
-                hint="Write an ISO time such as 2026-01-31T12:00:00 or 2026-01-31T12:00+01:00 "
-                "(UTC when no offset is given), or a version number.",
-            ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loopml.core.errors import LakeCommittedError
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -36,8 +38,11 @@ def write_dead_letter(lake: Lake, table: str, batch: list[pl.DataFrame], reason:
     rows = sum(f.height for f in batch)
     if rows == 0:
         return 0
-    lake.append(table, _dead_letters(batch, reason),
-                metadata={"loopml.stage": "serve", "loopml.rows": str(rows)})
+    try:
+        lake.append(table, _dead_letters(batch, reason),
+                    metadata={"loopml.stage": "serve", "loopml.rows": str(rows)})
+    except LakeCommittedError:  # written: only reading the table back failed
+        pass
     return rows
 
 

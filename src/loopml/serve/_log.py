@@ -36,7 +36,13 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeConflictError, LakeError, ServeError, first_line
+from loopml.core.errors import (
+    LakeCommittedError,
+    LakeConflictError,
+    LakeError,
+    ServeError,
+    first_line,
+)
 from loopml.lake import table_name
 from loopml.serve._deadletter import (
     dead_letter_path,
@@ -298,6 +304,8 @@ class PredictionLog:
             self.lake.append(
                 self.table, frame, metadata={"loopml.stage": "serve", "loopml.rows": str(rows)}
             )
+        except LakeCommittedError as exc:  # written: only reading the table back failed
+            logger.warning("%s", first_line(exc))
         except LakeError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the lake keeps the rows

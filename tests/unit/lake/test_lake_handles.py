@@ -35,3 +35,15 @@ def test_a_table_removed_and_made_again_is_not_mistaken_for_the_old_one(tmp_path
     assert lake.read("raw/t").columns == ["s"]  # nothing of the removed table's schema
     shutil.rmtree(lake.path("raw/t"))
     assert lake.version("raw/t") is None and not lake.exists("raw/t")
+
+
+def test_appends_checkpoint_every_hundred_versions(tmp_path: Path) -> None:
+    """Fast appends keep the table cheap to open: a checkpoint at version 100, as delta-rs'
+    own writer makes, and reads see every row."""
+    lake = Lake(tmp_path / "lake")
+    for i in range(101):
+        lake.append("raw/t", pl.DataFrame({"x": [i]}))
+    log = tmp_path / "lake" / "raw" / "t" / "_delta_log"
+    assert (log / "00000000000000000100.checkpoint.parquet").exists()
+    assert (log / "_last_checkpoint").exists()
+    assert sorted(Lake(tmp_path / "lake").read("raw/t")["x"].to_list()) == list(range(101))

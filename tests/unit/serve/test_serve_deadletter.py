@@ -146,6 +146,33 @@ def test_rows_the_lake_cannot_take_go_to_the_dead_letter_file(tmp_path):
     log.close()
 
 
+def test_a_commit_whose_table_cannot_be_read_back_is_not_written_twice(tmp_path, monkeypatch):
+    """The lake goes away right after a commit lands (the table cannot be read back): the
+    rows are counted as written, not retried or dead-lettered, so each is stored once."""
+    from deltalake import DeltaTable
+
+    lake = Lake(tmp_path / "lake")
+    log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60, max_attempts=1,
+                        dead_letter_dir=tmp_path / "dead")
+    log.add(_rows(["a"], [1.0]))
+    assert log.flush() == 1  # the table exists: the next batch is a fast append
+    refresh = DeltaTable.update_incremental
+
+    def gone(self):
+        raise OSError("No such file or directory (os error 2)")
+
+    monkeypatch.setattr(DeltaTable, "update_incremental", gone)
+    log.add(_rows(["b", "c"], [2.0, 3.0]))
+    assert log.flush() == 2
+    monkeypatch.setattr(DeltaTable, "update_incremental", refresh)
+    log.add(_rows(["d"], [4.0]))
+    assert log.flush() == 1
+    assert sorted(lake.read(TABLE)["_request_id"].to_list()) == ["a", "b", "c", "d"]
+    assert log.dead_letter_rows == log.dead_letter_file_rows == 0
+    assert not log.dead_letter_file.exists() and _balanced(log)
+    log.close()
+
+
 def test_health_counts_dead_letters_and_drops(classifier, client_for, tmp_path):
     """/health reports rows dead-lettered and dropped."""
     log = PredictionLog(Lake(tmp_path / "lake"), "flights")
