@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from loopml.lake import Lake, OptimizeResult
     from loopml.pipeline._context import Context
+    from loopml.pipeline._deploy import DockerContext
     from loopml.pipeline._reproduce import Reproduction
     from loopml.registry import Catalog
 
@@ -278,6 +279,22 @@ class Project:
         os.environ.update(worker_environment(self.file, model, serving.log_format,
                                              workers))
         run_server("loopml.pipeline._workers:app", workers=workers, **where)
+
+    def deploy_docker(self, out: str | Path | None = None, *, model: str | None = None,
+                      image: str | None = None) -> DockerContext:
+        """Write a Docker build context (Dockerfile, compose file with PostgreSQL, pinned
+        requirements, the model bundle) that serves ``model`` (default: the champion) to
+        ``out`` (default ``deploy/docker`` in the project)."""
+        from loopml.pipeline._deploy import write_docker_context
+
+        folder = self.path("deploy/docker") if out is None else Path(out)
+        return write_docker_context(self, folder, model=model, image=image)
+
+    def install_model(self, bundle: str | Path, *, alias: str | None = None) -> ModelVersion:
+        """Register a model bundle (the ``model/`` folder of a deploy context) in this
+        project's catalog after checking every file's sha256; installing it again finds the
+        version already there."""
+        return self.catalog.install_model(Path(bundle), alias=alias)
 
     def feedback(self, data: str | Path, *, model: str | None = None) -> FeedbackResult:
         """Send ground truth from a file (CSV, Parquet or NDJSON with ``label`` and

@@ -399,6 +399,26 @@ class Catalog(IngestLog, LeaderboardLog):
             _files.verify(folder, expected, what=f"model {row.name}@{row.version}")
         return folder
 
+    def files_of(self, name: str, version: int) -> dict[str, tuple[str, int]]:
+        """The registered files of a version: posix path -> (sha256, size)."""
+        with self._session("Reading a model version's files") as s:
+            row = _models.version_row(s, name, int(version))
+            return _models.files_of(s, row.name, row.version)
+
+    def export_model(self, name: str, ref: int | str, dest: Path) -> ModelVersion:
+        """Write a version to ``dest`` as a bundle another catalog installs (``install_model``):
+        its verified files and its record with every file's sha256."""
+        from loopml.registry._bundle import export_version
+
+        return export_version(self, name, ref, Path(dest))
+
+    def install_model(self, folder: Path, *, alias: str | None = None) -> ModelVersion:
+        """Register a bundle written by ``export_model`` after checking every file's sha256,
+        and point ``alias`` at it; a version with the same files is reused, not copied again."""
+        from loopml.registry._bundle import install_version
+
+        return install_version(self, Path(folder), alias=alias)
+
     # ---- events and lineage -------------------------------------------------------------
 
     def log_event(self, kind: str, subject: str, payload: dict[str, Any]) -> None:

@@ -205,3 +205,41 @@ def test_parse_model_ref_rejects_malformed(text: str) -> None:
     with pytest.raises(RegistryError) as err:
         parse_model_ref(text)
     assert err.value.hint
+
+
+def test_a_bundle_installs_in_another_catalog_once(catalog: Catalog, register,
+                                                   model_folder: Path, tmp_path: Path) -> None:
+    """export_model writes a version's files with their sha256; install_model registers them in
+    another catalog with the same record, points the alias at them, and finds that version
+    when the same bundle is installed again; a newer bundle becomes the next version."""
+    register(score=0.8)
+    (model_folder / "model.joblib").write_bytes(b"retrained")
+    register(score=0.9)
+    catalog.set_alias("flights", "champion", 2)
+    exported = catalog.export_model("flights", "champion", tmp_path / "out")
+    assert exported.version == 2
+    with Catalog(f"sqlite:///{tmp_path / 'other.db'}", tmp_path / "other") as other:
+        installed = other.install_model(tmp_path / "out", alias="champion")
+        assert (installed.version, installed.aliases) == (1, ("champion",))
+        assert (installed.score, installed.metrics) == (0.9, {"roc_auc": 0.9, "f1": 0.5})
+        assert other.files_of("flights", 1) == catalog.files_of("flights", 2)
+        assert other.install_model(tmp_path / "out", alias="champion").version == 1
+        assert [v.version for v in other.model_versions("flights")] == [1]
+        catalog.export_model("flights", 1, tmp_path / "out")  # replaces the bundle
+        assert other.install_model(tmp_path / "out").version == 2
+        assert other.model_version("flights", "champion").version == 1
+
+
+def test_a_changed_bundle_is_refused(catalog: Catalog, register, tmp_path: Path) -> None:
+    """A bundle file whose bytes changed, or a folder that is no bundle, is a clear error and
+    registers nothing."""
+    register()
+    catalog.export_model("flights", 1, tmp_path / "out")
+    notes = tmp_path / "out" / "files" / "extra" / "notes.txt"
+    notes.write_text("trained on something else")
+    with Catalog(f"sqlite:///{tmp_path / 'other.db'}", tmp_path / "other") as other:
+        with pytest.raises(IntegrityError, match="notes.txt"):
+            other.install_model(tmp_path / "out", alias="champion")
+        with pytest.raises(RegistryError, match="model.json"):
+            other.install_model(tmp_path / "out" / "files")
+        assert other.models() == []
