@@ -116,6 +116,8 @@ class Scorer:
         probabilities = np.asarray(self._estimator.predict_proba(data), dtype=np.float64)
         if self._argmax and self._labels is not None:
             predictions = self._labels[probabilities.argmax(axis=1)]
+        elif hasattr(self._estimator, "decide"):  # labels from the same probabilities
+            predictions = np.asarray(self._estimator.decide(probabilities))
         else:
             predictions = np.asarray(self._estimator.predict(data))
         if self._positive is not None:

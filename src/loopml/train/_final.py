@@ -84,7 +84,12 @@ class SearchedModel(BaseEstimator):
         if self.task != "classification":
             return sum(w * np.asarray(m.predict(X), dtype=float)  # type: ignore[return-value]
                        for m, w in self.members)
-        proba = self.predict_proba(X)
+        return self.decide(self.predict_proba(X))
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """The labels ``predict`` gives for these probabilities (from ``predict_proba``): the
+        decision threshold for a binary problem, else the most probable class. A caller that
+        needs both scores the members once."""
         classes = self.classes_
         if self.threshold is not None and self.positive is not None and len(classes) == 2:
             positive = proba[:, self.positive] >= self.threshold

@@ -122,6 +122,33 @@ def test_labels_match_the_models_own_predict(learner):
     assert scored["_prediction"].to_list() == list(model.model.predict(rows.select(FEATURES)))
 
 
+def test_an_ensemble_is_scored_once_and_keeps_its_threshold():
+    """The search's model gives its labels from the same probabilities (its decision threshold,
+    not the top probability), so each of its members scores the rows once."""
+    from loopml.train._final import SearchedModel
+
+    base = bundle("classification")
+    calls = []
+
+    class Counted:  # a member that counts how often it is asked
+        classes_ = base.model.classes_
+
+        def predict_proba(self, X):
+            calls.append(len(X))
+            return base.model.predict_proba(X)
+
+    classes = list(base.model.classes_)
+    model = SearchedModel([(Counted(), 1.0)], task="classification", classes=classes,
+                          columns=FEATURES, threshold=0.2, positive=0)
+    rows = flights(300, seed=5)
+    scored = predict_frame(dataclasses.replace(base, model=model), rows)
+    assert calls == [300]
+    expected = model.predict(rows.select(FEATURES))
+    assert scored["_prediction"].to_list() == list(expected)
+    argmax = np.asarray(classes)[base.model.predict_proba(rows.select(FEATURES)).argmax(axis=1)]
+    assert (expected != argmax).any()  # the threshold, not the argmax, decided some rows
+
+
 def test_predict_frame_multiclass_scores_the_top_probability():
     """Multiclass _score is the probability of the predicted class."""
     data = flights(300).with_columns(
