@@ -131,3 +131,8 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> str:
     shown = ", ".join(repr(c) for c in choices[:20]) + (", ..." if len(choices) > 20 else "")
     maybe = f" Did you mean {' or '.join(repr(c) for c in near)}?" if near else ""
     return f"Unknown {kind} {name!r}.{maybe} Valid: {shown}."
+
+
+class NotCompilable(Exception):
+    """A fitted model (or one of its parts) has no compiled form; the message says which part
+    and why. Not a user error: the model is then served in its scikit-learn form."""
