@@ -6,7 +6,8 @@ For each server, in its own process on a loopback port: single-record latency ov
 of a batch of 1,000 records, and throughput at 16 concurrent connections (wrk, from Debian's
 ``wrk`` package, for ``--seconds``; non-2xx answers counted) with the server's CPU seconds per
 request and its resident memory (all its processes). In this process: scoring one record
-with ``predict_frame`` (the scikit-learn path), the floor under every HTTP figure.
+with ``predict_frame`` on the scikit-learn path and on the compiled form that serves (when
+registration chose it), the floor under every HTTP figure.
 
 The model is a flights project's champion trained by loopml (``serve_latency.build_project``)
 unless ``--project`` names one. MLflow runs from an environment of its own under
@@ -251,9 +252,20 @@ def table(result: dict) -> str:
     return "\n".join([
         f"# Serving at one machine ({result['machine']['cpus']} cores), one run",
         "", f"Model: {result['model']}", "", *rows, "",
+        f"Served in its {result['serving_form']['form']} form: "
+        f"{result['serving_form']['reason']}.", "",
         f"In process (`predict_frame`, scikit-learn path): one record p50 {p['p50_us']} µs, "
-        f"p99 {p['p99_us']} µs; a batch of 1,000 {p['batch_1000_ms']} ms.", "",
+        f"p99 {p['p99_us']} µs; a batch of 1,000 {p['batch_1000_ms']} ms.", *_compiled_line(result),
+        "",
         *[f"- {k}: {v}" for k, v in result["ratios"].items()], ""])
+
+
+def _compiled_line(result: dict) -> list[str]:
+    c = result.get("in_process_compiled")
+    if c is None:
+        return []
+    return [f"In process, compiled form: one record p50 {c['p50_us']} µs, p99 {c['p99_us']} µs; "
+            f"a batch of 1,000 {c['batch_1000_ms']} ms."]
 
 
 def main() -> None:
@@ -270,6 +282,7 @@ def main() -> None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
     from loopml.pipeline import Project
+    from loopml.pipeline._context import serving_bundle
 
     work = Path(tempfile.mkdtemp(prefix="loopml-bench-serve-"))
     try:
@@ -302,10 +315,18 @@ def main() -> None:
             finally:
                 stop(server)
         floor = in_process(bundle, rows, args.warmup)
+        fast_bundle = serving_bundle(bundle_dir)
+        fast = in_process(fast_bundle, rows, args.warmup) if (
+            fast_bundle.serving_form == "compiled") else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     ratios = {}
+    if fast is not None:
+        ratios["in-process one record, scikit-learn p50 / compiled p50"] = round(
+            floor["p50_us"] / fast["p50_us"], 1)
+        ratios["in-process batch of 1,000, scikit-learn / compiled"] = round(
+            floor["batch_1000_ms"] / fast["batch_1000_ms"], 1)
     if "mlflow" in servers and "throughput" in servers["mlflow"] and "loopml-1" in servers:
         ml = servers["mlflow"]["throughput"]["requests_per_s"]
         for kind in ("loopml-1", "loopml-2"):
@@ -314,7 +335,9 @@ def main() -> None:
                     servers[kind]["throughput"]["requests_per_s"] / ml, 2)
     result = {
         "benchmark": "serve", "model": f"{model} ({type(bundle.model).__name__})",
-        "servers": servers, "in_process": floor, "ratios": ratios,
+        "servers": servers, "in_process": floor, "in_process_compiled": fast,
+        "serving_form": {"form": fast_bundle.serving_form, "reason": fast_bundle.serving_reason},
+        "ratios": ratios,
         "targets": {"single_p50_ms": 1.5, "single_p99_ms": 3.0,
                     "throughput_vs_mlflow": 15, "in_process_p50_us": 50},
         "measured": "each server in its own process on 127.0.0.1; wrk -t1 -c16 on the same "

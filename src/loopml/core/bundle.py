@@ -31,6 +31,8 @@ CONTRACT_FILE = "contract.yaml"
 REFERENCE_FILE = "reference.json"
 SAMPLE_FILE = "reference_sample.parquet"  # bounded sample of reference rows, for drift
 EVALUATION_FILE = "evaluation.json"
+SERVING_FILE = "serving.json"  # which form serves and why (see loopml.train.serving_form)
+COMPILED_DIR = "compiled"  # the compiled form, when it passed the parity check
 
 
 def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
@@ -59,8 +61,12 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
     return folder
 
 
-def load_bundle(folder: str | Path) -> ModelBundle:
-    """Read a bundle written by ``save_bundle``. Only call it on a verified folder."""
+def load_bundle(folder: str | Path, *, model: Any = None) -> ModelBundle:
+    """Read a bundle written by ``save_bundle``. Only call it on a verified folder.
+
+    ``model`` (e.g. the compiled form, see ``serving_record``) is used instead of unpickling
+    ``model.joblib``; the bundle then says it serves the compiled form.
+    """
     import joblib
 
     folder = Path(folder)
@@ -77,8 +83,9 @@ def load_bundle(folder: str | Path) -> ModelBundle:
     if (folder / EVALUATION_FILE).exists():
         evaluation = evaluation_from_dict(json.loads((folder / EVALUATION_FILE).read_text()))
     classes = meta["classes"]
+    record = serving_record(folder)
     return ModelBundle(
-        model=joblib.load(folder / MODEL_FILE),
+        model=joblib.load(folder / MODEL_FILE) if model is None else model,
         contract=Contract.load(folder / CONTRACT_FILE),
         task=meta["task"],
         target=meta["target"],
@@ -87,7 +94,24 @@ def load_bundle(folder: str | Path) -> ModelBundle:
         positive_label=meta["positive_label"],
         reference=_reference(folder),
         evaluation=evaluation,
+        serving_form="pickle" if model is None else "compiled",
+        serving_reason=_why(record, compiled=model is not None),
     )
+
+
+def serving_record(folder: str | Path) -> dict[str, Any] | None:
+    """What registration decided about the serving form (``serving.json``), or None for a
+    bundle registered before compiled forms."""
+    path = Path(folder) / SERVING_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _why(record: dict[str, Any] | None, *, compiled: bool) -> str:
+    if record is None:
+        return "registered before compiled forms"
+    if compiled or record.get("form") != "compiled":
+        return str(record.get("reason"))
+    return "the compiled form was not asked for"
 
 
 def _reference(folder: Path) -> Reference:

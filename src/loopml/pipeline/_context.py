@@ -7,12 +7,15 @@ a ``Context``, never a ``Project``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopml.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from loopml.core.config import ProjectConfig
@@ -69,9 +72,11 @@ class Context:
             )
         return self.contracts[name]
 
-    def load(self, ref: str | None = None) -> tuple[ModelVersion, ModelBundle]:
+    def load(self, ref: str | None = None, *, serving: bool = False
+             ) -> tuple[ModelVersion, ModelBundle]:
         """A registered model version and its bundle, after the catalog checked every file's
-        sha256 (``NAME@ALIAS`` or ``NAME@N``; default ``serving.model`` or the champion)."""
+        sha256 (``NAME@ALIAS`` or ``NAME@N``; default ``serving.model`` or the champion).
+        ``serving``: the model in the form registration chose to serve (``serving_bundle``)."""
         from loopml.core.bundle import load_bundle
         from loopml.registry import parse_model_ref
 
@@ -79,10 +84,33 @@ class Context:
         name, which = parse_model_ref(ref or default)
         mv = self.catalog.model_version(name, which)
         folder = self.catalog.fetch(mv.name, mv.version)
-        return mv, load_bundle(folder)
+        return mv, serving_bundle(folder) if serving else load_bundle(folder)
 
     def load_version(self, mv: ModelVersion) -> ModelBundle:
         """The verified bundle of one known version."""
         from loopml.core.bundle import load_bundle
 
         return load_bundle(self.catalog.fetch(mv.name, mv.version))
+
+
+def serving_bundle(folder: Path) -> ModelBundle:
+    """A verified bundle with the model in the form that serves it: the compiled form (JSON
+    and arrays: no pickle is loaded) when registration found it equal to the scikit-learn
+    model, else the pickle. A compiled form this loopml cannot read falls back to the pickle,
+    and the bundle says why."""
+    from dataclasses import replace
+
+    from loopml.core.bundle import COMPILED_DIR, load_bundle, serving_record
+
+    record = serving_record(folder)
+    if record is None or record.get("form") != "compiled":
+        return load_bundle(folder)
+    from loopml.train import CompiledModel
+
+    try:
+        compiled = CompiledModel.load(Path(folder) / COMPILED_DIR)
+    except Exception as exc:  # noqa: BLE001 - e.g. written by a newer loopml: serve the pickle
+        reason = f"the compiled form could not be read ({type(exc).__name__}: {exc})"
+        log.warning("Serving the pickled model from %s: %s", folder, reason)
+        return replace(load_bundle(folder), serving_reason=reason.splitlines()[0])
+    return load_bundle(folder, model=compiled)

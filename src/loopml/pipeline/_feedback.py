@@ -72,7 +72,7 @@ def alias_resolver(
     from a folder whose sha256 sums were checked. A bundle is loaded only when the version
     changes (``current`` is the version already loaded). With ``missing_ok``, an alias that
     names no version gives None."""
-    from loopml.core.bundle import load_bundle
+    from loopml.pipeline._context import serving_bundle
 
     lock = threading.Lock()
     cache: dict[str, Any] = {} if current is None else {"version": current[0], "bundle": current[1]}
@@ -89,7 +89,7 @@ def alias_resolver(
                 raise
             if cache.get("version") != mv.version:
                 folder = catalog.fetch(mv.name, mv.version)  # sha256 of every file checked
-                cache["bundle"] = load_bundle(folder)
+                cache["bundle"] = serving_bundle(folder)
                 cache["version"] = mv.version
             return cache["version"], cache["bundle"]
 

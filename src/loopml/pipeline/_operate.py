@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from loopml.core.records import DriftReport
     from loopml.pipeline._context import Context
 
+logger = logging.getLogger("loopml.serve")  # the server's log
+
 _OUT_FORMATS = (".csv", ".parquet", ".ndjson", ".jsonl")
 
 
@@ -35,7 +38,7 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
             f"Cannot write predictions to {out.name}: unknown format {out.suffix or '(none)'}.",
             hint=f"Name the output file with one of: {', '.join(_OUT_FORMATS)}.",
         )
-    mv, bundle = ctx.load(model)
+    mv, bundle = ctx.load(model, serving=True)
     data = data if data.is_absolute() else Path.cwd() / data
     batch = read_source(FileSource(name="predict", path=str(data)), base_dir=data.parent)
     raw = batch.frame
@@ -77,7 +80,9 @@ def build_app(ctx: Context, *, model: str | None) -> Any:
     from loopml.pipeline._feedback import serving_options
     from loopml.serve import PredictionLog, create_app
 
-    mv, bundle = ctx.load(model)
+    mv, bundle = ctx.load(model, serving=True)
+    logger.info("Serving %s in its %s form: %s", mv.ref, bundle.serving_form,
+                bundle.serving_reason)
     serving = ctx.config.serving
     log = PredictionLog(
         ctx.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s,

@@ -252,15 +252,37 @@ def model_report(ctx: Context, trained: Trained, folder: Path) -> Path:
 
 
 def register_bundle(ctx: Context, trained: Trained, *, run_id: str | None) -> ModelVersion:
-    """Save the bundle and register it as the model's next version (no alias yet)."""
+    """Save the bundle with its serving form and register it as the model's next version
+    (no alias yet); the serving form's record is also a catalog event."""
     evaluation = trained.evaluation
     with tempfile.TemporaryDirectory() as tmp:
         folder = save_bundle(trained.bundle, Path(tmp) / "bundle")
-        return ctx.catalog.register_model(
+        record = write_serving_form(trained, folder)
+        mv = ctx.catalog.register_model(
             ctx.config.name, folder, run_id=run_id, task=trained.bundle.task,
             metric=evaluation.metric, score=evaluation.score,
             metrics={k: v for k, v in evaluation.metrics.items() if v == v},
         )
+    ctx.catalog.log_event("serving_form", mv.ref, record)
+    return mv
+
+
+PARITY_ROWS = 2_000  # held-out rows the compiled form is checked on at most
+
+
+def write_serving_form(trained: Trained, folder: Path) -> dict[str, Any]:
+    """Compile the model, check it against the scikit-learn model on the held-out test rows
+    and write ``serving.json`` (and ``compiled/`` when it agrees) into the bundle folder."""
+    import json
+
+    from loopml.core.bundle import COMPILED_DIR, SERVING_FILE
+    from loopml.train import serving_form
+
+    bundle = trained.bundle
+    rows = trained.splits.test.select(list(bundle.feature_columns)).head(PARITY_ROWS)
+    record = serving_form(bundle.model, rows, folder / COMPILED_DIR)
+    (folder / SERVING_FILE).write_text(json.dumps(record, indent=1))
+    return record
 
 
 def first_decision(ctx: Context, trained: Trained, version: ModelVersion) -> Decision:

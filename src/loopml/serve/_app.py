@@ -288,6 +288,8 @@ def create_app(
             "model": model_name,
             "version": served.version,
             "task": served.scorer.task,
+            "serving_form": served.form,
+            "serving_reason": served.reason,
             "uptime_s": round(time.monotonic() - started, 3),
             "log_table": None if log is None else log.table,
             "rows_logged": 0 if log is None else log.written_rows,

@@ -44,6 +44,8 @@ class Served:
     schema: RequestSchema
     classes: list[Any] | None
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)  # allowed, as text
+    form: str = "pickle"  # the model's form: "compiled" or "pickle" (see ModelBundle)
+    reason: str | None = None  # why that form serves
 
     @classmethod
     def build(cls, bundle: ModelBundle, version: int, *, max_records: int) -> Served:
@@ -61,6 +63,8 @@ class Served:
             schema=schema,
             classes=None if scorer.classes is None else list(scorer.classes),
             categories=categories,
+            form=bundle.serving_form,
+            reason=bundle.serving_reason,
         )
         served.warm_up()
         return served

@@ -7,8 +7,9 @@ predictions, and fits the final model within the same budget. The test split is 
 touched here.
 """
 
+from loopml.train._fastpath import CompiledModel, compile_model, serving_form
 from loopml.train._learners import LEARNERS
 from loopml.train._search import train
 from loopml.train._split import split
 
-__all__ = ["LEARNERS", "split", "train"]
+__all__ = ["LEARNERS", "CompiledModel", "compile_model", "serving_form", "split", "train"]

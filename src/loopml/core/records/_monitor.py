@@ -32,6 +32,10 @@ class ModelBundle:
     positive_label: Any
     reference: Reference
     evaluation: Evaluation | None = None
+    # which form ``model`` is: "pickle" (scikit-learn, unpickled) or "compiled" (JSON and
+    # arrays, see loopml.train.CompiledModel), and why that one serves
+    serving_form: str = "pickle"
+    serving_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
