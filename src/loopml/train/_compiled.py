@@ -438,6 +438,9 @@ class CompiledCalibrator:
     def from_spec(cls, spec: Mapping[str, Any],
                   arrays: Mapping[str, np.ndarray]) -> CompiledCalibrator:  # fmt: skip
         """The compiled calibrator that ``to_spec`` wrote."""
+        if spec.get("format") != FORMAT or spec.get("kind") != "calibrator":
+            raise ValueError(f"not a compiled calibrator of format {FORMAT}: "
+                             f"{spec.get('kind')!r}, format {spec.get('format')!r}")  # fmt: skip
         p = spec["prefix"]
         x = arrays[p + "x"] if spec["method"] == "isotonic" else None
         y = arrays[p + "y"] if spec["method"] == "isotonic" else None
