@@ -47,14 +47,14 @@ def test_the_champion_serves_compiled_and_equal(cli, penguins_csv: Path, tmp_pat
         def no_pickles(*args, **kwargs):
             raise AssertionError("the compiled form must not unpickle anything")
 
-        monkeypatch.setattr(joblib, "load", no_pickles)
         rows = pl.read_csv(penguins_csv, null_values="NA").drop("species")
         records = rows.head(40).to_dicts()
-        with TestClient(proj.app()) as client:
-            health = client.get("/health").json()
-            assert health["serving_form"] == "compiled", health
-            answer = client.post("/predict", json={"records": records}).json()
-        monkeypatch.undo()
+        with monkeypatch.context() as patched:
+            patched.setattr(joblib, "load", no_pickles)
+            with TestClient(proj.app()) as client:
+                health = client.get("/health").json()
+                assert health["serving_form"] == "compiled", health
+                answer = client.post("/predict", json={"records": records}).json()
 
     expected = predict_frame(pickled, rows.head(40))
     assert answer["predictions"] == expected["_prediction"].to_list()

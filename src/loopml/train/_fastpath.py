@@ -84,7 +84,7 @@ class CompiledModel:
                 "threshold": self.threshold, "positive": self.positive,
                 "root": self.root.to_spec(arrays, "m")}
         (folder / SPEC_FILE).write_text(json.dumps(spec))
-        np.savez(folder / ARRAYS_FILE, **arrays)
+        np.savez_compressed(folder / ARRAYS_FILE, **arrays)  # forests: many nodes
         return folder
 
     @classmethod
@@ -193,8 +193,8 @@ class _Pipe(_Node):
     def __init__(self, plan: Any, estimator: Any):
         self.plan = plan
         self.estimator = estimator
-        self.classes = (_plain(list(estimator.classes_))
-                        if hasattr(estimator, "predict_proba") else None)
+        classes = estimator.classes_
+        self.classes = None if classes is None else _plain(list(classes))
 
     def proba(self, frame: pl.DataFrame) -> np.ndarray:
         return self.estimator.predict_proba(self.plan.transform(frame))
