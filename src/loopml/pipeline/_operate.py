@@ -38,7 +38,9 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
             f"Cannot write predictions to {out.name}: unknown format {out.suffix or '(none)'}.",
             hint=f"Name the output file with one of: {', '.join(_OUT_FORMATS)}.",
         )
-    mv, bundle = ctx.load(model, serving=True)
+    # the scikit-learn form: the compiled one is built for one record at a time (its forests
+    # walk every tree level by level, slower than scikit-learn on large batches)
+    mv, bundle = ctx.load(model)
     data = data if data.is_absolute() else Path.cwd() / data
     batch = read_source(FileSource(name="predict", path=str(data)), base_dir=data.parent)
     raw = batch.frame
