@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -68,3 +69,15 @@ def test_the_champion_serves_compiled_and_equal(cli, penguins_csv: Path, tmp_pat
     assert batch["_prediction"].to_list() == whole["_prediction"].to_list()
     np.testing.assert_allclose(batch["_score"].to_numpy(), whole["_score"].to_numpy(),
                                rtol=0, atol=1e-6)
+
+    # a compiled form this loopml cannot read (say, from a newer one) falls back to the pickle
+    from loopml.pipeline._context import serving_bundle
+
+    newer = tmp_path / "newer"
+    shutil.copytree(folder, newer)
+    spec = json.loads((newer / "compiled" / "model.json").read_text())
+    (newer / "compiled" / "model.json").write_text(json.dumps({**spec, "format": 99}))
+    fallback = serving_bundle(newer)
+    assert fallback.serving_form == "pickle" and "could not be read" in fallback.serving_reason
+    assert list(predict_frame(fallback, rows.head(5))["_prediction"]) == list(
+        expected["_prediction"].head(5))

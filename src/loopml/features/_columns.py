@@ -61,6 +61,23 @@ def date_parts(series: pl.Series, parts: list[str], *, as_lists: bool = False) -
         return out.tolist() if as_lists else out
     if as_lists:
         return [_parts_of(t, per_day, parts) for t in ticks.tolist()]
+    values = _part_values(ticks, per_day, parts)
+    out = np.column_stack([values[p] for p in parts]).astype(np.float64)
+    out[ticks == _NAT] = np.nan  # NaT: a null date
+    return out
+
+
+def _parts_of(ticks: int, per_day: int, parts: list[str]) -> list[float]:
+    """One value's date parts, by the same arithmetic as ``_date_parts`` (NaN for NaT)."""
+    if ticks == _NAT:
+        return [float("nan")] * len(parts)
+    values = _part_values(ticks, per_day, parts)
+    return [float(values[p]) for p in parts]
+
+
+def _part_values(ticks: Any, per_day: int, parts: list[str]) -> dict[str, Any]:
+    """Each date part of ``ticks`` (``per_day`` ticks a day since 1970-01-01), for a numpy
+    array or one Python integer."""
     days = ticks // per_day
     year, month, day = _civil(days)
     values = {
@@ -72,27 +89,7 @@ def date_parts(series: pl.Series, parts: list[str], *, as_lists: bool = False) -
     }
     if "hour" in parts:
         values["hour"] = (ticks - days * per_day) // (per_day // 24)
-    out = np.column_stack([values[p] for p in parts]).astype(np.float64)
-    out[ticks == _NAT] = np.nan  # NaT: a null date
-    return out
-
-
-def _parts_of(ticks: int, per_day: int, parts: list[str]) -> list[float]:
-    """One value's date parts, by the same arithmetic as ``_date_parts`` (NaN for NaT)."""
-    if ticks == _NAT:
-        return [float("nan")] * len(parts)
-    days = ticks // per_day
-    year, month, day = _civil(days)
-    values = {
-        "year": year,
-        "month": month,
-        "day": day,
-        "weekday": (days + 3) % 7 + 1,
-        "dayofyear": days - _days_from_civil(year, 1, 1) + 1,
-    }
-    if "hour" in parts:
-        values["hour"] = (ticks - days * per_day) // (per_day // 24)
-    return [float(values[p]) for p in parts]
+    return values
 
 
 def _date_parts_polars(series: pl.Series, parts: list[str]) -> np.ndarray:

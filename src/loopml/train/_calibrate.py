@@ -69,19 +69,28 @@ class Calibrator:
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
         """Calibrated probabilities: same shape, each row summing to 1."""
-        proba = np.asarray(proba, dtype=float)
-        if self.method == "temperature":
-            z = np.log(np.clip(proba, _EPS, 1.0)) / self.params_["temperature"]
-            z -= z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            return e / e.sum(axis=1, keepdims=True)
-        if self.method == "sigmoid":
-            z = self.params_["a"] * _logit(proba[:, 1]) + self.params_["b"]
-            p = 1.0 / (1.0 + np.exp(-z))
-        else:
-            p = self.params_["isotonic"].predict(proba[:, 1])
-        p = np.clip(p, _EPS, 1 - _EPS)
-        return np.column_stack([1 - p, p])
+        isotonic = self.params_.get("isotonic")
+        return calibrated(self.method, proba, self.params_,
+                          None if isotonic is None else isotonic.predict)
+
+
+def calibrated(method: str, proba: np.ndarray, params: dict[str, Any],
+               isotonic: Any = None) -> np.ndarray:
+    """``proba`` through a fitted calibration map: ``params`` holds the temperature or the
+    sigmoid's ``a`` and ``b``; ``isotonic`` maps the positive class's probabilities."""
+    proba = np.asarray(proba, dtype=float)
+    if method == "temperature":
+        z = np.log(np.clip(proba, _EPS, 1.0)) / params["temperature"]
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    if method == "sigmoid":
+        z = params["a"] * _logit(proba[:, 1]) + params["b"]
+        p = 1.0 / (1.0 + np.exp(-z))
+    else:
+        p = isotonic(proba[:, 1])
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.column_stack([1 - p, p])
 
 
 def choose_calibration(

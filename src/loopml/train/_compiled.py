@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from loopml.core.errors import NotCompilable
-from loopml.train._calibrate import _EPS, Calibrator, _logit
+from loopml.train._calibrate import Calibrator, calibrated
 from loopml.train._compiled_trees import ForestArrays, compile_forest
 
 FORMAT = 1
@@ -396,19 +396,7 @@ class CompiledCalibrator:
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
         """Calibrated probabilities: same shape, each row summing to 1."""
-        proba = np.asarray(proba, dtype=float)
-        if self.method == "temperature":
-            z = np.log(np.clip(proba, _EPS, 1.0)) / self.params["temperature"]
-            z -= z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            return e / e.sum(axis=1, keepdims=True)
-        if self.method == "sigmoid":
-            z = self.params["a"] * _logit(proba[:, 1]) + self.params["b"]
-            p = 1.0 / (1.0 + np.exp(-z))
-        else:
-            p = self._isotonic(proba[:, 1])
-        p = np.clip(p, _EPS, 1 - _EPS)
-        return np.column_stack([1 - p, p])
+        return calibrated(self.method, proba, self.params, self._isotonic)
 
     def _isotonic(self, t: np.ndarray) -> np.ndarray:
         """IsotonicRegression.predict: clip, then scipy's interp1d (linear) arithmetic."""

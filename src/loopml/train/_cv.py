@@ -370,11 +370,16 @@ def predict(model: Any, X: Any, problem: Problem) -> np.ndarray:
 def aligned_proba(model: Any, X: Any, classes: Any) -> np.ndarray:
     """``model.predict_proba(X)`` with its columns placed in ``classes`` order, each row
     summing to one in float64 (a float32 learner's rows are off by ~1e-7)."""
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    return align(model.predict_proba(X), np.asarray(model.classes_).tolist(), classes)
+
+
+def align(proba: Any, own: Any, classes: Any) -> np.ndarray:
+    """Probabilities over the classes ``own`` as ``aligned_proba`` gives them: rows summing
+    to one in float64, columns in ``classes`` order (a class not in ``own`` gets 0)."""
+    proba = np.array(proba, dtype=np.float64)
     total = proba.sum(axis=1, keepdims=True)
     proba = np.divide(proba, total, out=proba, where=total > 0)
-    own = list(np.asarray(model.classes_).tolist())
-    if own == list(classes):
+    if own is None or classes is None or list(own) == list(classes):
         return proba
     out = np.zeros((proba.shape[0], len(classes)))
     where = {c: j for j, c in enumerate(classes)}

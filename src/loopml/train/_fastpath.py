@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopml.core.errors import NotCompilable
+from loopml.train._cv import align
 
 if TYPE_CHECKING:
     import polars as pl
@@ -218,7 +219,7 @@ class _Bag(_Node):
         self.classes = classes
 
     def proba(self, frame: pl.DataFrame) -> np.ndarray:
-        return np.mean([_aligned(m.proba(frame), m.classes, self.classes) for m in self.models],
+        return np.mean([align(m.proba(frame), m.classes, self.classes) for m in self.models],
                        axis=0)
 
     def values(self, frame: pl.DataFrame) -> np.ndarray:
@@ -242,7 +243,7 @@ class _Ensemble(_Node):
         self.calibrator = calibrator
 
     def proba(self, frame: pl.DataFrame) -> np.ndarray:
-        proba = sum(w * _aligned(m.proba(frame), m.classes, self.classes)
+        proba = sum(w * align(m.proba(frame), m.classes, self.classes)
                     for m, w in self.members)
         if self.calibrator is not None:
             proba = np.asarray(self.calibrator.transform(proba), dtype=np.float64)
@@ -300,21 +301,6 @@ def _node_from_spec(spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> _Nod
                    for m, w in zip(spec["members"], spec["weights"], strict=True)]
         return _Ensemble(members, classes=spec["classes"], calibrator=calibrator)
     raise NotCompilable(f"unknown compiled node {kind!r}")
-
-
-def _aligned(proba: np.ndarray, own: list[Any] | None, classes: list[Any] | None) -> np.ndarray:
-    """``aligned_proba`` on probabilities already computed: rows summing to one in float64,
-    columns in ``classes`` order (a class the model never saw gets 0)."""
-    proba = np.array(proba, dtype=np.float64)
-    total = proba.sum(axis=1, keepdims=True)
-    proba = np.divide(proba, total, out=proba, where=total > 0)
-    if own is None or classes is None or list(own) == list(classes):
-        return proba
-    out = np.zeros((proba.shape[0], len(classes)))
-    where = {c: j for j, c in enumerate(classes)}
-    for j, c in enumerate(own):
-        out[:, where[c]] = proba[:, j]
-    return out
 
 
 def _plain(values: list[Any] | None) -> list[Any] | None:
