@@ -137,11 +137,14 @@ def serving_form(model: Any, rows: pl.DataFrame, folder: Path) -> dict[str, Any]
     except Exception as exc:  # noqa: BLE001 - compiling must never fail a registration
         return {"form": "pickle",
                 "reason": f"compiling failed: {type(exc).__name__}: {exc}".splitlines()[0]}
-    record = {"rows_checked": rows.height, "max_abs_diff": diff, "tolerance": TOLERANCE,
+    finite = bool(np.isfinite(diff))
+    record = {"rows_checked": rows.height, "max_abs_diff": diff if finite else None,
+              "tolerance": TOLERANCE,
               "compile_seconds": round(time.perf_counter() - started, 3)}
     if not diff <= TOLERANCE:  # NaN or inf (labels differ) fail too
+        by = f"by {diff:.3g}" if finite else "in its labels or shape"
         return {"form": "pickle", **record, "reason": (
-            f"the compiled form differs from the scikit-learn model by {diff:.3g} on "
+            f"the compiled form differs from the scikit-learn model {by} on "
             f"{rows.height} held-out rows (tolerance {TOLERANCE:g})")}
     compiled.save(folder)
     return {"form": "compiled", **record, "reason": (

@@ -130,6 +130,13 @@ def test_serving_form_records_why(tmp_path):
         _fastpath.parity = real
     assert record["form"] == "pickle" and "differs" in record["reason"]
     assert not (tmp_path / "off").exists()
+    try:  # labels that differ: no number to record, and JSON-safe
+        _fastpath.parity = lambda *a: float("inf")
+        record = serving_form(model, rows, tmp_path / "labels")
+    finally:
+        _fastpath.parity = real
+    assert record["form"] == "pickle" and record["max_abs_diff"] is None
+    assert "labels" in record["reason"] and json.loads(json.dumps(record, allow_nan=False))
 
 
 def test_loading_refuses_pickled_arrays(tmp_path):
