@@ -201,10 +201,11 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
             f"{', '.join(repr(m) for m in missing)}.",
             hint="Add the columns (empty values are fine: the model imputes them).",
         )
+    schema = frame.schema  # built anew on each access: once per call
     casts = {
-        name: to_type(pl.col(name), frame.schema[name], contract.column(name).type)
+        name: to_type(pl.col(name), schema[name], contract.column(name).type)
         for name, dtype in polars_schema(contract).items()
-        if frame.schema[name] != dtype
+        if schema[name] != dtype
     }
     if not casts:
         return frame
@@ -217,9 +218,9 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     problems = []
     for name in casts:
         given = frame[name].is_not_null()
-        if frame.schema[name].is_float():  # NaN is a missing value, as null is
+        if schema[name].is_float():  # NaN is a missing value, as null is
             given = given & ~frame[name].is_nan()
-        if frame.schema[name] == pl.String:
+        if schema[name] == pl.String:
             given = given & (frame[name].str.strip_chars() != "")
         lost = given & out[name].is_null()
         if lost.any():
