@@ -83,6 +83,8 @@ class Scorer:
         self._positive: int | None = None
         self._labels: np.ndarray | None = None
         self._argmax = False
+        # a model that turns its own probabilities into labels (the search's ensemble)
+        self._decide = getattr(self._estimator, "decide", None)
         if self.task == "classification":
             if not hasattr(self._estimator, "predict_proba"):
                 raise ServeError(
@@ -116,8 +118,8 @@ class Scorer:
         probabilities = np.asarray(self._estimator.predict_proba(data), dtype=np.float64)
         if self._argmax and self._labels is not None:
             predictions = self._labels[probabilities.argmax(axis=1)]
-        elif hasattr(self._estimator, "decide"):  # labels from the same probabilities
-            predictions = np.asarray(self._estimator.decide(probabilities))
+        elif self._decide is not None:  # labels from the same probabilities
+            predictions = np.asarray(self._decide(probabilities))
         else:
             predictions = np.asarray(self._estimator.predict(data))
         if self._positive is not None:

@@ -257,8 +257,7 @@ class _LightGBM(CompiledEstimator):
         return self.booster.predict(X, num_iteration=self.num_iteration, num_threads=1)
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
-        result = self._raw(X)
-        return np.vstack((1.0 - result, result)).transpose() if result.ndim == 1 else result
+        return _two_columns(self._raw(X))
 
     def _values(self, X: np.ndarray) -> np.ndarray:
         return self._raw(X)
@@ -322,8 +321,7 @@ class _XGBoost(CompiledEstimator):
                                             validate_features=False)  # fmt: skip
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
-        result = self._raw(X)
-        return np.vstack((1.0 - result, result)).transpose() if result.ndim == 1 else result
+        return _two_columns(self._raw(X))
 
     def _label_index(self, X: np.ndarray) -> np.ndarray:
         result = self._raw(X)
@@ -341,6 +339,12 @@ class _XGBoost(CompiledEstimator):
                    common: dict[str, Any]) -> _XGBoost:  # fmt: skip
         return cls(model=spec["model"], iteration_range=spec["iteration_range"],
                    missing=spec["missing"], **common)  # fmt: skip
+
+
+def _two_columns(result: np.ndarray) -> np.ndarray:
+    """A booster's probabilities as the wrapper's ``predict_proba`` gives them: a binary
+    booster's one column becomes two."""
+    return np.vstack((1.0 - result, result)).transpose() if result.ndim == 1 else result
 
 
 def _classes_spec(classes: np.ndarray | None) -> dict[str, Any] | None:

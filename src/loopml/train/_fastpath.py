@@ -162,7 +162,9 @@ def parity(model: Any, compiled: CompiledModel, rows: pl.DataFrame) -> float:
         got = compiled.predict_proba(rows)
         if expected.shape != got.shape:
             return float("inf")
-        if list(np.asarray(model.predict(rows))) != list(compiled.decide(got)):
+        decide = getattr(model, "decide", None)  # labels without scoring the rows again
+        labels = decide(expected) if decide is not None else model.predict(rows)
+        if list(np.asarray(labels)) != list(compiled.decide(got)):
             return float("inf")
     else:
         expected = np.asarray(model.predict(rows), dtype=np.float64)
