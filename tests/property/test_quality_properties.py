@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loopml.core.contract import COLUMN_TYPES, ColumnSpec, Contract
+from loopml.core.contract import COLUMN_RULES, COLUMN_TYPES, SEVERITIES, ColumnSpec, Contract, Rule
 from loopml.core.errors import LoopmlError
 from loopml.quality import REASONS, infer_contract, validate
 
@@ -35,27 +35,48 @@ def specs(draw: st.DrawFn) -> ColumnSpec:
     hi = draw(st.none() | st.integers(0, 100))
     numeric = kind in ("integer", "float")
     allowed = draw(st.none() | st.lists(st.text(max_size=5), max_size=4).map(tuple))
+    text = kind in ("string", "category")
+    severity = draw(st.lists(st.tuples(st.sampled_from(COLUMN_RULES), st.sampled_from(SEVERITIES)),
+                             max_size=2, unique_by=lambda t: t[0]).map(tuple))
     return ColumnSpec(
         name=draw(st.sampled_from(["c0", "c1", "c2", "c3", "zz"])),
         type=kind,
         nullable=draw(st.booleans()),
+        max_null_rate=draw(st.none() | st.floats(0, 1)),
         min=lo if numeric else None,
         max=hi if numeric else None,
         allowed=allowed if kind == "category" else None,
+        open=draw(st.booleans()) and kind == "category",
+        pattern=draw(st.none() | st.sampled_from(PATTERNS)) if text else None,
+        unique=draw(st.booleans()),
+        severity=severity,
     )
 
 
-@given(text_frames(), st.lists(specs(), min_size=1, max_size=4, unique_by=lambda s: s.name))
-def test_every_row_is_kept(frame: pl.DataFrame, columns: list[ColumnSpec]) -> None:
-    """Whatever the data and the contract, rows in = clean + quarantined, and only
-    LoopmlError may escape."""
-    contract = Contract(source="p", columns=tuple(columns))
+PATTERNS = ["[a-z]+", r"\d+", ".*", "x{2}"]
+rules = st.lists(st.sampled_from([
+    Rule(name="present", check="c0 IS NOT NULL"),
+    Rule(name="same", check="c0 = c1", severity="warn"),
+    Rule(name="ordered", check="c1 >= c2"),
+    Rule(name="positive", check="c0 > 0"),
+]), max_size=2, unique_by=lambda r: r.name).map(tuple)
+
+
+@given(text_frames(), st.lists(specs(), min_size=1, max_size=4, unique_by=lambda s: s.name),
+       rules)
+def test_every_row_is_kept(frame: pl.DataFrame, columns: list[ColumnSpec],
+                           checks: tuple[Rule, ...]) -> None:
+    """Whatever the data, the contract and its rules, rows in = clean + quarantined, warned
+    rows are accepted rows, and only LoopmlError may escape."""
     try:
+        contract = Contract(source="p", columns=tuple(columns), rules=checks)
         v = validate(frame, contract)
     except LoopmlError:
         return
     assert v.clean.height + v.quarantined.height == frame.height
     assert v.quarantined["_reasons"].null_count() == 0
+    assert 0 <= v.report.warned_rows <= v.report.rows_accepted
+    assert 0 <= v.report.quality_score <= 100
 
 
 @given(text_frames())
@@ -76,12 +97,16 @@ def test_contract_yaml_round_trip(columns: list[ColumnSpec]) -> None:
     assert Contract.from_yaml(contract.to_yaml()) == contract
 
 
-def _reason_everywhere(mask, template, values, name):
-    """The reason rule evaluated over the whole column (what validate did before it built
-    messages for the failing rows only)."""
-    message = pl.lit(template) if values is None else pl.format(
-        template, values.cast(pl.String, strict=False))
-    return pl.select(pl.when(mask).then(message).otherwise(None)).to_series().alias(name)
+def _reason_everywhere(work, mask, check):
+    """The reason rule evaluated over every row (what validate did before it built messages
+    for the failing rows only)."""
+    from loopml.quality._validate import _shown, fill
+
+    if not check.shown:
+        message = pl.lit(check.template)
+    else:
+        message = fill(check.template, _shown(work.select(check.shown), check))
+    return pl.select(pl.when(mask).then(message).otherwise(None)).to_series().alias(check.id)
 
 
 def _combine_everywhere(checks, height):

@@ -107,6 +107,7 @@ def route(
         violations=tuple(violations),
         coerced_columns=base.coerced_columns,
         extra_columns=base.extra_columns,
+        warned_rows=base.warned_rows,
     )
     return Routed(clean=clean, quarantine=quarantine, report=report, superseded=superseded,
                   conflicts=conflicts)

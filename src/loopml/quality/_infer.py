@@ -73,19 +73,42 @@ def _infer_column(series: pl.Series, *, max_categories: int, target: bool = Fals
         return ColumnSpec(name=name, type="string", nullable=nullable)
     kind = _infer_type(values)
     if target and kind == "boolean" and values.dtype == pl.String:
-        allowed = tuple(sorted(values.str.strip_chars().unique().to_list()))
-        return ColumnSpec(name=name, type="category", nullable=False, allowed=allowed)
+        allowed, shares = _frequencies(values.str.strip_chars())
+        return ColumnSpec(name=name, type="category", nullable=False, allowed=allowed,
+                          frequencies=shares)
     converted = convert(values, kind)
     lo = hi = None
-    allowed = None
+    allowed = shares = None
     if kind in ("integer", "float"):
         lo, hi = _sanity_bounds(float(converted.min()), float(converted.max()))  # type: ignore[arg-type]
     elif kind == "string":
         distinct = converted.n_unique()
         if distinct <= max_categories and distinct <= max(2, values.len() // 2):
             kind = "category"
-            allowed = tuple(sorted(converted.unique().cast(pl.String).to_list()))
-    return ColumnSpec(name=name, type=kind, nullable=nullable, min=lo, max=hi, allowed=allowed)
+            allowed, shares = _frequencies(converted)
+    rate = None if not nullable else _null_rate_bound(1 - values.len() / series.len())
+    return ColumnSpec(name=name, type=kind, nullable=nullable, max_null_rate=rate, min=lo,
+                      max=hi, allowed=allowed, frequencies=shares)
+
+
+def _frequencies(values: pl.Series) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The categories, sorted, and the share of the values each had (4 decimals)."""
+    import polars as pl
+
+    counts = values.cast(pl.String).value_counts(name="n").sort(values.name)
+    total = values.len()
+    return (tuple(counts[values.name].to_list()),
+            tuple(round(n / total, 4) for n in counts["n"].to_list()))
+
+
+def _null_rate_bound(rate: float) -> float:
+    """The largest null rate a batch may have when the data had ``rate``: half as much again,
+    and at least five points more, rounded up to a hundredth (at most 1).
+
+    >>> _null_rate_bound(0.025), _null_rate_bound(0.4), _null_rate_bound(0.9)
+    (0.08, 0.6, 1.0)
+    """
+    return min(1.0, math.ceil(100 * (rate + max(0.05, rate / 2)) - 1e-9) / 100)
 
 
 def _infer_type(values: pl.Series) -> str:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from loopml.core.contract import PROVENANCE_COLUMNS, ColumnSpec, Contract, polars_dtype
+from loopml.core.contract import PROVENANCE_COLUMNS, Contract, polars_dtype
 from loopml.core.convert import convert
+from loopml.core.errors import SchemaError
 from loopml.core.records import Validated, ValidationReport, Violation
+from loopml.quality._checks import ORIGINAL, SLOT, Check, checks
 
 if TYPE_CHECKING:
     import polars as pl
@@ -18,12 +20,17 @@ if TYPE_CHECKING:
 REASONS = "_reasons"
 ROW_HASH = "_row_hash"  # a hash of a clean row's contract columns: duplicates of earlier rows
 _SEED = 0x6C6F6F70  # "loop"
-_ARTICLE = {"integer": "an integer", "float": "a number", "boolean": "a boolean",
-            "datetime": "a date-time", "date": "a date"}
 
 
-def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool = True) -> Validated:
+def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool = True,
+             batch_rules: bool = True) -> Validated:
     """Split ``frame`` into clean rows (typed as the contract says) and quarantined rows.
+
+    Every rule of the contract is a boolean Polars expression, all evaluated in one pass
+    (``loopml.quality._checks``); a row that breaks ``error`` rules is quarantined with every
+    reason, a row that breaks only ``warn`` rules is kept and counted. ``batch_rules`` (null
+    rates, uniqueness, the key) judge the frame as one batch: off for rows that are not one
+    (requests to score).
 
     >>> import polars as pl
     >>> from loopml.core.contract import ColumnSpec, Contract
@@ -37,34 +44,31 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
     provenance = [c for c in PROVENANCE_COLUMNS if c in frame.columns]
     extra = tuple(c for c in frame.columns if c not in contract and c not in provenance)
     converted: dict[str, pl.Series] = {}
-    checks: list[pl.Series] = []
+    missing: list[pl.Series] = []
     violations: list[Violation] = []
     coerced: list[str] = []
     for spec in contract.columns:
         if spec.name not in frame.columns:
-            missing = pl.Series(spec.name, [None] * frame.height, dtype=polars_dtype(spec.type))
-            converted[spec.name] = missing
+            converted[spec.name] = pl.Series(spec.name, [None] * frame.height,
+                                             dtype=polars_dtype(spec.type))
             if not spec.nullable:
-                reason = pl.Series([f"{spec.name}: column is missing"] * frame.height, dtype=pl.String)
-                checks.append(reason.alias(f"{spec.name}:missing_column"))
-            violations.append(
-                Violation(
-                    column=spec.name,
-                    rule="missing_column",
-                    rows=0 if spec.nullable else frame.height,
-                    example="column absent from the data",
-                )
-            )
+                missing.append(pl.Series(f"{spec.name}:missing_column",
+                                         [f"{spec.name}: column is missing"] * frame.height,
+                                         dtype=pl.String))
+            violations.append(Violation(column=spec.name, rule="missing_column",
+                                        rows=0 if spec.nullable else frame.height,
+                                        example="column absent from the data"))
             continue
         original = frame[spec.name]
         value = convert(original, spec.type)
         if original.dtype != value.dtype:
             coerced.append(spec.name)
         converted[spec.name] = value
-        checks.extend(_column_checks(original, value, spec))
 
-    reasons = _combine(checks, frame.height)
     clean_values = pl.DataFrame(list(converted.values())) if converted else pl.DataFrame()
+    errors, warned, found = _evaluate(frame, clean_values, contract, batch_rules=batch_rules)
+    violations.extend(found)
+    reasons = _combine([*missing, *errors], frame.height)
     duplicate = pl.Series("dup", [False] * frame.height)
     hashes = row_hash(clean_values, contract) if converted else None
     if drop_duplicates and hashes is not None:
@@ -73,16 +77,6 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
             pl.when(duplicate).then(pl.lit("duplicate of an earlier row")).otherwise(reasons)
         ).to_series()
     bad = reasons.is_not_null()
-
-    for check in checks:
-        hits = check.is_not_null()
-        n = int(hits.sum())
-        if n and not check.name.endswith(":missing_column"):
-            column, rule = check.name.rsplit(":", 1)
-            example = frame[column].filter(hits).cast(pl.String, strict=False).head(1).to_list()
-            violations.append(
-                Violation(column=column, rule=rule, rows=n, example=example[0] if example else None)
-            )
     n_dupes = int(duplicate.sum())
     if n_dupes:
         violations.append(Violation(column="*", rule="duplicate", rows=n_dupes))
@@ -106,9 +100,82 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
         violations=tuple(violations),
         coerced_columns=tuple(coerced),
         extra_columns=extra,
+        warned_rows=0 if warned is None else int((warned & ~bad).sum()),
     )
     return Validated(report=report, clean=clean, quarantined=quarantined,
                      hashes=None if hashes is None else hashes.filter(~bad))
+
+
+def _evaluate(frame: pl.DataFrame, values: pl.DataFrame, contract: Contract, *,
+              batch_rules: bool) -> tuple[list[pl.Series], pl.Series | None, list[Violation]]:
+    """Every check's mask in one pass: the reasons of the ``error`` checks (a string Series
+    each, null where the row passes), which rows broke a ``warn`` check, and a violation per
+    check that some row broke."""
+    import polars as pl
+
+    found = checks(frame, values, contract, batch_rules=batch_rules)
+    if not found or frame.height == 0:
+        return [], None, []
+    work = values.hstack([frame[c.name].alias(ORIGINAL + c.name) for c in contract.columns
+                          if c.name in frame.columns])
+    try:
+        masks = work.select([c.mask.alias(c.id) for c in found])
+    except Exception as exc:  # noqa: BLE001 - a rule whose check Polars cannot evaluate
+        raise _broken_rule(work, found, exc) from None
+    hits = masks.select(pl.all().sum()).row(0)
+    errors: list[pl.Series] = []
+    warns: list[pl.Series] = []
+    violations: list[Violation] = []
+    for check, n in zip(found, hits, strict=True):
+        if not n:
+            continue
+        mask = masks[check.id]
+        violations.append(Violation(column=check.column, rule=check.rule, rows=int(n),
+                                    example=_example(work, mask, check),
+                                    severity=check.severity))
+        if check.severity == "error":
+            errors.append(_reason(work, mask, check))
+        else:
+            warns.append(mask)
+    warned = pl.select(pl.any_horizontal(warns)).to_series() if warns else None
+    return errors, warned, violations
+
+
+def _broken_rule(work: pl.DataFrame, found: list[Check], exc: Exception) -> SchemaError:
+    """The error for the first check Polars cannot evaluate (a rule comparing a date with a
+    number, say)."""
+    for check in found:
+        try:
+            work.head(1).select(check.mask)
+        except Exception as inner:  # noqa: BLE001
+            return SchemaError(
+                f"Rule {check.rule!r} cannot be checked: {str(inner).splitlines()[0]}",
+                hint="Fix the rule in the contract; 'loopml contract check' explains mistakes.",
+            )
+    return SchemaError(f"The contract's checks cannot be evaluated: {str(exc).splitlines()[0]}")
+
+
+def _example(work: pl.DataFrame, mask: pl.Series, check: Check) -> str | None:
+    """The first breaking row's value as text (what the reason shows), or None."""
+    if not check.shown:
+        return None
+    first = int(mask.arg_true()[0])
+    return _shown(work[first], check).item()
+
+
+def _shown(rows: pl.DataFrame, check: Check) -> pl.Series:
+    """What the reason shows of ``rows``: one column's value, or ``name=value`` pairs."""
+    import polars as pl
+
+    cols = [rows[c].cast(pl.String, strict=False).fill_null("null") for c in check.shown]
+    if not check.labels:
+        return cols[0] if len(cols) == 1 else pl.select(
+            pl.concat_str(cols, separator=", ")).to_series()
+    parts = []
+    for label, col in zip(check.labels, cols, strict=True):
+        parts.extend([pl.lit(f"{label}="), col])
+        parts.append(pl.lit(", "))
+    return pl.select(pl.concat_str(parts[:-1])).to_series()
 
 
 def row_hash(frame: pl.DataFrame, contract: Contract) -> pl.Series:
@@ -122,60 +189,25 @@ def row_hash(frame: pl.DataFrame, contract: Contract) -> pl.Series:
     return frame.select(names).hash_rows(seed=_SEED).reinterpret(signed=True).alias(ROW_HASH)
 
 
-def _column_checks(original: pl.Series, value: pl.Series, spec: ColumnSpec) -> list[pl.Series]:
-    """One string Series per rule: the reason where a row breaks it, else null."""
-    name = spec.name
-    present = original.is_not_null()
-    if original.dtype.is_float():
-        present = present & ~original.is_nan()
-    text = original  # shown as text: cast for the failing rows only (in _reason)
-    out = []
-
-    failed = present & value.is_null()
-    if spec.type not in ("string", "category"):
-        kind = _ARTICLE[spec.type]
-        out.append(_reason(failed, f"{name}: '{{}}' is not {kind}", text, f"{name}:type"))
-    if not spec.nullable:
-        out.append(_reason(~present, f"{name}: missing value", None, f"{name}:not_null"))
-    if spec.type in ("integer", "float"):
-        shown = value
-        if spec.min is not None:
-            below = (value < spec.min).fill_null(False)
-            out.append(
-                _reason(below, f"{name}: {{}} is below the minimum {_n(spec.min)}", shown,
-                        f"{name}:min")
-            )
-        if spec.max is not None:
-            above = (value > spec.max).fill_null(False)
-            out.append(
-                _reason(above, f"{name}: {{}} is above the maximum {_n(spec.max)}", shown,
-                        f"{name}:max")
-            )
-    if spec.allowed is not None:
-        unknown = (~value.is_in(list(spec.allowed))).fill_null(False) & value.is_not_null()
-        out.append(
-            _reason(unknown, f"{name}: '{{}}' is not an allowed category", text,
-                    f"{name}:allowed")
-        )
-    return out
-
-
-def _reason(mask: pl.Series, template: str, values: pl.Series | None, name: str) -> pl.Series:
-    """``pl.format(template, values)`` (or ``template`` itself without ``values``) where
-    ``mask`` holds, else null; built for the failing rows only, and not at all when none fails
-    (most checks)."""
+def _reason(work: pl.DataFrame, mask: pl.Series, check: Check) -> pl.Series:
+    """The check's reason where ``mask`` holds, else null; text built for those rows only."""
     import polars as pl
 
-    out = pl.Series(name, dtype=pl.String).extend_constant(None, mask.len())
-    if not mask.any():
-        return out
+    out = pl.Series(check.id, dtype=pl.String).extend_constant(None, mask.len())
     where = mask.arg_true()
-    if values is None:
-        text = pl.Series([template], dtype=pl.String).gather([0] * where.len())
+    if not check.shown:
+        text = pl.Series([check.template], dtype=pl.String).gather([0] * where.len())
     else:
-        shown = values.gather(where).cast(pl.String, strict=False)
-        text = pl.select(pl.format(template, shown)).to_series()
+        text = fill(check.template, _shown(work.select(check.shown)[where], check))
     return out.scatter(where, text)
+
+
+def fill(template: str, shown: pl.Series) -> pl.Series:
+    """``template`` with its ``SLOT`` replaced by each value of ``shown``."""
+    import polars as pl
+
+    before, _, after = template.partition(SLOT)
+    return pl.select(pl.concat_str([pl.lit(before), shown, pl.lit(after)])).to_series()
 
 
 def _combine(checks: list[pl.Series], height: int) -> pl.Series:
@@ -208,7 +240,3 @@ def _first_distinct(frame: pl.DataFrame, hashes: pl.Series) -> pl.Series:
     where = repeated.arg_true()
     same = frame[where].select(pl.struct(pl.all()).is_first_distinct()).to_series()
     return first.scatter(where, same)
-
-
-def _n(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)

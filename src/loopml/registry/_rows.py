@@ -120,6 +120,8 @@ def fill_ingest(row: IngestRow, result: IngestResult, run_id: str | None) -> Ing
             "violations": [asdict(v) for v in report.violations],
             "coerced_columns": report.coerced_columns,
             "extra_columns": report.extra_columns,
+            "warned_rows": report.warned_rows,
+            "quality_score": report.quality_score,
         }
     )
     row.started_at, row.seconds = result.started_at, float(result.seconds)

@@ -21,6 +21,7 @@ from loopml.core.records._data import (
     Validated,
     ValidationReport,
     Violation,
+    quality_score,
 )
 from loopml.core.records._loop import (
     CheckItem,
@@ -92,6 +93,7 @@ __all__ = [
     "TriggerKind",
     "Validated",
     "ValidationReport",
+    "quality_score",
     "Violation",
     "WindowReport",
     "plain_json",

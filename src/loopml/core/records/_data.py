@@ -65,12 +65,14 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Violation:
-    """How many rows broke one rule on one column, with an example value."""
+    """How many rows broke one rule on one column (``column`` is ``*`` for a rule over
+    several columns or whole rows), with an example value; ``warn`` rules only report."""
 
     column: str
-    rule: str  # "type", "not_null", "min", "max", "allowed", "duplicate", "missing_column"
+    rule: str  # a ColumnSpec rule ("type", "min" ...), "duplicate", "missing_column", a Rule
     rows: int
     example: str | None = None
+    severity: str = "error"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +86,7 @@ class ValidationReport:
     violations: tuple[Violation, ...] = ()
     coerced_columns: tuple[str, ...] = ()  # columns whose values were converted to the type
     extra_columns: tuple[str, ...] = ()  # columns in the data that the contract does not name
+    warned_rows: int = 0  # accepted rows that broke only ``warn`` rules
 
     def __post_init__(self) -> None:
         if self.rows_in != self.rows_accepted + self.rows_quarantined:
@@ -91,6 +94,23 @@ class ValidationReport:
                 f"rows_in {self.rows_in} != accepted {self.rows_accepted} + "
                 f"quarantined {self.rows_quarantined}"
             )
+
+    @property
+    def quality_score(self) -> float:
+        """``quality_score(rows_in, quarantined, warned)`` of this batch."""
+        return quality_score(self.rows_in, self.rows_quarantined, self.warned_rows)
+
+
+def quality_score(rows_in: int, quarantined: int, warned: int) -> float:
+    """A data-quality score from 0 to 100: the share of rows that broke no rule, a row that
+    broke only ``warn`` rules counting half; 100 for no rows.
+
+    >>> quality_score(1000, 20, 10)
+    97.5
+    """
+    if rows_in <= 0:
+        return 100.0
+    return round(100.0 * (rows_in - quarantined - 0.5 * warned) / rows_in, 2)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
