@@ -1,4 +1,5 @@
-"""``loopml ingest``, ``loopml sources`` and ``loopml quarantine ls|show|replay``."""
+"""``loopml ingest``, ``loopml sources``, ``loopml quarantine ls|show|replay`` and
+``loopml contract check``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from loopml.cli._app import JsonOpt, ProjectOpt, _project, friendly
 quarantine_app = typer.Typer(
     name="quarantine",
     help="Rows that failed validation: list them, show them, replay them after a fix.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+contract_app = typer.Typer(
+    name="contract",
+    help="Data contracts (contracts/SOURCE.yaml): check them for mistakes.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -65,13 +73,16 @@ def ingest(
     rows = {r["source"]: r for r in summarize(results)}
     summary = [rows.get(n) or {"source": n, "chunks": 0, "rows_in": 0, "accepted": 0,
                                "quarantined": 0, "duplicates": 0, "replaced": 0,
-                               "rejected": 0, "recovered": 0} for n in names]
+                               "rejected": 0, "recovered": 0, "warned": 0,
+                               "quality_score": 100.0} for n in names]
     if as_json:
         print_json({"sources": summary})
         return
-    _table("Ingest", ["source", "rows in", "accepted", "quarantined", "duplicates", "replaced"],
+    _table("Ingest", ["source", "rows in", "accepted", "quarantined", "duplicates", "replaced",
+                      "quality"],
            [[s["source"], f"{s['rows_in']:,}", f"{s['accepted']:,}", f"{s['quarantined']:,}",
-             f"{s['duplicates']:,}", f"{s['replaced']:,}"] for s in summary])
+             f"{s['duplicates']:,}", f"{s['replaced']:,}",
+             f"{s['quality_score']:g}" if s["rows_in"] else "-"] for s in summary])
     recovered = sum(s["recovered"] for s in summary)
     if recovered:
         console().print(f"Finished {recovered} ingest(s) a crash had left half-done.")
@@ -120,8 +131,12 @@ def sources(as_json: JsonOpt = False, project: ProjectOpt = None) -> None:
             f"{last['rows_in']:,} in, {last['rows_accepted']:,} accepted, "
             f"{last['rows_quarantined']:,} quarantined")
         pending = f" ({s['pending']} pending)" if s["pending"] else ""
-        rows.append([s["name"], s["kind"], s["cursor_summary"] + pending, counts, when])
-    _table("Sources", ["source", "kind", "cursor", "last ingest", "at"], rows)
+        totals = s["totals"]
+        quality = "-" if not totals["rows_in"] else (
+            f"{totals['quality_score']:g} ({last['quality_score']:g} last)")
+        rows.append([s["name"], s["kind"], s["cursor_summary"] + pending, counts, when,
+                     quality])
+    _table("Sources", ["source", "kind", "cursor", "last ingest", "at", "quality"], rows)
 
 
 @quarantine_app.command("ls")
@@ -199,12 +214,15 @@ def quarantine_replay(source: SourceArg, as_json: JsonOpt = False,
 
 
 def summarize(results: list[Any]) -> list[dict[str, Any]]:
-    """Per source: chunks, rows in, accepted, quarantined, duplicates, replaced, rejected."""
+    """Per source: chunks, rows in, accepted, quarantined, duplicates, replaced, rejected,
+    warned (accepted rows that broke only warn rules) and the data-quality score."""
+    from loopml.core.records import quality_score
+
     out: dict[str, dict[str, Any]] = {}
     for r in results:
         row = out.setdefault(r.source, {
             "source": r.source, "chunks": 0, "rows_in": 0, "accepted": 0, "quarantined": 0,
-            "duplicates": 0, "replaced": 0, "rejected": 0, "recovered": 0,
+            "duplicates": 0, "replaced": 0, "rejected": 0, "recovered": 0, "warned": 0,
             "clean_version": None, "quarantine_version": None,
         })
         row["chunks"] += 1
@@ -215,9 +233,12 @@ def summarize(results: list[Any]) -> list[dict[str, Any]]:
         row["replaced"] += r.replaced
         row["rejected"] += r.rejected
         row["recovered"] += int(r.recovered)
+        row["warned"] += r.report.warned_rows
         row["clean_version"] = r.clean.version
         if r.quarantine is not None:
             row["quarantine_version"] = r.quarantine.version
+    for row in out.values():
+        row["quality_score"] = quality_score(row["rows_in"], row["quarantined"], row["warned"])
     return list(out.values())
 
 
@@ -238,8 +259,65 @@ def _when(at: Any) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S") if hasattr(at, "strftime") else str(at)
 
 
+@contract_app.command("check")
+@friendly
+def contract_check(
+    target: Annotated[
+        Optional[str],
+        typer.Argument(help="A source name or a contract file (default: every source's).",
+                       show_default=False),
+    ] = None,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Check contract files and explain each mistake.
+
+    Reports every problem, not only the first: YAML syntax (with the line), unknown
+    keys and types, bounds, regular expressions, rules whose SQL does not parse or
+    reads unknown columns, settings without effect. Exits 1 when any is found.
+    """
+    from pathlib import Path
+
+    from loopml.cli._render import console, print_json
+    from loopml.quality import check_contract
+
+    if target is not None and (target.endswith((".yaml", ".yml")) or "/" in target):
+        paths = [Path(target)]
+    else:
+        proj = _project(project)
+        with proj:
+            names = [target] if target else [s.name for s in proj.config.sources]
+            paths = [proj.root / "contracts" / f"{proj.config.source(n).name}.yaml"
+                     for n in names]
+    found = {_shown_path(p): check_contract(p) for p in paths}
+    if as_json:
+        print_json([{"contract": p, "problems": found[p]} for p in found])
+    else:
+        c = console()
+        for path, problems in found.items():
+            if not problems:
+                c.print(f"[green]{path}: no problems[/]")
+                continue
+            c.print(f"[red]{path}: {len(problems)} problem(s)[/]")
+            for problem in problems:
+                c.print(f"  - {problem}", markup=False, highlight=False)
+    if any(found.values()):
+        raise typer.Exit(1)
+
+
+def _shown_path(path: Any) -> str:
+    """``path`` relative to the working folder when it is inside it."""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the ``loopml`` app."""
     app.command()(ingest)
     app.command()(sources)
     app.add_typer(quarantine_app)
+    app.add_typer(contract_app)

@@ -137,7 +137,8 @@ def show_run(result: RunResult) -> None:
             table.add_row(
                 f"ingest {ing.source}",
                 f"{r.rows_in:,} rows in, {r.rows_accepted:,} accepted, "
-                f"{r.rows_quarantined:,} quarantined ({r.duplicates:,} duplicates)",
+                f"{r.rows_quarantined:,} quarantined ({r.duplicates:,} duplicates), "
+                f"quality {r.quality_score:g}",
             )
     else:
         table.add_row("ingest", "no new files; trained on the existing clean table")

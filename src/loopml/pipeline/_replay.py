@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.config import SourceConfig
 from loopml.core.contract import Contract
+from loopml.core.records import quality_score
 from loopml.pipeline._commit import (
     TAG,
     as_recorded,
@@ -155,7 +156,8 @@ def quarantine_rows(ctx: Context, source: str, *, reason: str | None = None,
 
 
 def sources_status(ctx: Context) -> list[dict[str, Any]]:
-    """Each source: name, kind, cursor (and a summary), its last ingest and pending intents."""
+    """Each source: name, kind, cursor (and a summary), its last ingest, its ingests summed
+    (``totals``, with the data-quality score of everything it ingested) and pending intents."""
     cursors = ctx.catalog.cursors()
     pending = Counter(i["source"] for i in ctx.catalog.pending_ingests())
     out = []
@@ -167,12 +169,19 @@ def sources_status(ctx: Context) -> list[dict[str, Any]]:
             i = last[0]
             ingest = {k: i[k] for k in ("ingest_id", "rows_in", "rows_accepted",
                                         "rows_quarantined", "duplicates", "started_at")}
+            ingest["warned_rows"] = int(i.get("warned_rows", 0))
+            ingest["quality_score"] = quality_score(i["rows_in"], i["rows_quarantined"],
+                                                    ingest["warned_rows"])
+        totals = ctx.catalog.ingest_totals(src.name)
+        totals["quality_score"] = quality_score(totals["rows_in"], totals["rows_quarantined"],
+                                                totals["warned_rows"])
         out.append({
             "name": src.name, "kind": src.kind,
             "cursor": None if stored is None else stored["cursor"],
             "cursor_summary": cursor_summary(None if stored is None else stored["cursor"]),
             "cursor_updated_at": None if stored is None else stored["updated_at"],
             "last_ingest": ingest, "pending": pending.get(src.name, 0),
+            "totals": totals,
         })
     return out
 

@@ -209,6 +209,23 @@ class Catalog(IngestLog, LeaderboardLog):
         with self._session("Listing ingests") as s:
             return [_rows.ingest_dict(r) for r in s.scalars(query.limit(_rows.limit(limit)))]
 
+    def ingest_totals(self, source: str) -> dict[str, int]:
+        """A source's ingests summed: ingests, rows_in, rows_accepted, rows_quarantined and
+        warned_rows (accepted rows that broke only ``warn`` rules)."""
+        query = sa.select(IngestRow.rows_in, IngestRow.rows_accepted,
+                          IngestRow.rows_quarantined, IngestRow.report
+                          ).where(IngestRow.source == source)
+        out = dict.fromkeys(("ingests", "rows_in", "rows_accepted", "rows_quarantined",
+                             "warned_rows"), 0)
+        with self._session("Summing ingests") as s:
+            for rows_in, accepted, quarantined, report in s.execute(query):
+                out["ingests"] += 1
+                out["rows_in"] += rows_in
+                out["rows_accepted"] += accepted
+                out["rows_quarantined"] += quarantined
+                out["warned_rows"] += int((report or {}).get("warned_rows", 0))
+        return out
+
     def ingests_behind(self, versions: dict[str, int]) -> list[dict[str, Any]]:
         """The ingests whose commits make up these clean table versions (``{table:
         version}``, as a run records them), oldest first, as ``ingests`` gives them."""

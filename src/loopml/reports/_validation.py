@@ -26,12 +26,15 @@ def render_validation(report: ValidationReport, *, title: str | None = None) -> 
             ("Accepted", num(report.rows_accepted), pct(share(report.rows_accepted))),
             ("Quarantined", num(report.rows_quarantined), pct(share(report.rows_quarantined))),
             ("Duplicates", num(report.duplicates), pct(share(report.duplicates))),
+            ("Warned", num(report.warned_rows), pct(share(report.warned_rows))),
             ("Rules broken", num(len(violations)), ""),
+            ("Quality score", f"{report.quality_score:g}", "of 100"),
         ],
         "flow_plot": _flow_plot(page, report),
         "violation_plot": _violation_plot(page, violations) if violations else None,
         "violations": [
-            {"column": v.column, "rule": v.rule, "rows": num(v.rows), "share": pct(share(v.rows)),
+            {"column": v.column, "rule": v.rule if v.severity == "error" else f"{v.rule} (warn)",
+             "rows": num(v.rows), "share": pct(share(v.rows)),
              "example": "" if v.example is None else v.example}
             for v in violations
         ],  # fmt: skip
