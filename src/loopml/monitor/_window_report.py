@@ -171,6 +171,10 @@ def history_rows(report: WindowReport, *, monitored_at: datetime | None = None) 
         rows.append(("_performance", "concept_drift", 1.0, perf))
     if report.drift is not None:
         rows += _drift_rows(report.drift)
+    if report.quality_score is not None:
+        rows.append(("_quality", "score", report.quality_score, report.status))
+        rows += [(v.column, f"contract_{v.rule}", float(v.rows), report.status)
+                 for v in report.quality]
     rows.append(("_window", "rows", float(report.rows), report.status))
     rows.append(("_window", "labelled_rows", float(report.labelled_rows), report.status))
     when = monitored_at or datetime.now(UTC)

@@ -25,7 +25,14 @@ from loopml.pipeline._alerts import alert
 if TYPE_CHECKING:
     import polars as pl
 
-    from loopml.core.records import Decision, Evidence, ModelBundle, ModelVersion, Trigger
+    from loopml.core.records import (
+        Decision,
+        Evidence,
+        ModelBundle,
+        ModelVersion,
+        Trigger,
+        WindowReport,
+    )
     from loopml.pipeline._context import Context
     from loopml.pipeline._run import Trained
 
@@ -175,6 +182,7 @@ def monitor_windows(
                                   config=ctx.config.monitoring, metric=champion.metric,
                                   decay_margin=ctx.config.loop.decay_margin,
                                   estimate_tolerance=ctx.config.loop.estimate_tolerance)
+            report = with_quality(report, windows[i], own)
             rows = history_rows(report)
             if rows.height:
                 ctx.lake.merge(table, rows, keys=HISTORY_KEYS,
@@ -182,6 +190,33 @@ def monitor_windows(
             if is_champion or every:
                 reports.append(report)
     return reports
+
+
+def with_quality(report: WindowReport, window: pl.DataFrame, bundle: ModelBundle
+                 ) -> WindowReport:
+    """``report`` with the window's rows validated against the model's contract (its
+    feature columns), as an ingest validates a batch: a quality score, the rules broken, and
+    a warning when rows break an ``error`` rule (the server scores values the contract's
+    bounds and categories do not hold)."""
+    from dataclasses import replace
+
+    from loopml.quality import validate
+
+    names = [c for c in bundle.feature_columns if c in window.columns]
+    if not names or window.height == 0:
+        return report
+    checked = validate(window.select(names), bundle.contract.select(names),
+                       drop_duplicates=False)
+    broken = [v for v in checked.report.violations if v.rows and v.rule != "missing_column"]
+    update: dict[str, Any] = {"quality_score": checked.report.quality_score,
+                              "quality": tuple(broken)}
+    errors = [v for v in broken if v.severity == "error"]
+    if errors:
+        shown = ", ".join(f"{v.column} {v.rule} ({v.rows:,})" for v in errors[:5])
+        update["status"] = "alert" if report.status == "alert" else "warn"
+        update["reasons"] = (*report.reasons, f"{checked.report.rows_quarantined:,} row(s) "
+                             f"break the contract: {shown}")
+    return replace(report, **update)
 
 
 def _recorded_windows(ctx: Context, table: str) -> dict[tuple[int, Any], tuple[int, int]]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from loopml.core.records._base import Status
+from loopml.core.records._data import Violation
 
 if TYPE_CHECKING:
     import polars as pl
@@ -145,6 +146,8 @@ class WindowReport:
     reference_score: float | None = None  # the primary metric at training (test split)
     concept_drift_at: datetime | None = None  # first change in the errors of labelled rows
     reasons: tuple[str, ...] = ()  # why the status is not ok, one sentence each
+    quality_score: float | None = None  # the window's rows against the contract (0-100)
+    quality: tuple[Violation, ...] = ()  # the contract's rules the window's rows broke
 
 
 
