@@ -116,7 +116,12 @@ def in_process(bundle: Any, records: list[dict], *, repeats: int = REPEATS) -> d
     from loopml.serve import predict_frame
     from loopml.serve._request import RequestSchema
     from loopml.serve._scoring import Scorer, conform
-    from loopml.train._fastpath import _shared
+
+    try:
+        from loopml.train._fastpath import _shared
+    except ImportError:  # a loopml from before plans shared columns: each reads the frame
+        def _shared(frame: Any) -> Any:
+            return frame
 
     scorer = Scorer(bundle)
     schema = RequestSchema(scorer.contract, max_records=10)
@@ -262,3 +267,74 @@ def _summary(ns: list[int]) -> dict[str, float]:
     us = np.asarray(ns) / 1000
     return {"p50_us": round(float(np.median(us)), 1),
             "p99_us": round(float(np.percentile(us, 99)), 1), "n": int(us.size)}
+
+
+def build_demo(folder: Path) -> Path:
+    """The demo's project trained as ``loopml demo`` trains it (its data, weather source,
+    policy and time budget), without serving it or replaying the months."""
+    from loopml.pipeline._demo import LEAKS, TARGET, _demo_policy, add_weather, write_flights
+    from loopml.pipeline._project import Project
+
+    data = folder / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    train_file, _ = write_flights(data, train_rows=30_000)
+    project = Project.init(train_file, target=TARGET, task="classification",
+                           time_column="time_hour", exclude=LEAKS, directory=folder,
+                           name="flights", force=True, training={"time_budget_s": 12})
+    _demo_policy(project, month_rows=1500)
+    add_weather(Project(project.file), data, say=lambda *_: None)
+    with Project(project.file) as trained:
+        trained.run()
+    return folder
+
+
+def breakdown(project: Path, records: list[dict], *, http_seconds: int | None,
+              work: Path, start: Any = None, stop: Any = None) -> dict[str, Any]:
+    """The in-process and (when ``http_seconds``) HTTP breakdowns for a project's champion
+    in its serving form; ``start(project)`` gives a running ``loopml serve`` and its URL,
+    ``stop(server)`` ends it."""
+    from loopml.pipeline import Project
+    from loopml.pipeline._context import serving_bundle
+
+    with Project(project) as p:
+        mv = p.catalog.model_version(p.model_name, "champion")
+        bundle = serving_bundle(Path(p.catalog.fetch(mv.name, mv.version)))
+    if bundle.serving_form != "compiled":
+        return {"model": mv.ref, "error": f"served as {bundle.serving_form}"}
+    out: dict[str, Any] = {"model": mv.ref, "in_process": in_process(bundle, records)}
+    handled = handler(bundle, records)
+    out["handler"] = handled
+    if http_seconds:
+        server, url = start(project)
+        try:
+            out["http"] = http(url, handled, json.dumps({"records": records[:1]}).encode(),
+                               http_seconds, work)
+        finally:
+            stop(server)
+    return out
+
+
+def markdown(found: dict[str, Any]) -> list[str]:
+    lines = ["## Where the time of one record goes", ""]
+    for name, b in found.items():
+        if "error" in b:
+            lines += [f"{name} ({b['model']}): {b['error']}", ""]
+            continue
+        ip = b["in_process"]
+        lines += [f"Model {name}: {b['model']}, {ip['model']}; {ip['rows']} rows x "
+                  f"{ip['repeats']} scorings each.", ""]
+        lines += summary_table(f"{name}: one record in process (compiled form)", ip["parts"],
+                               ip["score_one"])
+        lines += [f"`predict_frame` on a one-row frame (a Scorer made per call, conform, "
+                  f"output columns): p50 {ip['predict_frame_one']['p50_us']} µs, p99 "
+                  f"{ip['predict_frame_one']['p99_us']} µs.", ""]
+        if "http" in b:
+            h = b["http"]
+            lines += summary_table(f"{name}: one record over HTTP (/predict, wrk -c1: p50 "
+                                   f"{h['predict']['p50_us']} µs, p99 "
+                                   f"{h['predict']['p99_us']} µs; GET /health p50 "
+                                   f"{h['health']['p50_us']} µs)", h["parts"])
+        else:
+            lines += summary_table(f"{name}: /predict's handler in process",
+                                   b["handler"]["parts"])
+    return lines

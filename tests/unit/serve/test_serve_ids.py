@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import polars as pl
-from tests.unit.serve.serve_models import record
 
 from loopml.serve import PredictionLog
+from tests.unit.serve.serve_models import record
 
 
 def test_ids_are_answered_and_logged_as_text(classifier, client_for, lake):
