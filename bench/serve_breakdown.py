@@ -245,7 +245,7 @@ def http(url: str, handler_parts: dict, body: bytes, seconds: int, work: Path) -
     health = wrk_latency(url, "/health", None, max(2, seconds // 2), work)
     inside = sum(p["p50_us"] for p in handler_parts["parts"])
     framework = max(0.0, predict["p50_us"] - inside)
-    rows = [{"part": "framework: uvicorn, routing, body, thread pool, loopback",
+    rows = [{"part": "the rest: uvicorn, routing, middleware (metrics, request id, access log), body, thread pool, loopback, the log writer's thread",
              "p50_us": round(framework, 1)}, *handler_parts["parts"]]
     for row in rows:
         row["share"] = round(row["p50_us"] / predict["p50_us"], 3)
