@@ -12,9 +12,13 @@ registration chose it), the floor under every HTTP figure.
 The model is a flights project's champion trained by loopml (``serve_latency.build_project``)
 unless ``--project`` names one. MLflow runs from an environment of its own under
 ``.bench-peers/mlflow`` (``bench/peers/mlflow.txt`` plus this checkout of loopml, to unpickle
-the pipeline), made on first use. Writes ``bench/results/serve.json`` and ``serve.md``.
+the pipeline), made on first use. Then where the time of one record goes, part by part, in
+process and over HTTP (``wrk -c1``), for the demo's champion (trained here unless
+``--demo-project``) and the flights model (``bench/serve_breakdown.py``). Writes
+``bench/results/serve.json`` and ``serve.md``.
 
     .venv/bin/python bench/serve.py [--project DIR] [--seconds 10] [--skip mlflow]
+    .venv/bin/python bench/serve.py --in-process-only --project DIR --demo-project DIR
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+import serve_breakdown  # noqa: E402  (bench/serve_breakdown.py: where the time goes)
 import serve_latency  # noqa: E402  (bench/serve_latency.py: the flights project)
 
 RESULTS = HERE / "results" / "serve.json"
@@ -247,6 +252,8 @@ def table(result: dict) -> str:
             rows.append(f"| {name} | failed: {r['error'][:80]} | | | | | | |")
             continue
         s, b, t = r["single"], r["batch"], r["throughput"]
+        if r.get("from_an_earlier_run"):
+            name = f"{name} (earlier run)"
         rows.append(f"| {name} | {s['p50_ms']} | {s['p99_ms']} | {b['p50_ms']} | "
                     f"{t['requests_per_s']} | {t['errors']} | {t['server_cpu_ms_per_request']} | "
                     f"{t['server_rss_mb']} |")
@@ -259,7 +266,8 @@ def table(result: dict) -> str:
         f"In process (`predict_frame`, scikit-learn path): one record p50 {p['p50_us']} µs, "
         f"p99 {p['p99_us']} µs; a batch of 1,000 {p['batch_1000_ms']} ms.", *_compiled_line(result),
         "",
-        *[f"- {k}: {v}" for k, v in result["ratios"].items()], ""])
+        *[f"- {k}: {v}" for k, v in result["ratios"].items()], "",
+        *serve_breakdown.markdown(result.get("breakdown", {}))])
 
 
 def _compiled_line(result: dict) -> list[str]:
@@ -279,8 +287,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per server")
     parser.add_argument("--skip", action="append", default=[],
                         help="leave a server out: loopml-1, loopml-2, fastapi, mlflow")
+    parser.add_argument("--in-process-only", action="store_true",
+                        help="no servers: in-process figures and breakdowns only (the servers' "
+                             "figures of the last full run are kept)")
+    parser.add_argument("--demo-project", type=Path,
+                        help="the demo project for the breakdown (default: trained here)")
+    parser.add_argument("--breakdown-seconds", type=int, default=8,
+                        help="wrk -c1 duration for the HTTP breakdown")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
+    if args.in_process_only:
+        args.skip = ["loopml-1", "loopml-2", "fastapi", "mlflow"]
+    elif shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
     from loopml.pipeline import Project
@@ -320,6 +337,16 @@ def main() -> None:
         fast_bundle = serving_bundle(bundle_dir)
         fast = in_process(fast_bundle, rows, args.warmup) if (
             fast_bundle.serving_form == "compiled") else None
+        print("breakdown ...", flush=True)
+        demo = args.demo_project or serve_breakdown.build_demo(work / "demo")
+        seconds = None if args.in_process_only else args.breakdown_seconds
+        parts = {}
+        for name, folder in (("demo", demo), ("flights", project)):
+            sample, _, _ = serve_latency.sample_rows(folder, 100)
+            parts[name] = serve_breakdown.breakdown(
+                folder, [serve_latency.json_record(r) for r in sample.to_dicts()],
+                http_seconds=seconds, work=work,
+                start=lambda f: start("loopml-1", f, bundle_dir, work), stop=stop)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -335,9 +362,17 @@ def main() -> None:
             if kind in servers and "throughput" in servers[kind]:
                 ratios[f"{kind} throughput / mlflow"] = round(
                     servers[kind]["throughput"]["requests_per_s"] / ml, 2)
+    if RESULTS.exists():  # a server left out keeps its figures from the last run that had it
+        last = json.loads(RESULTS.read_text())
+        for kind, found in last.get("servers", {}).items():
+            if kind in args.skip and kind not in servers:
+                servers[kind] = {**found, "from_an_earlier_run": True}
+        if args.in_process_only:
+            ratios.update({k: v for k, v in last.get("ratios", {}).items() if "throughput" in k})
     result = {
         "benchmark": "serve", "model": f"{model} ({type(bundle.model).__name__})",
         "servers": servers, "in_process": floor, "in_process_compiled": fast,
+        "breakdown": parts,
         "serving_form": {"form": fast_bundle.serving_form, "reason": fast_bundle.serving_reason},
         "ratios": ratios,
         "targets": {"single_p50_ms": 1.5, "single_p99_ms": 3.0,

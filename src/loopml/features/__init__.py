@@ -5,8 +5,10 @@ turns the fitted transformer into a ``FeaturePlan`` that serves without scikit-l
 """
 
 from loopml.features._build import build_features, categorical_count, tree_features
+from loopml.features._columns import Columns
 from loopml.features._compiled import FeaturePlan, compile_features
 
 __all__ = [
-    "FeaturePlan", "build_features", "categorical_count", "compile_features", "tree_features",
+    "Columns", "FeaturePlan", "build_features", "categorical_count", "compile_features",
+    "tree_features",
 ]

@@ -123,3 +123,103 @@ def _days_from_civil(year: Any, month: int, day: int) -> Any:
     yoe = y - era * 400
     doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+
+
+class Columns:
+    """A few rows (at most ``SMALL``) as Python values, each column converted once however
+    many feature plans read it: an ensemble's plans share one per scored frame.
+
+    Built from a Polars frame (``Columns(frame)``), or from Python values already in the
+    Polars types ``dtypes`` names (``Columns.of_values``: a request's records, no frame
+    built); a column whose type has no Python shortcut is read through a Polars Series, so
+    the numbers are those of the frame path.
+    """
+
+    __slots__ = ("height", "_frame", "_values", "_dtypes", "_done")
+    SMALL = SMALL
+
+    def __init__(self, frame: pl.DataFrame | None, *, height: int | None = None,
+                 values: dict[str, list[Any]] | None = None,
+                 dtypes: dict[str, Any] | None = None):
+        self._frame = frame
+        self.height = frame.height if frame is not None else int(height or 0)
+        self._values = values
+        self._dtypes = dtypes
+        self._done: dict[Any, Any] = {}
+
+    @classmethod
+    def of_values(cls, values: dict[str, list[Any]], dtypes: dict[str, Any]) -> Columns:
+        """Columns of Python values (``None`` for null) held as the Polars types
+        ``dtypes``, e.g. a validated request's records."""
+        height = len(next(iter(values.values()))) if values else 0
+        return cls(None, height=height, values=values, dtypes=dtypes)
+
+    def series(self, name: str) -> pl.Series:
+        import polars as pl
+
+        if self._frame is not None:
+            return self._frame.get_column(name)
+        key = ("series", name)
+        if key not in self._done:
+            assert self._values is not None and self._dtypes is not None
+            self._done[key] = pl.Series(name, self._values[name], dtype=self._dtypes[name])
+        return self._done[key]
+
+    def floats(self, name: str) -> list[float]:
+        """``float_list`` of the column."""
+        key = ("floats", name)
+        found = self._done.get(key)
+        if found is None:
+            simple = self._simple(name, _NUMERIC)
+            if simple is None:
+                found = float_list(self.series(name))
+            else:
+                nan = float("nan")
+                found = [nan if v is None else float(v) for v in simple]
+            self._done[key] = found
+        return found
+
+    def texts(self, name: str) -> list[str | None]:
+        """The column as text, as ToText casts it (nulls stay None)."""
+        import polars as pl
+
+        key = ("texts", name)
+        found = self._done.get(key)
+        if found is None:
+            found = self._simple(name, ("String",))
+            if found is None:
+                series = self.series(name)
+                if not isinstance(series.dtype, pl.String):
+                    series = series.cast(pl.String)
+                found = series.to_list()
+            self._done[key] = found
+        return found
+
+    def dates(self, name: str, parts: list[str]) -> list[list[float]]:
+        """``date_parts`` of the column, one list per row."""
+        key = ("dates", name, tuple(parts))
+        found = self._done.get(key)
+        if found is None:
+            found = self._done[key] = date_parts(self.series(name), parts, as_lists=True)
+        return found
+
+    def _simple(self, name: str, kinds: tuple[str, ...]) -> list[Any] | None:
+        """The column's Python values when it is held as one of ``kinds`` (Polars type
+        names), else None."""
+        if self._values is not None:
+            assert self._dtypes is not None
+            dtype = self._dtypes[name]
+            return self._values[name] if _kind(dtype) in kinds else None
+        assert self._frame is not None
+        series = self._frame.get_column(name)
+        return series.to_list() if _kind(series.dtype) in kinds else None
+
+
+# Polars types whose Python values convert to float as Polars' cast does (``float`` rounds
+# an integer to nearest)
+_NUMERIC = ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
+            "Float32", "Float64", "Boolean")
+
+
+def _kind(dtype: Any) -> str:
+    return type(dtype).__name__ if not isinstance(dtype, type) else dtype.__name__

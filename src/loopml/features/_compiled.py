@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import NotCompilable
-from loopml.features._columns import SMALL, date_parts, float_list, floats
+from loopml.features._columns import SMALL, Columns, date_parts, floats
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 FORMAT = "loopml.feature_plan"
 VERSION = 1
 MISSING = "(missing)"  # ToText's value for nulls
+_LIST_TABLE = 1 << 16  # lookup tables up to this many numbers are also kept as Python lists
 
 
 def compile_features(transformer: Any) -> FeaturePlan:
@@ -86,10 +87,23 @@ class FeaturePlan:
         """The input columns, in the order the blocks read them."""
         return [c for b in self.blocks for c in b.columns]
 
-    def transform(self, frame: pl.DataFrame) -> np.ndarray:
-        """The feature matrix of ``frame`` (float64, C-contiguous, one row per row)."""
+    def transform(self, frame: pl.DataFrame | Columns) -> np.ndarray:
+        """The feature matrix of ``frame`` (float64, C-contiguous, one row per row).
+
+        ``frame`` may be ``Columns`` (a few rows as Python values, shared by the plans of one
+        model so that each column is converted once); a frame of at most ``SMALL`` rows is
+        read that way too."""
         import numpy as np
 
+        if isinstance(frame, Columns) or frame.height <= SMALL:
+            columns = frame if isinstance(frame, Columns) else Columns(frame)
+            rows: list[list[float]] = [[] for _ in range(columns.height)]
+            for block in self.blocks:
+                for row, part in zip(rows, block.rows(columns), strict=True):
+                    row += part
+            if not rows:
+                return np.empty((0, self.width), dtype=np.float64)
+            return np.array(rows, dtype=np.float64)
         n = frame.height
         out = np.empty((n, self.width), dtype=np.float64)
         start = 0
@@ -270,9 +284,6 @@ class _Numbers:
         column ``start`` on."""
         import numpy as np
 
-        if n <= SMALL:
-            self._write_small(frame, out, start)
-            return
         X = np.empty((n, self.width_after([])), dtype=np.float64)
         if self.parts is None:
             for j, name in enumerate(self.columns):
@@ -299,9 +310,10 @@ class _Numbers:
                     X /= scale
         out[:, start:start + self.width] = X
 
-    def _write_small(self, frame: pl.DataFrame, out: np.ndarray, start: int) -> None:
-        """``write`` for a few rows, in Python floats: the same IEEE operations as numpy's in
-        the same order, without the cost of a dozen numpy calls on tiny arrays."""
+    def rows(self, columns: Columns) -> list[list[float]]:
+        """This block's numbers for a few rows, in Python floats: the same IEEE operations as
+        ``write``'s numpy ones in the same order, without the cost of a dozen numpy calls on
+        tiny arrays."""
 
         if self._small_steps is None:
             self._small_steps = [
@@ -309,11 +321,10 @@ class _Numbers:
                 for op, *arrays in self.steps
             ]
         if self.parts is None:
-            columns = [float_list(frame.get_column(c)) for c in self.columns]
-            rows = [list(r) for r in zip(*columns, strict=True)]
+            values = [columns.floats(c) for c in self.columns]
+            rows = [list(r) for r in zip(*values, strict=True)]
         else:
-            per_column = [date_parts(frame.get_column(c), self.parts, as_lists=True)
-                          for c in self.columns]
+            per_column = [columns.dates(c, self.parts) for c in self.columns]
             rows = per_column[0] if len(per_column) == 1 else [
                 [v for part in row for v in part] for row in zip(*per_column, strict=True)]
         for step in self._small_steps:
@@ -333,8 +344,7 @@ class _Numbers:
                     rows = [[v - m for v, m in zip(row, mean, strict=True)] for row in rows]
                 elif scale is not None:
                     rows = [[v / d for v, d in zip(row, scale, strict=True)] for row in rows]
-        if rows:
-            out[:, start:start + self.width] = rows
+        return rows
 
     def to_spec(self, arrays: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
         steps = []
@@ -378,6 +388,19 @@ class _Lookup:
             index[None] = index.get(MISSING, len(cats))  # a null is ToText's "(missing)"
             self._index.append(index)
         self._enums: list[Any] | None = None  # Polars Enum types, built on first large frame
+        self._lists: list[list[list[float]] | None] | None = None  # tables as Python rows
+
+    def rows(self, columns: Columns) -> list[list[float]]:
+        """This block's numbers for a few rows, as Python floats."""
+        if self._lists is None:  # small tables as Python lists, once
+            self._lists = [t.tolist() if t.size <= _LIST_TABLE else None for t in self.tables]
+        rows: list[list[float]] = [[] for _ in range(columns.height)]
+        for j, name in enumerate(self.columns):
+            index, unknown, table = self._index[j], len(self.categories[j]), self._lists[j]
+            for row, v in zip(rows, columns.texts(name), strict=True):
+                at = index.get(v, unknown)
+                row += self.tables[j][at].tolist() if table is None else table[at]
+        return rows
 
     def write(self, frame: pl.DataFrame, n: int, out: np.ndarray, start: int) -> None:
         """As ``_Numbers.write``."""
@@ -387,14 +410,9 @@ class _Lookup:
             series = frame.get_column(name)
             if not isinstance(series.dtype, pl.String):
                 series = series.cast(pl.String)  # exactly as ToText does
-            index, table = self._index[j], self.tables[j]
-            unknown = len(self.categories[j])
+            table = self.tables[j]
             stop = start + table.shape[1]
-            if n <= SMALL:
-                for r, v in enumerate(series.to_list()):
-                    out[r, start:stop] = table[index.get(v, unknown)]
-            else:
-                out[:, start:stop] = table[self._rows(j, series, unknown)]
+            out[:, start:stop] = table[self._rows(j, series, len(self.categories[j]))]
             start = stop
 
     def _rows(self, j: int, series: pl.Series, unknown: int) -> np.ndarray:

@@ -33,6 +33,7 @@ logger = logging.getLogger("loopml.serve")
 
 Resolve = Callable[[], "tuple[int, ModelBundle] | None"]
 SHADOW_QUEUE = 256  # requests waiting for the shadow model at most
+SMALL_FRAME = 32  # up to this many rows, unseen categories are found in Python
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -46,6 +47,7 @@ class Served:
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)  # allowed, as text
     form: str = "pickle"  # the model's form: "compiled" or "pickle" (see ModelBundle)
     reason: str | None = None  # why that form serves
+    _sets: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # a cache
 
     @classmethod
     def build(cls, bundle: ModelBundle, version: int, *, max_records: int) -> Served:
@@ -84,10 +86,14 @@ class Served:
         out = []
         for name, allowed in self.categories.items():
             column = features[name]
-            bad = column.is_not_null() & ~column.cast(pl.String).is_in(allowed)
-            if not bad.any():
-                continue
-            for i in bad.arg_true().to_list():
+            if column.dtype == pl.String and column.len() <= SMALL_FRAME:  # no expressions
+                known = self._known(name)
+                found = [i for i, v in enumerate(column.to_list())
+                         if v is not None and v not in known]
+            else:
+                bad = column.is_not_null() & ~column.cast(pl.String).is_in(allowed)
+                found = bad.arg_true().to_list() if bad.any() else []
+            for i in found:
                 value = column[i]
                 out.append({
                     "record": i, "field": name, "value": value,
@@ -96,6 +102,14 @@ class Served:
                 })  # fmt: skip
         out.sort(key=lambda w: (w["record"], w["field"]))
         return out
+
+
+    def _known(self, name: str) -> frozenset[str]:
+        """The allowed categories of ``name`` as a set, made once."""
+        known = self._sets.get(name)
+        if known is None:
+            known = self._sets[name] = frozenset(self.categories[name])
+        return known
 
 
 class Follower:

@@ -237,6 +237,7 @@ class _LightGBM(CompiledEstimator):
         super().__init__(**common)
         self.model, self.num_iteration = model, int(num_iteration)
         self.booster = lgb.Booster(model_str=model)
+        self._fast: _FastRow | None = None  # the single-row predictor, made on first use
 
     @classmethod
     def compile(cls, est: Any) -> _LightGBM:
@@ -254,7 +255,27 @@ class _LightGBM(CompiledEstimator):
                    classes=est.classes_ if task == "classification" else None)  # fmt: skip
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
+        if X.shape[0] == 1:
+            return self._one_row(X)
         return self.booster.predict(X, num_iteration=self.num_iteration, num_threads=1)
+
+    def _one_row(self, X: np.ndarray) -> np.ndarray:
+        """One row through LightGBM's own single-row entry point
+        (``LGBM_BoosterPredictForMatSingleRowFast``): the same predictor as ``predict``,
+        without its per-call checks and conversions (~10 us instead of ~60 us)."""
+        import ctypes
+
+        from lightgbm.basic import _LIB, _safe_call
+
+        if self._fast is None:
+            self._fast = _FastRow(self.booster, self.n_features, self.num_iteration)
+        row = np.ascontiguousarray(X[0], dtype=np.float64)
+        out = np.empty(self._fast.width, dtype=np.float64)
+        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(
+            self._fast.handle, row.ctypes.data_as(ctypes.c_void_p),
+            ctypes.byref(self._fast.length),
+            out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
+        return out.reshape(1, -1) if out.size > 1 else out  # as predict: (rows, classes)
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
         return _two_columns(self._raw(X))
@@ -269,6 +290,29 @@ class _LightGBM(CompiledEstimator):
     def _from_spec(cls, spec: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
                    common: dict[str, Any]) -> _LightGBM:  # fmt: skip
         return cls(model=spec["model"], num_iteration=spec["num_iteration"], **common)
+
+
+class _FastRow:
+    """LightGBM's prepared single-row prediction for a booster: normal output (as
+    ``predict``), the same iterations and one thread, float64 rows of ``n_features``."""
+
+    def __init__(self, booster: Any, n_features: int, num_iteration: int):
+        import ctypes
+
+        from lightgbm.basic import _LIB, _c_str, _safe_call
+
+        self.handle = ctypes.c_void_p()
+        self.length = ctypes.c_int64(0)
+        self.width = max(1, booster.num_model_per_iteration())
+        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(0), ctypes.c_int(0),  # C_API_PREDICT_NORMAL, start
+            ctypes.c_int(num_iteration), ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+            ctypes.c_int32(n_features), _c_str("num_threads=1"), ctypes.byref(self.handle)))
+        self._free = _LIB.LGBM_FastConfigFree
+
+    def __del__(self) -> None:
+        if self.handle:
+            self._free(self.handle)
 
 
 class _XGBoost(CompiledEstimator):

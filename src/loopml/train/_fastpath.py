@@ -30,6 +30,8 @@ from loopml.train._cv import align
 if TYPE_CHECKING:
     import polars as pl
 
+    from loopml.features import Columns
+
 FORMAT = 1
 TOLERANCE = 1e-6
 SPEC_FILE = "model.json"
@@ -58,14 +60,14 @@ class CompiledModel:
             raise AttributeError("a regressor has no classes")
         return np.asarray(self.classes)
 
-    def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+    def predict_proba(self, frame: pl.DataFrame | Columns) -> np.ndarray:
         if self.task != "classification":
             raise AttributeError("a regressor has no probabilities")
-        return np.asarray(self.root.proba(frame), dtype=np.float64)
+        return np.asarray(self.root.proba(_shared(frame)), dtype=np.float64)
 
-    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+    def predict(self, frame: pl.DataFrame | Columns) -> np.ndarray:
         if self.task != "classification":
-            return self.root.values(frame)
+            return self.root.values(_shared(frame))
         return self.decide(self.predict_proba(frame))
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
@@ -306,6 +308,16 @@ def _node_from_spec(spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> _Nod
                    for m, w in zip(spec["members"], spec["weights"], strict=True)]
         return _Ensemble(members, classes=spec["classes"], calibrator=calibrator)
     raise NotCompilable(f"unknown compiled node {kind!r}")
+
+
+def _shared(frame: Any) -> Any:
+    """A frame of a few rows as ``Columns``, which every member's feature plan reads, so
+    that each column is converted once; a larger frame as it is."""
+    from loopml.features import Columns
+
+    if isinstance(frame, Columns) or frame.height > Columns.SMALL:
+        return frame
+    return Columns(frame)
 
 
 def _plain(values: list[Any] | None) -> list[Any] | None:

@@ -217,3 +217,27 @@ def test_other_imputer_scaler_and_encoder_settings(tmp_path: Path) -> None:
     plan = roundtrip(compile_features(ct), tmp_path)
     for frame in (train, new, new[:1], all_null(3)):
         assert_same(plan, ct, frame)
+
+
+@pytest.mark.parametrize("view", ["dense", "tree"])
+def test_one_record_paths_give_the_batch_numbers(view: str) -> None:
+    """One record at a time, read from a frame, from shared Columns or from Python values
+    (as a request's records), gives the numbers of the batch path, nulls and unseen
+    categories included; several plans sharing one Columns each get their own."""
+    from loopml.features import Columns, tree_features
+
+    make = tree_features if view == "tree" else build_features
+    fit = generated(400, seed=7)
+    plans = [compile_features(make(CONTRACT, columns=list(TYPES), task="regression")
+                              .fit(fit[i::2], target("regression", 400, i)[i::2]))
+             for i in range(2)]
+    new = generated(120, seed=8, fit=False)
+    batches = [plan.transform(pl.concat([new] * 1)) for plan in plans]
+    assert new.height > 32  # the batch above took the large path
+    for r in range(new.height):
+        row = new.slice(r, 1)
+        shared = Columns(row)
+        values = Columns.of_values({c: row[c].to_list() for c in TYPES}, dict(SCHEMA))
+        for plan, batch in zip(plans, batches, strict=True):
+            for got in (plan.transform(row), plan.transform(shared), plan.transform(values)):
+                np.testing.assert_array_equal(got, batch[r:r + 1])

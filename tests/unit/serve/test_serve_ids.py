@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import polars as pl
-from tests.unit.serve.serve_models import record
 
 from loopml.serve import PredictionLog
+from tests.unit.serve.serve_models import record
 
 
 def test_ids_are_answered_and_logged_as_text(classifier, client_for, lake):
@@ -48,3 +48,22 @@ def test_unseen_categories_are_scored_with_a_warning(classifier, client_for):
     assert (warning["record"], warning["field"], warning["value"]) == (1, "carrier", "ZZ")
     clean = client.post("/predict", json={"records": [record(carrier=None)]}).json()
     assert clean["warnings"] == []
+
+
+def test_unseen_categories_of_few_and_many_rows_are_found_alike(classifier):
+    """The few-rows check (Python, against a set) and the many-rows one (expressions) name
+    the same records, fields and values; nulls are never unseen."""
+    import numpy as np
+
+    from loopml.serve._served import SMALL_FRAME, Served
+
+    served = Served.build(classifier, 1, max_records=10_000)
+    rng = np.random.default_rng(5)
+    carriers = rng.choice(["AA", "DL", "ZZ", "aa", "", None], 3 * SMALL_FRAME).tolist()
+    features = pl.DataFrame({"carrier": carriers}, schema={"carrier": pl.String})
+    many = served.unseen(features)
+    few = [w for start in range(0, features.height, SMALL_FRAME)
+           for w in ({**x, "record": x["record"] + start}
+                     for x in served.unseen(features.slice(start, SMALL_FRAME)))]
+    assert few == many
+    assert {w["value"] for w in many} == {"ZZ", "aa", ""}

@@ -253,3 +253,24 @@ def test_an_unsupported_estimator_is_not_compilable() -> None:
             compile_estimator(model)
     with pytest.raises(NotCompilable, match="not fitted"):
         compile_calibrator(Calibrator("isotonic"))
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_lightgbm_one_row_at_a_time_gives_the_batch_numbers(kind: str) -> None:
+    """A row scored alone (the booster's single-row predictor) gives the batch numbers,
+    missing values included."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 6))
+    X[rng.random(X.shape) < 0.15] = np.nan
+    y = {"binary": np.nan_to_num(X[:, 0]) > 0, "multiclass": rng.integers(0, 3, 600),
+         "regression": np.nan_to_num(X[:, 1]) * 2}[kind]
+    est = (LGBMRegressor if kind == "regression" else LGBMClassifier)(
+        n_estimators=25, verbose=-1).fit(X, y)
+    model = compile_estimator(est)
+    score = model.predict if kind == "regression" else model.predict_proba
+    batch = score(X[:80])
+    ones = np.concatenate([score(X[i:i + 1]) for i in range(80)])
+    np.testing.assert_array_equal(ones, batch)
+    assert ones.shape == ((80,) if kind == "regression" else (80, est.n_classes_))
