@@ -274,3 +274,29 @@ def test_lightgbm_one_row_at_a_time_gives_the_batch_numbers(kind: str) -> None:
     ones = np.concatenate([score(X[i:i + 1]) for i in range(80)])
     np.testing.assert_array_equal(ones, batch)
     assert ones.shape == ((80,) if kind == "regression" else (80, est.n_classes_))
+
+
+def test_lightgbm_single_rows_from_several_threads_give_the_batch_numbers() -> None:
+    """The server scores requests on a pool of threads: rows scored one at a time from four
+    threads at once through the one prepared single-row predictor are the batch numbers."""
+    import threading
+
+    from lightgbm import LGBMClassifier
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(2000, 8))
+    y = rng.integers(0, 3, 2000) + (X[:, 0] > 0)
+    model = compile_estimator(LGBMClassifier(n_estimators=60, verbose=-1, n_jobs=1).fit(X, y))
+    batch = model.predict_proba(X)
+    got = np.full_like(batch, np.nan)
+
+    def score(first: int) -> None:
+        for i in range(first, len(X), 4):
+            got[i] = model.predict_proba(X[i:i + 1])[0]
+
+    threads = [threading.Thread(target=score, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    np.testing.assert_array_equal(got, batch)
