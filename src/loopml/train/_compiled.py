@@ -11,6 +11,7 @@ keys starting with ``prefix`` (so several models share one ``.npz``) and returns
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -24,6 +25,7 @@ FORMAT = 1
 _FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
             "ExtraTreesRegressor")  # fmt: skip
 _LINEAR = ("LogisticRegression", "Ridge", "LinearRegression")
+_MAKING = threading.Lock()  # one single-row predictor per LightGBM model, made once
 
 
 def compile_estimator(estimator: Any) -> CompiledEstimator:
@@ -267,14 +269,18 @@ class _LightGBM(CompiledEstimator):
 
         from lightgbm.basic import _LIB, _safe_call
 
-        if self._fast is None:
-            self._fast = _FastRow(self.booster, self.n_features, self.num_iteration)
+        fast = self._fast
+        if fast is None:
+            with _MAKING:
+                if self._fast is None:
+                    self._fast = _FastRow(self.booster, self.n_features, self.num_iteration)
+                fast = self._fast
         row = np.ascontiguousarray(X[0], dtype=np.float64)
-        out = np.empty(self._fast.width, dtype=np.float64)
-        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(
-            self._fast.handle, row.ctypes.data_as(ctypes.c_void_p),
-            ctypes.byref(self._fast.length),
-            out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
+        out = np.empty(fast.width, dtype=np.float64)
+        with fast.lock:  # the prepared predictor is not thread-safe (the server's pool)
+            _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(
+                fast.handle, row.ctypes.data_as(ctypes.c_void_p), ctypes.byref(fast.length),
+                out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
         return out.reshape(1, -1) if out.size > 1 else out  # as predict: (rows, classes)
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
@@ -294,11 +300,13 @@ class _LightGBM(CompiledEstimator):
 
 class _FastRow:
     """LightGBM's prepared single-row prediction for a booster: normal output (as
-    ``predict``), the same iterations and one thread, float64 rows of ``n_features``."""
+    ``predict``), the same iterations and one thread, float64 rows of ``n_features``. One
+    call at a time (``lock``): two threads in it at once crash the process."""
 
     def __init__(self, booster: Any, n_features: int, num_iteration: int):
         import ctypes
 
+        self.lock = threading.Lock()
         from lightgbm.basic import _LIB, _c_str, _safe_call
 
         self.handle = ctypes.c_void_p()
