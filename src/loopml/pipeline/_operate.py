@@ -17,7 +17,7 @@ from loopml.lake import table_name
 if TYPE_CHECKING:
     import polars as pl
 
-    from loopml.core.records import DriftReport
+    from loopml.core.records import DriftReport, ModelBundle
     from loopml.pipeline._context import Context
 
 logger = logging.getLogger("loopml.serve")  # the server's log
@@ -90,10 +90,30 @@ def build_app(ctx: Context, *, model: str | None) -> Any:
         ctx.lake, mv.name, batch_rows=serving.log_batch_rows, flush_s=serving.log_flush_s,
         max_pending_rows=serving.log_max_pending_rows,
         dead_letter_dir=ctx.path(serving.dead_letter_dir),
+        check=contract_check(bundle),
     )
     ctx.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
     return create_app(bundle, model_name=mv.name, version=mv.version, log=log,
                       **serving_options(ctx, mv.name, model, current=(mv.version, bundle)))
+
+
+def contract_check(bundle: ModelBundle) -> Any:
+    """What the prediction log runs on each batch it writes: the served records validated
+    against the contract of the version served at start (its feature columns; the rules of a
+    batch, such as null rates, judge the written batch), as (column, rule, severity, rows)."""
+    from loopml.quality import validate
+
+    contract = bundle.contract
+
+    def check(frame: pl.DataFrame) -> list[tuple[str, str, str, int]]:
+        names = [c for c in bundle.feature_columns if c in frame.columns]
+        if not names:
+            return []
+        found = validate(frame.select(names), contract.select(names), drop_duplicates=False)
+        return [(v.column, v.rule, v.severity, v.rows) for v in found.report.violations
+                if v.rows and v.rule != "missing_column"]
+
+    return check
 
 
 def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:

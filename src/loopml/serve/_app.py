@@ -371,6 +371,11 @@ def create_app(
                                                   log.dropped_rows, {}),
                 "loopml_log_writable": ("1 when the last log write succeeded",
                                         float(log.last_error is None), {}),
+                "loopml_contract_violations_total": (
+                    "Logged records that broke a rule of the contract (validated as they are "
+                    "written)",
+                    [({"column": c, "rule": r, "severity": sev}, n)
+                     for (c, r, sev), n in sorted(log.contract_violations.items())], {}),
             }
         return Response(metrics.render(gauges),
                          media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -34,6 +34,8 @@ import logging
 import threading
 import time
 import weakref
+from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import (
@@ -93,6 +95,7 @@ class PredictionLog:
         max_pending_rows: int = 200_000,
         max_attempts: int = MAX_ATTEMPTS,
         dead_letter_dir: str | Path | None = None,
+        check: Callable[[pl.DataFrame], list[tuple[str, str, str, int]]] | None = None,
     ):
         if batch_rows < 1 or not flush_s > 0 or max_pending_rows < 1 or max_attempts < 1:
             raise ServeError(
@@ -121,6 +124,10 @@ class PredictionLog:
         self._dead_file_rows = 0
         self._dropped_rows = 0
         self._last_dead_letter: str | None = None
+        # validates the rows of each write off the request path: (column, rule, severity,
+        # rows) of the rules they broke, counted in ``contract_violations``
+        self._check = check
+        self._violations: Counter[tuple[str, str, str]] = Counter()
         self._wake = threading.Condition(threading.Lock())  # guards every field below
         self._writing = threading.Lock()  # one lake write at a time, in arrival order
         self._pending: list[pl.DataFrame] = []
@@ -190,6 +197,12 @@ class PredictionLog:
         """Why rows last went to the dead-letter table, or None if none ever did."""
         with self._wake:
             return self._last_dead_letter
+
+    @property
+    def contract_violations(self) -> dict[tuple[str, str, str], int]:
+        """Logged rows that broke a rule of the contract, by (column, rule, severity)."""
+        with self._wake:
+            return dict(self._violations)
 
     @property
     def last_error(self) -> str | None:
@@ -300,6 +313,7 @@ class PredictionLog:
             frame = pl.concat(batch, how="diagonal_relaxed")
         except pl.exceptions.PolarsError as exc:  # requests whose columns disagree
             raise LakeConflictError(f"The logged rows do not share column types: {exc}") from exc
+        self._validate(frame)
         try:
             self.lake.append(
                 self.table, frame, metadata={"loopml.stage": "serve", "loopml.rows": str(rows)}
@@ -312,6 +326,21 @@ class PredictionLog:
             raise LakeError(
                 f"Writing {rows} prediction row(s) to {self.table} failed: {exc}"
             ) from exc
+
+    def _validate(self, frame: pl.DataFrame) -> None:
+        """Count the rules of the contract the rows broke (a failure here only logs: the
+        rows are written all the same). A batch retried after a failed write counts again."""
+        if self._check is None:
+            return
+        try:
+            found = self._check(frame)
+        except Exception as exc:  # noqa: BLE001 - validation must never cost a prediction
+            logger.warning("Could not validate %d logged row(s): %s", frame.height,
+                           first_line(exc))
+            return
+        with self._wake:
+            for column, rule, severity, rows in found:
+                self._violations[(column, rule, severity)] += rows
 
     def _written(self, rows: int) -> None:
         with self._wake:

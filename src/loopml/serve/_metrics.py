@@ -52,9 +52,9 @@ class ServerMetrics:
         with self._lock:
             self.timeouts += 1
 
-    def render(self, gauges: dict[str, tuple[str, float, dict[str, str]]]) -> str:
+    def render(self, gauges: dict[str, tuple[str, Any, dict[str, str]]]) -> str:
         """The exposition text: these counters and histograms, then ``gauges`` (name ->
-        (help, value, labels))."""
+        (help, value, labels), or (help, [(labels, value), ...], {}) for several series)."""
         out: list[str] = []
         with self._lock:
             out += _head("loopml_requests_total", "counter", "HTTP requests by endpoint and status")
@@ -80,8 +80,9 @@ class ServerMetrics:
         for name, (help_, value, labels) in gauges.items():
             kind = "counter" if name.endswith("_total") else "gauge"
             out += _head(name, kind, help_)
-            tags = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            out.append(f"{name}{{{tags}}} {value:g}" if tags else f"{name} {value:g}")
+            for tagged, v in value if isinstance(value, list) else [(labels, value)]:
+                tags = ",".join(f'{k}="{_escape(str(x))}"' for k, x in tagged.items())
+                out.append(f"{name}{{{tags}}} {v:g}" if tags else f"{name} {v:g}")
         return "\n".join(out) + "\n"
 
 

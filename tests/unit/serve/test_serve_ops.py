@@ -128,3 +128,35 @@ def test_each_request_has_one_json_access_line_with_its_request_id(regressor, cl
     assert lines[0]["request_id"] == answer.json()["request_id"] == answer.headers["x-request-id"]
     assert lines[1]["request_id"] and lines[0]["ms"] > 0 and lines[0]["level"] == "info"
     assert pl.Series([x["time"] for x in lines]).str.ends_with("Z").all()
+
+
+def test_logged_records_are_validated_against_the_contract(classifier, client_for, lake):
+    """The server scores a distance above the contract's bound and a carrier it does not list
+    (a warning in the answer); the prediction log validates what it writes with the ingest's
+    code and /metrics counts the rules broken, by column, rule and severity."""
+    from loopml.pipeline._operate import contract_check
+
+    log = PredictionLog(lake, "flights", flush_s=60, check=contract_check(classifier))
+    client = client_for(classifier, log=log)
+    answer = client.post("/predict", json={"records": [
+        record(), record(distance=20000.0), record(carrier="ZZ"), record(distance=15000.5)]})
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 4
+    assert log.flush() == 4 and lake.read("predictions/flights").height == 4
+    assert log.contract_violations == {("distance", "max", "error"): 2,
+                                       ("carrier", "allowed", "error"): 1}
+    text = client.get("/metrics").text
+    assert ('loopml_contract_violations_total{column="distance",rule="max",severity="error"} 2'
+            in text.splitlines())
+    assert "# TYPE loopml_contract_violations_total counter" in text
+
+
+def test_a_failing_check_costs_no_logged_row(classifier, lake):
+    """Validation runs off the request path and never stops a write."""
+
+    def broken(frame):
+        raise RuntimeError("boom")
+
+    log = PredictionLog(lake, "flights", flush_s=60, check=broken)
+    log.add(pl.DataFrame({"_request_id": ["a"], "_prediction": [1.5]}))
+    assert log.flush() == 1 and log.contract_violations == {}
+    log.close()
