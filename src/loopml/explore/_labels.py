@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from loopml.core.errors import TargetError
 from loopml.core.records import LabelConflict, LabelIssue, LabelQuality
 from loopml.explore._columns import column_kind, prepare
 from loopml.explore._leakage import checked_columns
@@ -31,6 +32,7 @@ LABEL_SAMPLE = 10_000  # rows the out-of-fold model is cross-validated on
 MODEL_TREES = 30
 MODEL_LEAVES = 15
 MODEL_BINS = 63
+MODEL_LEARNING_RATE = 0.3  # probabilities of clear rows near 0 or 1 in few trees
 FOLDS = 5
 MIN_THREADS = 2  # the model's threads at most
 IMBALANCE_RATIO = 10.0
@@ -67,13 +69,16 @@ def check_labels(
     True
     """
     if task not in ("classification", "regression"):
-        from loopml.core.errors import TargetError
-
         raise TargetError(
             f"Label checks need a target to learn; the task is {task!r}.",
             hint="Use task classification or regression with a target column.",
         )
     names = checked_columns(frame, target, task, None)
+    if task == "regression" and not frame.schema[target].is_numeric():
+        raise TargetError(
+            f"Regression needs a numeric target; {target!r} is {frame.schema[target]}.",
+            hint="Use task: classification, or pick a numeric target column.",
+        )
     features = [n for n in names if n != target and n not in set(exclude)]
     data = prepare(frame.select(names)).with_row_index(ROW)
     labelled = data.filter(pl.col(target).is_not_null())
@@ -199,6 +204,7 @@ def _oof_probs(x: np.ndarray, y: np.ndarray, categorical: list[bool], *, folds: 
 
     model = HistGradientBoostingClassifier(
         max_iter=MODEL_TREES, max_leaf_nodes=MODEL_LEAVES, max_bins=MODEL_BINS, early_stopping=False,
+        learning_rate=MODEL_LEARNING_RATE,
         categorical_features=np.array(categorical), random_state=seed,
     )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

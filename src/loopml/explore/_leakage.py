@@ -51,8 +51,8 @@ def find_leaks(
     """The columns of ``frame`` suspected of leaking the target or of being ids, with the
     reason for each, and every feature's out-of-fold score alone (see the module docstring).
 
-    Without a target (clustering) only the id-like check runs; without a ``time_column`` the
-    after-prediction-time checks do not.
+    Without a target (clustering), or with a single class, only the id-like check runs;
+    without a ``time_column`` the after-prediction-time checks do not.
 
     >>> import numpy as np, polars as pl
     >>> rng = np.random.default_rng(0)
@@ -79,12 +79,15 @@ def find_leaks(
         sample = labelled.height
     if labelled is not None and labelled.height:
         labels = _labels(labelled[target], task, positive_label, seed=seed)
+    if labels is not None and labels.classes == 1:  # one class: nothing to predict
+        labels = None
+    if labels is not None:
         metric = labels.metric
         cut = threshold(metric, LEAK_SKILL, labels.classes)
         for name in features:
             if kinds[name] == "text":
                 continue
-            found, levels = feature_codes(labelled[name], kinds[name])
+            found, levels = feature_codes(labelled[name], kinds[name])  # type: ignore[index]
             scores.append((name, round(oof_score(found, levels, labels), 4)))
         scores.sort(key=lambda item: (-item[1], item[0]))
         suspects += [
