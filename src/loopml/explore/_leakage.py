@@ -31,7 +31,7 @@ from loopml.explore._columns import column_kind, prepare
 from loopml.explore._oof import METRIC_NAMES, Labels, make_labels, oof_score, skill, threshold
 from loopml.explore._target import class_distribution
 
-LEAK_SAMPLE = 50_000  # rows the scores are computed on
+LEAK_SAMPLE = 20_000  # rows the scores are computed on
 LEAK_SKILL = 0.9  # a single feature this good (ROC AUC 0.95) is suspected
 LEAK_BINS = 32  # quantile bins of a number: fine enough to find a threshold on it
 LEAK_TOP = 30  # categories kept before "other"

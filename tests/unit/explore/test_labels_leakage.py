@@ -233,7 +233,7 @@ def test_flights_leaks_are_found(half_year):
     assert {"arr_delay", "dep_delay", "dep_time", "arr_time"} <= set(found.columns)
     assert not set(found.columns) & {"sched_dep_time", "sched_arr_time", "time_hour", "late",
                                      "carrier", "origin", "dest", "distance"}
-    assert found.sampled_rows == 50_000  # the labelled rows, sampled
+    assert found.sampled_rows == 20_000  # the labelled rows, sampled
 
 
 def test_profile_carries_the_findings(half_year):
@@ -243,6 +243,6 @@ def test_profile_carries_the_findings(half_year):
     assert p.leakage is not None and "dep_delay" in p.leakage.columns
     q = p.label_quality
     assert q is not None and "air_time" not in q.features and "arr_delay" not in q.features
-    assert q.sampled_rows == 10_000 and q.suspected > 0 and q.class_shares[0][0] == "false"
+    assert q.sampled_rows == 5_000 and q.suspected > 0 and q.class_shares[0][0] == "false"
     dep = next(c for c in p.columns if c.name == "dep_time")
     assert any(w.startswith("leak suspect") for w in dep.warnings)
