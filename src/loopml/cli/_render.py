@@ -117,7 +117,7 @@ def show_init(project: Project) -> None:
     c.print(table)
     from rich.markup import escape
 
-    from loopml.core.config import exclude_notes
+    from loopml.core.notes import exclude_notes
 
     notes = exclude_notes(project.file.read_text())
     if notes:

@@ -7,8 +7,7 @@ Each stage receives only its own section.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +24,7 @@ from pydantic import (
 )
 
 from loopml.core.errors import ConfigError, NotAProjectError
+from loopml.core.notes import exclude_notes, with_exclude_notes
 
 PROJECT_FILE = "loopml.yaml"
 STATE_DIR = ".loopml"
@@ -386,7 +386,7 @@ class ProjectConfig(_Section):
 
         data = self.model_dump(mode="json", exclude_defaults=False)
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        return _with_exclude_notes(text, notes) if notes else text
+        return with_exclude_notes(text, notes) if notes else text
 
     def save(self, path: str | Path, *, notes: Mapping[str, str] | None = None) -> Path:
         """Write ``loopml.yaml``. Without ``notes``, the comments an existing file has on the
@@ -398,60 +398,6 @@ class ProjectConfig(_Section):
             notes = exclude_notes(path.read_text())
         path.write_text(self.to_yaml(notes=notes))
         return path
-
-
-_EXCLUDE_KEY = re.compile(r"^(\s*)exclude:\s*$")
-_ITEM = re.compile(r"^(\s*)- (.*?)(?:\s+#\s?(.*))?$")
-
-
-def _exclude_items(text: str) -> Iterator[tuple[int, re.Match[str]]]:
-    """(line number, match) of each item of the ``exclude:`` list under ``problem:``."""
-    lines = text.splitlines()
-    in_problem = False
-    for i, line in enumerate(lines):
-        if line and not line[0].isspace():
-            in_problem = line.rstrip() == "problem:"
-            continue
-        key = _EXCLUDE_KEY.match(line) if in_problem else None
-        if key is None:
-            continue
-        for j in range(i + 1, len(lines)):
-            item = _ITEM.match(lines[j])
-            if item is None or len(item.group(1)) < len(key.group(1)):
-                break
-            yield j, item
-        return
-
-
-def exclude_notes(text: str) -> dict[str, str]:
-    r"""The comments on the ``problem.exclude`` items of a ``loopml.yaml`` text, by column.
-
-    >>> exclude_notes("problem:\n  exclude:\n  - dep_delay  # known after departure\n  - x\n")
-    {'dep_delay': 'known after departure'}
-    """
-    import yaml
-
-    found = {}
-    for _, item in _exclude_items(text):
-        if item.group(3):
-            try:
-                name = yaml.safe_load(item.group(2))
-            except yaml.YAMLError:
-                continue
-            found[str(name)] = item.group(3).strip()
-    return found
-
-
-def _with_exclude_notes(text: str, notes: Mapping[str, str]) -> str:
-    import yaml
-
-    lines = text.splitlines()
-    for j, item in _exclude_items(text):
-        name = str(yaml.safe_load(item.group(2)))
-        note = " ".join(str(notes.get(name, "")).split())
-        if note:
-            lines[j] = f"{item.group(1)}- {item.group(2)}  # {note}"
-    return "\n".join(lines) + "\n"
 
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -108,7 +108,7 @@ def test_init_proposes_excluding_the_flights_leaks(flights_h1: Path, tmp_path: P
     """On the real flights, init excludes the arrival and departure delays and the realised
     departure and arrival times, each with a comment saying why, after the user's own
     --exclude; the target, the time column and the schedule stay."""
-    from loopml.core.config import exclude_notes
+    from loopml.core.notes import exclude_notes
 
     project = Project.init(flights_h1, target="delayed", time_column="time_hour",
                            exclude=("air_time",), directory=tmp_path)
