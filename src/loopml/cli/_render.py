@@ -115,6 +115,17 @@ def show_init(project: Project) -> None:
                "time + feature" if spec.name == cfg.problem.time_column else "feature")
         table.add_row(spec.name, spec.type, "yes" if spec.nullable else "no", detail, use)
     c.print(table)
+    from rich.markup import escape
+
+    from loopml.core.notes import exclude_notes
+
+    notes = exclude_notes(project.file.read_text())
+    if notes:
+        c.print(f"Proposed leaving out {len(notes)} column(s) as suspected leaks or ids "
+                f"(problem.exclude in {project.file.name}, each with why; delete a line to use "
+                "the column again):")
+        for column, why in notes.items():
+            c.print(f"  [bold]{escape(column)}[/]: {escape(why)}")
     src = cfg.source(cfg.problem.source)
     if src.kind == "sql":
         what = f"table {src.table}" if src.table else "the query"

@@ -7,6 +7,7 @@ Each stage receives only its own section.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import (
 )
 
 from loopml.core.errors import ConfigError, NotAProjectError
+from loopml.core.notes import exclude_notes, with_exclude_notes
 
 PROJECT_FILE = "loopml.yaml"
 STATE_DIR = ".loopml"
@@ -377,17 +379,24 @@ class ProjectConfig(_Section):
                 hint="Fix the listed keys; 'loopml init' writes a valid file to start from.",
             ) from None
 
-    def to_yaml(self) -> str:
+    def to_yaml(self, *, notes: Mapping[str, str] | None = None) -> str:
+        """The project file's text; ``notes`` are comments on ``problem.exclude`` items (why a
+        column is left out), written after each one as ``- dep_delay  # why``."""
         import yaml
 
         data = self.model_dump(mode="json", exclude_defaults=False)
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        return with_exclude_notes(text, notes) if notes else text
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, notes: Mapping[str, str] | None = None) -> Path:
+        """Write ``loopml.yaml``. Without ``notes``, the comments an existing file has on the
+        ``problem.exclude`` items still excluded are kept (``exclude_notes``)."""
         path = Path(path)
         if path.is_dir():
             path = path / PROJECT_FILE
-        path.write_text(self.to_yaml())
+        if notes is None and path.exists():
+            notes = exclude_notes(path.read_text())
+        path.write_text(self.to_yaml(notes=notes))
         return path
 
 

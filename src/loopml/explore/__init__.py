@@ -1,5 +1,6 @@
-"""Profile a clean table: distributions, missingness, target relationships, correlations and
-warnings, as a ``Profile`` record that ``loopml.reports`` renders.
+"""Profile a clean table: distributions, missingness, target relationships, correlations,
+warnings, label quality (``check_labels``) and leakage suspects (``find_leaks``), as a
+``Profile`` record that ``loopml.reports`` renders.
 
 >>> import polars as pl
 >>> p = profile(pl.DataFrame({"a": [1, 2, 3, 4]}), source="demo", target=None, task="clustering")
@@ -7,6 +8,8 @@ warnings, as a ``Profile`` record that ``loopml.reports`` renders.
 (4, 2.5)
 """
 
+from loopml.explore._labels import check_labels
+from loopml.explore._leakage import find_leaks
 from loopml.explore._profile import profile
 
-__all__ = ["profile"]
+__all__ = ["check_labels", "find_leaks", "profile"]

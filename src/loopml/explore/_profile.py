@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -10,6 +11,8 @@ from loopml.core.contract import PROVENANCE_COLUMNS
 from loopml.core.errors import EmptyDataError, TargetError, unknown_name
 from loopml.core.records import ColumnProfile, Profile
 from loopml.explore._columns import column_kind, describe, prepare, scalar_stats
+from loopml.explore._labels import check_labels
+from loopml.explore._leakage import find_leaks
 from loopml.explore._target import (
     class_distribution,
     correlations,
@@ -22,7 +25,6 @@ MOSTLY_MISSING = 0.5
 HIGH_CARDINALITY = 200
 SKEWED = 3.0
 LEAK = 0.9
-ID_LIKE_MIN_ROWS = 100
 
 
 def profile(
@@ -32,6 +34,8 @@ def profile(
     target: str | None,
     task: str,
     positive_label: Any = None,
+    time_column: str | None = None,
+    exclude: Sequence[str] = (),
     max_rows: int = 200_000,
     seed: int = 0,
 ) -> Profile:
@@ -46,6 +50,12 @@ def profile(
     chosen by ``loopml.core.labels.positive_label`` from the classes and their counts, as
     training chooses it; ``positive_label`` is ``problem.positive_label``), else the most
     frequent class. Datetime ``min``/``max`` are epoch seconds (UTC).
+
+    The profile also checks for leakage (``find_leaks``: features that predict the target
+    alone, id-like columns and, with a ``time_column``, values recorded after the prediction
+    time) and, with a target, the labels (``check_labels``: conflicts, suspected mislabels,
+    class balance) on the features less ``exclude`` (``problem.exclude``) and the leakage
+    suspects.
 
     >>> import polars as pl
     >>> frame = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 50, "y": [0, 0, 1, 1] * 50})
@@ -78,6 +88,17 @@ def profile(
             hint="Use task: classification, or pick a numeric target column.",
         )
     stats = scalar_stats(data, kinds)
+    leakage = find_leaks(data, target=target, task=task, time_column=time_column,
+                         positive_label=positive_label, seed=seed)
+    suspected: dict[str, list[str]] = {}
+    for suspect in leakage.suspects:
+        suspected.setdefault(suspect.column, []).append(
+            suspect.reason if suspect.check == "id-like" else f"leak suspect: {suspect.reason}")
+    label_quality = None
+    if target is not None and task != "clustering":
+        skipped = [*exclude, *(c for c in leakage.columns if c not in exclude)]
+        label_quality = check_labels(data, target=target, task=task, exclude=skipped,
+                                     positive_label=positive_label, seed=seed)
 
     sample = data.sample(n=max_rows, seed=seed) if data.height > max_rows else data
     target_info = _target_side(data, sample, target, task, positive_label)
@@ -102,9 +123,8 @@ def profile(
             **described,
             **relation_fields,
         )
-        integer = data[name].dtype.is_integer()
-        columns.append(_with_warnings(column, rows=data.height, id_like=name != target and (
-            integer or kinds[name] in ("categorical", "text"))))
+        columns.append(_with_warnings(column, rows=data.height,
+                                      suspected=tuple(suspected.get(name, ()))))
         if name == target and target_info is not None and task == "regression":
             target_info["distribution"] = column.histogram
 
@@ -120,6 +140,8 @@ def profile(
         correlations=correlations(sample, numeric),
         sampled_rows=sample.height,
         positive_label=None if target_info is None else target_info["positive"],
+        label_quality=label_quality,
+        leakage=leakage,
     )
 
 
@@ -146,8 +168,10 @@ def _target_side(
     }
 
 
-def _with_warnings(column: ColumnProfile, *, rows: int, id_like: bool) -> ColumnProfile:
-    """``id_like``: whether all-distinct values would make this column look like an id."""
+def _with_warnings(
+    column: ColumnProfile, *, rows: int, suspected: tuple[str, ...]
+) -> ColumnProfile:
+    """``suspected``: the leakage checks' reasons about this column."""
     from dataclasses import replace
 
     found = []
@@ -165,6 +189,5 @@ def _with_warnings(column: ColumnProfile, *, rows: int, id_like: bool) -> Column
             f"possible leak: association {column.association:.2f} with the target; "
             "check that it is known at prediction time"
         )
-    if id_like and column.count >= ID_LIKE_MIN_ROWS and column.distinct >= 0.99 * column.count:
-        found.append("id-like: nearly every value is unique")
+    found.extend(suspected)
     return replace(column, warnings=tuple(found)) if found else column

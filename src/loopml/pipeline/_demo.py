@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from loopml.pipeline._project import Project
 
 TARGET = "delayed"
-# Known only once the flight has left or landed: they would leak the answer.
-LEAKS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
+# Known only once the flight has left or landed, they would leak the answer. 'loopml init'
+# finds dep_time, dep_delay, arr_time and arr_delay itself (and says why in loopml.yaml); the
+# time in the air is a duration no leakage rule recognises, so the demo names it.
+LEAKS = ("air_time",)
 TRAIN_MONTHS = (1, 2, 3, 4, 5, 6)
 REPLAY_MONTHS = (7, 8, 9, 10, 11, 12)
 BATCH = 100  # records per /predict request

@@ -15,6 +15,7 @@ from loopml.core.config import (
     SqlSource,
 )
 from loopml.core.contract import Contract
+from loopml.core.convert import convert
 from loopml.core.errors import ConfigError, TargetError, unknown_name
 from loopml.quality import infer_contract
 from loopml.sources import read_sample, read_source
@@ -63,6 +64,9 @@ def create_project(
     ingests): then a ``kind: sql`` source is written and the contract is inferred from the
     first ``SQL_SAMPLE_ROWS`` rows. Returns the config, the contract and the project file's
     path.
+
+    The columns the leakage checks suspect (``propose_excludes``) join ``exclude`` in
+    ``problem.exclude``, each with a comment saying why.
     """
     root = Path(directory).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -124,6 +128,12 @@ def create_project(
             hint="Pick a column with timestamps, or convert this one in the data.",
         )
 
+    typed = frame.with_columns(
+        convert(frame[spec.name], spec.type) for spec in contract.columns
+        if spec.name in frame.columns
+    )  # the contract's types, as the ingest will store them
+    notes = propose_excludes(typed, target=target, task=task, time_column=time_column,
+                             given=exclude)
     config = ProjectConfig(
         name=_slug(name or root.name or source_name),
         sources=(src,),
@@ -132,13 +142,34 @@ def create_project(
             target=target,
             task=task,  # type: ignore[arg-type]
             time_column=time_column,
-            exclude=tuple(exclude),
+            exclude=(*exclude, *notes),
         ),
         **({"training": training} if training else {}),
     )
-    config.save(project_file)
+    config.save(project_file, notes=notes)
     contract.save(root / "contracts" / f"{source_name}.yaml")
     return config, contract, project_file
+
+
+def propose_excludes(
+    frame: Any, *, target: str | None, task: str, time_column: str | None,
+    given: tuple[str, ...] = (),
+) -> dict[str, str]:  # fmt: skip
+    """The columns to leave out of the features, each with why: the leakage suspects of
+    ``loopml.explore.find_leaks`` (a feature that alone predicts the target almost perfectly,
+    an id-like column, a value recorded after the time column), less the target, the time
+    column and the columns already ``given``. The first reason found for a column is kept."""
+    from loopml.explore import find_leaks
+
+    found = find_leaks(frame, target=target, task=task, time_column=time_column)
+    notes: dict[str, str] = {}
+    for suspect in found.suspects:
+        if suspect.column in (target, time_column) or suspect.column in given:
+            continue
+        why = suspect.reason
+        notes.setdefault(suspect.column,
+                         why if why.startswith(suspect.check) else f"{suspect.check}: {why}")
+    return notes
 
 
 def _sqlite_from(url: str, root: Path) -> str:

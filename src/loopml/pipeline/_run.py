@@ -147,7 +147,8 @@ def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: R
     problem = ctx.config.problem
     reporter.start("profile", total=None)
     prof = profile(frame, source=problem.source, target=problem.target, task=problem.task,
-                   positive_label=problem.positive_label)
+                   positive_label=problem.positive_label, time_column=problem.time_column,
+                   exclude=problem.exclude)
     path = write_report(prof, folder / "profile.html", title=f"Profile of {problem.source}")
     reporter.finish("profile", note=f"{len(prof.columns)} columns")
     return path

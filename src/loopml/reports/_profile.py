@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopml.core.records import ColumnProfile, Profile
+from loopml.core.records import ColumnProfile, LabelQuality, Leakage, Profile
 from loopml.reports._figures import BLUE, GREY, ORANGE, bars, heatmap
 from loopml.reports._page import Page, num, pct, render_page, when
 
@@ -18,6 +18,8 @@ STAT_NAMES = {
 }  # fmt: skip
 SHARE_STATS = {"true_share", "top_share", "other_share"}
 MAX_RANKED = 40
+MAX_SCORES = 15  # single-feature scores listed in the leakage section
+METRIC_NAMES = {"roc_auc": "ROC AUC", "balanced_accuracy": "balanced accuracy", "r2": "R²"}
 
 
 def render_profile(profile: Profile, *, title: str | None = None) -> str:
@@ -41,6 +43,8 @@ def render_profile(profile: Profile, *, title: str | None = None) -> str:
         "association_plot": _association_plot(page, ranked) if has_relation else None,
         "missing_plot": _missing_plot(page, profile),
         "correlation_plot": _correlation_plot(page, profile),
+        "labels": _label_quality(profile.label_quality),
+        "leakage": _leakage(profile.leakage, anchors),
         "summary": [_summary_row(c, profile.rows) | {"anchor": anchors[c.name]} for c in columns],
         "columns": [
             _column_block(page, c, profile, positive) | {"anchor": anchors[c.name]}
@@ -56,6 +60,8 @@ def render_profile(profile: Profile, *, title: str | None = None) -> str:
             ("association", "Relationship to target", has_relation),
             ("missing", "Missing values", True),
             ("correlations", "Correlations", context["correlation_plot"] is not None),
+            ("labels", "Label quality", context["labels"] is not None),
+            ("leakage", "Leakage", context["leakage"] is not None),
             ("columns", "Columns", True),
         )
         if shown
@@ -232,3 +238,70 @@ def _relation_plot(
     fig.add_hline(y=overall, line_dash="dot", line_color=GREY,
                   annotation_text="overall", annotation_position="top left")
     return page.plot(fig)
+
+
+def _label_quality(quality: LabelQuality | None) -> dict[str, Any] | None:
+    """Conflicts, class balance and suspected mislabels, as the template shows them."""
+    if quality is None:
+        return None
+    cards = [
+        ("Conflicting labels", num(quality.conflicting_rows),
+         f"rows in {quality.conflicting_groups:,} groups of identical features"),
+    ]
+    if quality.imbalance_ratio is not None:
+        cards.append(("Imbalance ratio", f"{quality.imbalance_ratio:.1f} : 1",
+                      "imbalanced" if quality.imbalanced else "largest class per smallest"))
+    if quality.model:
+        share = quality.suspected / quality.sampled_rows if quality.sampled_rows else 0.0
+        cards.append(("Suspected mislabels", num(quality.suspected),
+                      f"{pct(share)} of {quality.sampled_rows:,} sampled rows"))
+        if quality.estimated_noise is not None:
+            cards.append(("Estimated label noise", pct(quality.estimated_noise),
+                          "from the calibrated confident joint"))
+    return {
+        "cards": cards,
+        "features": len(quality.features),
+        "rows": quality.rows,
+        "conflicts": [
+            {"rows": c.rows,
+             "features": ", ".join(f"{k}={v}" for k, v in c.features),
+             "labels": ", ".join(f"{label} ({n:,})" for label, n in c.labels)}
+            for c in quality.conflicts
+        ],
+        "shares": [(label, pct(share)) for label, share in quality.class_shares],
+        "imbalanced": quality.imbalanced,
+        "ratio": quality.imbalance_ratio,
+        "model": quality.model,
+        "folds": quality.folds,
+        "sampled": quality.sampled_rows,
+        "thresholds": ", ".join(f"{c}: {t:.2f}" for c, t in quality.thresholds),
+        "issues": [
+            {"row": i.row, "given": i.given, "suggested": i.suggested,
+             "confidence": num(i.self_confidence, 3), "margin": num(i.margin, 3)}
+            for i in quality.issues
+        ],
+    }  # fmt: skip
+
+
+def _leakage(leakage: Leakage | None, anchors: dict[str, str]) -> dict[str, Any] | None:
+    """Suspects with their reasons, and the best single-feature scores."""
+    if leakage is None:
+        return None
+    suspects = [
+        {"column": s.column, "anchor": anchors.get(s.column), "check": s.check,
+         "reason": s.reason}
+        for s in leakage.suspects
+    ]  # fmt: skip
+    flagged = set(leakage.columns)
+    scores = [
+        {"column": name, "score": num(value, 3), "flagged": name in flagged}
+        for name, value in leakage.scores[:MAX_SCORES]
+    ]
+    return {
+        "suspects": suspects,
+        "scores": scores,
+        "metric": METRIC_NAMES.get(leakage.metric, leakage.metric),
+        "threshold": num(leakage.threshold, 3) if leakage.metric else None,
+        "sampled": leakage.sampled_rows,
+        "time_column": leakage.time_column,
+    }

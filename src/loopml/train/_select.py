@@ -4,7 +4,6 @@ reason a user reads, and importance-based drops are kept only when cross-validat
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -13,9 +12,6 @@ if TYPE_CHECKING:
 
     from loopml.core.contract import Contract
 
-ID_SHARE = 0.95  # an integer or text column this unique (of its non-null values) is an id
-ID_MIN_ROWS = 20  # fewer non-null values than this say nothing about uniqueness
-ID_NAME = re.compile(r"(^|[_\- .])(id|ids|key|uuid|guid|code|no|number|nr)$|id$", re.IGNORECASE)
 IMPORTANCE_SHARE = 0.25  # the least important share tried without
 
 
@@ -24,10 +20,12 @@ def drop_useless(
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """The ``columns`` worth learning from, in order, and ``(column, reason)`` for each left out:
     constant columns (at most one distinct non-null value), exact copies of an earlier kept
-    column, and id-like columns (integer or text with almost every value distinct).
+    column, and id-like columns (``loopml.core.ids``: integer or text with almost every value
+    distinct, or text shaped like UUIDs or hashes).
 
-    An integer column counts as an id only when its values are also dense (like 1..n) or its
-    name says so (``customer_id``, ``order_no``): a nearly unique integer measurement stays.
+    An integer column counts as an id only when its values are also dense (like 1..n), increase
+    with the row order, or its name says so (``customer_id``, ``order_no``): a nearly unique
+    integer measurement stays.
 
     >>> import polars as pl
     >>> from loopml.core.contract import ColumnSpec, Contract
@@ -83,18 +81,11 @@ def _constant_reason(frame: pl.DataFrame, name: str, present: int, rows: int) ->
 
 def _id_like(frame: pl.DataFrame, name: str, kind: str, distinct: int,
              present: int) -> str | None:  # fmt: skip
-    if kind not in ("integer", "string") or present < ID_MIN_ROWS or distinct < ID_SHARE * present:
+    from loopml.core.ids import id_like
+
+    if kind not in ("integer", "string"):
         return None
-    found = f"{distinct:,} of {present:,} values distinct"
-    if kind == "string":
-        return f"id-like text: {found}, so a value says nothing about other rows"
-    col = frame[name].drop_nulls()
-    span = float(col.max()) - float(col.min()) + 1  # type: ignore[arg-type]
-    if span <= 2 * distinct:
-        return f"id-like: {found}, numbered densely from {col.min()} to {col.max()}"
-    if ID_NAME.search(name):
-        return f"id-like: {found}, and its name reads as an identifier"
-    return None
+    return id_like(frame[name], distinct=distinct, present=present)
 
 
 def select_by_importance(

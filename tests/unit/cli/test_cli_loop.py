@@ -34,6 +34,22 @@ def test_init_ci_writes_a_workflow(cli, penguins_csv: Path, tmp_path: Path) -> N
     assert code == 0, out
 
 
+def test_init_prints_the_columns_it_proposes_to_exclude(cli, tmp_path: Path) -> None:
+    """init names each suspected leak or id it left out, and why; --exclude stays first."""
+    n = 200
+    rows = ["ticket,opened,severity,code,resolved"] + [
+        f"{1000 + i},2024-01-{1 + i % 28:02d},{i % 5},c{i % 9},{'yes' if i % 5 > 2 else 'no'}"
+        for i in range(n)
+    ]
+    (tmp_path / "tickets.csv").write_text("\n".join(rows) + "\n")
+    code, out = cli("init", "tickets.csv", "--target", "resolved", "--exclude", "code")
+    assert code == 0, out
+    assert "Proposed leaving out 2 column(s)" in out
+    assert "ticket: id-like" in out and "severity: predicts target" in out
+    exclude = yaml.safe_load((tmp_path / "loopml.yaml").read_text())["problem"]["exclude"]
+    assert exclude == ["code", "severity", "ticket"]
+
+
 def test_init_without_data_or_ci_says_what_to_do(cli) -> None:
     """init with neither DATA nor --ci explains how to call it."""
     code, _ = cli("init")

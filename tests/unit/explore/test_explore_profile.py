@@ -225,11 +225,18 @@ def test_relationships_use_a_sample_while_counts_use_every_row(half_year):
 
 def test_docstring_examples_run():
     """The examples in the explore docstrings are correct."""
+    import loopml.core.ids as ids
     import loopml.explore._bins as bins
+    import loopml.explore._confident as confident
+    import loopml.explore._labels as labels
+    import loopml.explore._leakage as leakage
+    import loopml.explore._oof as oof
     import loopml.explore._profile as prof
     import loopml.explore._target as target
+    import loopml.explore._timeleaks as timeleaks
 
-    for module in (loopml.explore, prof, target, bins):
+    for module in (loopml.explore, prof, target, bins, ids, confident, labels, leakage, oof,
+                   timeleaks):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 

@@ -92,3 +92,59 @@ def test_ragged_lines_do_not_stop_init_and_go_to_quarantine_at_ingest(
     assert p.contract("d").column("x").type == "float"
     assert result.report.rows_accepted == 3
     assert quarantined["_source_row"].to_list() == [4]
+
+
+@pytest.fixture(scope="module")
+def flights_h1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's January-June flights file (20,000 flights, with the weather and the target
+    'delayed' = arrival more than 15 minutes late)."""
+    from loopml.pipeline._demo import write_flights
+
+    train, _ = write_flights(tmp_path_factory.mktemp("flights"), train_rows=20_000)
+    return train
+
+
+def test_init_proposes_excluding_the_flights_leaks(flights_h1: Path, tmp_path: Path) -> None:
+    """On the real flights, init excludes the arrival and departure delays and the realised
+    departure and arrival times, each with a comment saying why, after the user's own
+    --exclude; the target, the time column and the schedule stay."""
+    from loopml.core.notes import exclude_notes
+
+    project = Project.init(flights_h1, target="delayed", time_column="time_hour",
+                           exclude=("air_time",), directory=tmp_path)
+    exclude = project.config.problem.exclude
+    assert exclude[0] == "air_time"
+    assert {"arr_delay", "dep_delay", "dep_time", "arr_time"} <= set(exclude)
+    assert not set(exclude) & {"delayed", "time_hour", "sched_dep_time", "sched_arr_time",
+                               "carrier", "origin", "dest", "distance"}
+    text = (tmp_path / "loopml.yaml").read_text()
+    assert "- dep_delay  # after prediction time: equals dep_time - sched_dep_time" in text
+    notes = exclude_notes(text)
+    assert set(notes) == set(exclude) - {"air_time"}  # the user's own choice needs no reason
+    assert "target" in notes["arr_delay"] and "sched_arr_time" in notes["arr_time"]
+    loaded = ProjectConfig.load(tmp_path / "loopml.yaml", env={})
+    assert loaded.problem.exclude == exclude
+    loaded.save(tmp_path / "loopml.yaml")  # saved again (as the demo does): the reasons stay
+    assert exclude_notes((tmp_path / "loopml.yaml").read_text()) == notes
+
+
+def test_init_proposes_ids_and_never_the_target_or_time_column(tmp_path: Path) -> None:
+    """An order number is excluded as id-like; a target copy as a leak; the target and a
+    unique time column are not, even though they look like ids or determine the target."""
+    n = 300
+    frame = pl.DataFrame({
+        "order_no": range(5000, 5000 + n),
+        "placed": [f"2024-01-01T{h % 24:02d}:{h % 60:02d}:00" for h in range(n)],
+        "amount": [float((i * 37) % 101) for i in range(n)],
+        "churned": ["yes" if (i * 37) % 101 > 50 else "no" for i in range(n)],
+        "churned_flag": [1 if (i * 37) % 101 > 50 else 0 for i in range(n)],
+    })  # fmt: skip
+    frame.write_csv(tmp_path / "orders.csv")
+    project = Project.init(tmp_path / "orders.csv", target="churned", time_column="order_no",
+                           directory=tmp_path)
+    exclude = set(project.config.problem.exclude)
+    assert {"churned_flag", "amount"} <= exclude  # both determine the target
+    assert not exclude & {"churned", "order_no"}
+    project = Project.init(tmp_path / "orders.csv", target="churned", directory=tmp_path,
+                           force=True)
+    assert "order_no" in project.config.problem.exclude

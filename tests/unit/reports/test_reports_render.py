@@ -65,6 +65,20 @@ def test_profile_report_shows_every_column_warning_and_the_target(pages, flights
     assert _figures(html) == expected
 
 
+def test_profile_report_has_label_quality_and_leakage(pages, flights_profile):
+    """The profile page has a Label quality and a Leakage section, in the navigation, with
+    every suspect's reason and the sample the mislabels were looked for in."""
+    html = pages["profile"]
+    assert '<section id="labels">' in html and '<section id="leakage">' in html
+    assert 'href="#labels">Label quality' in html and 'href="#leakage">Leakage' in html
+    assert flights_profile.leakage.suspects
+    for suspect in flights_profile.leakage.suspects:
+        assert suspect.reason in html
+    quality = flights_profile.label_quality
+    assert f"random sample of {quality.sampled_rows:,} labelled rows" in html
+    assert f">{quality.suspected:,}<" in html
+
+
 def test_profile_columns_are_ranked_by_association(pages, flights_profile):
     """Column blocks follow the target, then features from most to least associated."""
     html = pages["profile"]

@@ -164,6 +164,78 @@ class ColumnProfile:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LabelConflict:
+    """Rows with identical features but different labels: the shared feature values (as
+    text, the first few columns) and each label's row count, most frequent first."""
+
+    rows: int
+    features: tuple[tuple[str, str], ...]
+    labels: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelIssue:
+    """A suspected mislabel: ``row`` is the row's position in the profiled frame."""
+
+    row: int
+    given: str
+    suggested: str
+    self_confidence: float  # out-of-fold probability of the given label
+    margin: float  # probability of the suggested label less that of the given one
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelQuality:
+    """Ground-truth checks: conflicting labels, suspected mislabels, class balance."""
+
+    rows: int  # labelled rows checked for conflicts
+    features: tuple[str, ...]  # the columns whose equality makes rows "identical"
+    conflicting_groups: int
+    conflicting_rows: int
+    conflicts: tuple[LabelConflict, ...] = ()  # the largest groups
+    # classification: (class, share) most frequent first; majority / minority count
+    class_shares: tuple[tuple[str, float], ...] = ()
+    imbalance_ratio: float | None = None
+    imbalanced: bool = False
+    # confident learning on out-of-fold probabilities of a cheap model over a sample
+    sampled_rows: int = 0
+    folds: int = 0
+    model: str = ""
+    suspected: int = 0  # rows of the sample flagged as suspected mislabels
+    estimated_noise: float | None = None  # share of the sample's labels estimated wrong
+    thresholds: tuple[tuple[str, float], ...] = ()  # per class: mean self-confidence
+    issues: tuple[LabelIssue, ...] = ()  # the most suspicious first
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeakSuspect:
+    """A column that should not be a feature, and why. ``check`` is ``"predicts target"``,
+    ``"id-like"`` or ``"after prediction time"``; ``score`` the evidence's number, if any."""
+
+    column: str
+    check: str
+    reason: str
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Leakage:
+    """Leakage checks: each feature's out-of-fold score alone, and the suspects."""
+
+    sampled_rows: int
+    metric: str  # "roc_auc", "balanced_accuracy" or "r2"; "" without a target
+    threshold: float  # a single feature scoring at least this is suspected
+    scores: tuple[tuple[str, float], ...] = ()  # (column, score), best first
+    suspects: tuple[LeakSuspect, ...] = ()
+    time_column: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The suspected columns, each once, in the order found."""
+        return tuple(dict.fromkeys(s.column for s in self.suspects))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
     source: str
     rows: int
@@ -177,3 +249,5 @@ class Profile:
     # classification: the positive class as training chooses it (loopml.core.labels), in
     # the target's own type (e.g. "yes", 1, True); None for multiclass unless configured
     positive_label: Any = None
+    label_quality: LabelQuality | None = None
+    leakage: Leakage | None = None
