@@ -14,7 +14,7 @@ from loopml.core.config import (
     ProjectConfig,
     SqlSource,
 )
-from loopml.core.contract import Contract
+from loopml.core.contract import PROVENANCE_COLUMNS, Contract
 from loopml.core.convert import convert
 from loopml.core.errors import ConfigError, TargetError, unknown_name
 from loopml.quality import infer_contract
@@ -158,7 +158,9 @@ def propose_excludes(
     """The columns to leave out of the features, each with why: the leakage suspects of
     ``loopml.explore.find_leaks`` (a feature that alone predicts the target almost perfectly,
     an id-like column, a value recorded after the time column), less the target, the time
-    column and the columns already ``given``. The first reason found for a column is kept."""
+    column and the columns already ``given``. The first reason found for a column is kept.
+    Nothing is proposed when it would leave no feature: the suspects are then only reported
+    by the profile, and the user decides."""
     from loopml.explore import find_leaks
 
     found = find_leaks(frame, target=target, task=task, time_column=time_column)
@@ -169,7 +171,8 @@ def propose_excludes(
         why = suspect.reason
         notes.setdefault(suspect.column,
                          why if why.startswith(suspect.check) else f"{suspect.check}: {why}")
-    return notes
+    left = set(frame.columns) - {target, *given, *notes, *PROVENANCE_COLUMNS}
+    return notes if left else {}
 
 
 def _sqlite_from(url: str, root: Path) -> str:

@@ -148,3 +148,17 @@ def test_init_proposes_ids_and_never_the_target_or_time_column(tmp_path: Path) -
     project = Project.init(tmp_path / "orders.csv", target="churned", directory=tmp_path,
                            force=True)
     assert "order_no" in project.config.problem.exclude
+
+
+def test_no_exclusion_is_proposed_that_would_leave_no_feature() -> None:
+    """An id-like column is proposed for exclusion, unless it is the only feature: then the
+    profile reports it and the user decides (a run needs features)."""
+    import polars as pl
+
+    from loopml.pipeline._init import propose_excludes
+
+    alone = pl.DataFrame({"x": range(60), "y": [i % 2 for i in range(60)]})
+    assert propose_excludes(alone, target="y", task="classification", time_column=None) == {}
+    more = alone.with_columns(z=pl.Series([i % 7 for i in range(60)]))
+    assert list(propose_excludes(more, target="y", task="classification",
+                                 time_column=None)) == ["x"]
