@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 RAW_TEXT = "_raw"  # the text of a row the reader could not parse
 DUPLICATE_EARLIER = "duplicate of a row ingested before"
+_AT = "\x00validated"  # a clean row's position in what ``validate`` accepted (cleaning counts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +64,8 @@ def route(
     checked = validate(rows, contract, cleaning=cleaning)
     hashes = checked.hashes if checked.hashes is not None else row_hash(checked.clean, contract)
     clean = checked.clean.with_columns(hashes)
+    if checked.recount is not None:
+        clean = clean.with_row_index(_AT)
     parts = [checked.quarantined]
     violations = list(checked.report.violations)
 
@@ -93,6 +96,10 @@ def route(
             clean = clean.filter(~stale)
             superseded += int(stale.sum())
 
+    log = None
+    if checked.recount is not None:  # the changes in the rows that stay clean
+        log = checked.recount(clean[_AT].cast(pl.Int64))
+        clean = clean.drop(_AT)
     n_rejected = 0 if rejected is None else rejected.height
     if n_rejected:
         parts.append(rejected)  # type: ignore[arg-type]
@@ -113,7 +120,7 @@ def route(
         coerced_columns=base.coerced_columns,
         extra_columns=base.extra_columns,
         warned_rows=base.warned_rows,
-        cleaning=_with_duplicates(base.cleaning, base.duplicates, earlier, superseded, key),
+        cleaning=_with_duplicates(log, base.duplicates, earlier, superseded, key),
     )
     return Routed(clean=clean, quarantine=quarantine, report=report, superseded=superseded,
                   conflicts=conflicts)
@@ -136,8 +143,8 @@ def _as_quarantine(frame: pl.DataFrame, reason: str | pl.Series) -> pl.DataFrame
     """Clean rows as quarantined rows: their values as text, with a reason."""
     import polars as pl
 
-    data = [c for c in frame.columns if c not in PROVENANCE_COLUMNS and c != ROW_HASH]
-    out = frame.drop(ROW_HASH, strict=False).with_columns(
+    data = [c for c in frame.columns if c not in (*PROVENANCE_COLUMNS, ROW_HASH, _AT)]
+    out = frame.drop(ROW_HASH, _AT, strict=False).with_columns(
         pl.col(data).cast(pl.String, strict=False)
     )
     if isinstance(reason, str):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from loopml.core.contract import PROVENANCE_COLUMNS, Contract, polars_dtype
 from loopml.core.convert import convert
 from loopml.core.errors import SchemaError
-from loopml.core.records import Validated, ValidationReport, Violation
+from loopml.core.records import CleaningLog, Validated, ValidationReport, Violation
 from loopml.quality._checks import ORIGINAL, SLOT, Check, checks
 from loopml.quality._clean import after_rules, categories, check_cleaning, log_of, repaired
 
@@ -129,8 +129,16 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
         warned_rows=0 if warned is None else int((warned & ~bad).sum()),
         cleaning=None if cleaning is None else log_of(pending, ~bad),
     )
+    recount = None
+    if cleaning is not None:
+        kept = (~bad).arg_true()
+
+        def recount(positions: pl.Series) -> CleaningLog:
+            rows = pl.Series([False] * frame.height).scatter(kept.gather(positions), True)
+            return log_of(pending, rows)
+
     return Validated(report=report, clean=clean, quarantined=quarantined,
-                     hashes=None if hashes is None else hashes.filter(~bad))
+                     hashes=None if hashes is None else hashes.filter(~bad), recount=recount)
 
 
 def _evaluate(frame: pl.DataFrame, values: pl.DataFrame, contract: Contract, *,

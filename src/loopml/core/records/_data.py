@@ -177,6 +177,9 @@ class Validated:
     clean: pl.DataFrame
     quarantined: pl.DataFrame
     hashes: pl.Series | None = None  # the clean rows' row hashes (``quality.row_hash``)
+    # with cleaning: the cleaning log over some of the clean rows (their positions in
+    # ``clean``), for a caller that sets more rows aside (duplicates of earlier ingests)
+    recount: Callable[[pl.Series], CleaningLog] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
