@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +143,7 @@ def normalised(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-def spellings(seen: dict[str, int], allowed: Iterable[str] | None, similarity: float | None
+def spellings(seen: dict[str, int], allowed: tuple[str, ...] | None, similarity: float | None
               ) -> tuple[dict[str, str], set[str]]:
     """Each spelling in ``seen`` (with its count) mapped to its category's spelling where they
     differ, and the spellings merged as near-duplicates. Spellings equal without case are one
@@ -161,9 +160,12 @@ def spellings(seen: dict[str, int], allowed: Iterable[str] | None, similarity: f
         for a in allowed:
             by_key.setdefault(normalised(a).casefold(), a)
         keys = list(by_key)
+        exact = set(allowed)
         for v, n in norm.items():
             key = n.casefold()
-            if key in by_key:
+            if n in exact:  # an allowed spelling stays, even beside another of its case
+                target[v] = n
+            elif key in by_key:
                 target[v] = by_key[key]
                 continue
             near = _nearest(key, keys, similarity) if similarity is not None else None
