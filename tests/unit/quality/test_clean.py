@@ -188,3 +188,9 @@ def test_bad_cleaning_yaml_names_the_key() -> None:
         load({"repair": {"date_formats": ["dd/mm/yyyy"]}})
     with pytest.raises(ConfigError):
         load({"missing": {"x": "fill"}})
+
+
+def test_an_allowed_spelling_stays_itself() -> None:
+    """Two allowed values equal but for case both stay; other spellings take the first."""
+    mapping, _ = spellings({"Paris": 1, "paris": 1, "PARIS": 1}, ("Paris", "paris"), None)
+    assert mapping == {"PARIS": "Paris"}
