@@ -55,7 +55,7 @@ def ingest(
     Reads each source from where its last ingest ended, validates the rows (bad ones
     to quarantine with reasons) and commits each chunk crash-safely; an ingest a crash
     left half-done is finished or undone first. Prints per source: rows in, accepted,
-    quarantined and duplicates.
+    quarantined and duplicates, and for a source that cleans, a line per cleaning step.
     """
     import threading
 
@@ -83,6 +83,10 @@ def ingest(
            [[s["source"], f"{s['rows_in']:,}", f"{s['accepted']:,}", f"{s['quarantined']:,}",
              f"{s['duplicates']:,}", f"{s['replaced']:,}",
              f"{s['quality_score']:g}" if s["rows_in"] else "-"] for s in summary])
+    for s in summary:
+        for step, n in s.get("cleaning", {}).items():
+            columns = ", ".join(f"{c} {k:,}" for c, k in s["cleaning_columns"][step].items())
+            console().print(f"{s['source']} cleaning, {step}: {n:,} changed ({columns})")
     recovered = sum(s["recovered"] for s in summary)
     if recovered:
         console().print(f"Finished {recovered} ingest(s) a crash had left half-done.")
@@ -215,9 +219,12 @@ def quarantine_replay(source: SourceArg, as_json: JsonOpt = False,
 
 def summarize(results: list[Any]) -> list[dict[str, Any]]:
     """Per source: chunks, rows in, accepted, quarantined, duplicates, replaced, rejected,
-    warned (accepted rows that broke only warn rules) and the data-quality score."""
-    from loopml.core.records import quality_score
+    warned (accepted rows that broke only warn rules) and the data-quality score; for a
+    source that cleans, ``cleaning`` (values or rows changed per step) and
+    ``cleaning_columns`` (per step, per column)."""
+    from loopml.core.records import CleaningLog, quality_score
 
+    logs: dict[str, CleaningLog] = {}
     out: dict[str, dict[str, Any]] = {}
     for r in results:
         row = out.setdefault(r.source, {
@@ -234,11 +241,21 @@ def summarize(results: list[Any]) -> list[dict[str, Any]]:
         row["rejected"] += r.rejected
         row["recovered"] += int(r.recovered)
         row["warned"] += r.report.warned_rows
+        if r.report.cleaning is not None:
+            logs[r.source] = logs.get(r.source, CleaningLog()).plus(r.report.cleaning)
         row["clean_version"] = r.clean.version
         if r.quarantine is not None:
             row["quarantine_version"] = r.quarantine.version
     for row in out.values():
         row["quality_score"] = quality_score(row["rows_in"], row["quarantined"], row["warned"])
+        if row["source"] in logs:
+            log = logs[row["source"]]
+            row["cleaning"] = log.by_step()
+            columns: dict[str, dict[str, int]] = {}
+            for c in log.changes:
+                at = columns.setdefault(c.step, {})
+                at[c.column] = at.get(c.column, 0) + c.rows
+            row["cleaning_columns"] = columns
     return list(out.values())
 
 

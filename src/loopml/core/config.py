@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from loopml.core.cleaning import CleaningConfig
 from loopml.core.errors import ConfigError, NotAProjectError
 from loopml.core.notes import exclude_notes, with_exclude_notes
 
@@ -47,6 +48,7 @@ class _Source(_Section):
     partition_by: tuple[str, ...] = ()  # columns the clean table is partitioned by
     # a column whose type differs from the clean table's: a clear error, or the rows to quarantine
     on_type_conflict: Literal["error", "quarantine"] = "error"
+    cleaning: CleaningConfig | None = None  # repairs and fixes, each counted (core.cleaning)
 
 
 _DELIMITER = r"^[\x01-\x09\x0b\x0c\x0e-\x21\x23-\x7f]$"

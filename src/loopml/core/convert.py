@@ -4,11 +4,14 @@
 eager); ``convert`` applies it to one Series. Values that do not convert become null, so the
 caller decides what a failed value means: quality quarantines the row, serve refuses the
 request. Text is stripped first; datetimes come out in UTC (text without an offset and naive
-datetimes are read as UTC, an offset in the text is honoured).
+datetimes are read as UTC, an offset in the text is honoured). A ``Repair`` (a source's
+cleaning settings) widens what converts: numbers written with thousands separators, a currency
+or a unit, dates in extra formats, booleans in extra words.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.contract import polars_dtype
@@ -43,7 +46,21 @@ ISO_DATE = "%Y-%m-%d"
 _LARGEST_WHOLE = 2**62  # floats at least this large are not trusted as exact integers
 
 
-def convert(series: pl.Series, column_type: str) -> pl.Series:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Repair:
+    """What converts beyond the usual rules. ``numbers``: text such as ``1,234.5``, ``€3.50``,
+    ``USD 3.50``, ``12 kg`` or ``45%`` (read as 45) is read as the number it writes, thousands
+    grouped by ``,`` (or ``.`` with ``decimal=","``), a space or ``'``; ``date_formats`` are
+    tried before the usual formats; the tokens are lower-case words read as true or false."""
+
+    numbers: bool = False
+    decimal: str = "."
+    date_formats: tuple[str, ...] = ()
+    true_tokens: tuple[str, ...] = ()
+    false_tokens: tuple[str, ...] = ()
+
+
+def convert(series: pl.Series, column_type: str, repair: Repair | None = None) -> pl.Series:
     """``series`` converted to the Polars type of ``column_type``; failures become null.
 
     >>> import polars as pl
@@ -51,18 +68,63 @@ def convert(series: pl.Series, column_type: str) -> pl.Series:
     [1, 2, 3, None]
     >>> convert(pl.Series("b", ["Yes", "n", "maybe"]), "boolean").to_list()
     [True, False, None]
+    >>> written = pl.Series("n", ["1,234.5", "12 kg", "€3.50"])
+    >>> convert(written, "float", Repair(numbers=True)).to_list()
+    [1234.5, 12.0, 3.5]
     """
     import polars as pl
 
     name = series.name
     text_source = series.dtype == pl.String or isinstance(series.dtype, (pl.Categorical, pl.Enum))
     if text_source and column_type in _NUMBER_RULES:
-        return _text_number(series.cast(pl.String), _NUMBER_RULES[column_type]).alias(name)
+        rule = _NUMBER_RULES[column_type]
+        out = _text_number(series.cast(pl.String), rule)
+        if repair is not None and repair.numbers:
+            text = series.cast(pl.String)
+            out = _fill_rest(text, out, [lambda r: rule(_number_text(r, repair.decimal))])
+        return out.alias(name)
     if text_source and column_type in _TEXT_RULES:
         text = series.cast(pl.String).str.strip_chars()
-        return _TEXT_RULES[column_type](text).alias(name)
+        out = _TEXT_RULES[column_type](text)
+        if repair is not None and repair.date_formats:
+            out = _formats(text, repair.date_formats, column_type).fill_null(out)
+        return out.alias(name)
     frame = series.alias("v").to_frame()
-    return frame.select(to_type(pl.col("v"), series.dtype, column_type)).to_series().alias(name)
+    value = to_type(pl.col("v"), series.dtype, column_type, repair)
+    return frame.select(value).to_series().alias(name)
+
+
+def _number_pattern(decimal: str) -> str:
+    """Sign, currency (a symbol or a three-letter code), the number with its thousands
+    grouped in threes, and a unit of at most ten characters (letters, %, ‰, °, µ, ², ³, /)."""
+    dot = r"\." if decimal == "." else ","
+    group = "," if decimal == "." else r"\."
+    digits = (rf"[0-9]{{1,3}}(?:[{group}'\u00a0\u202f ][0-9]{{3}})+(?:{dot}[0-9]+)?"
+              rf"|[0-9]+(?:{dot}[0-9]+)?|{dot}[0-9]+")
+    return (r"^([+-]?)\s*(?:\p{Sc}|[A-Z]{3}\s)?\s*([+-]?)\s*(" + digits + r")"
+            r"\s*(?:%|‰|\p{Sc}|[\p{L}°µ][\p{L}°µ²³/.]{0,9})?$")
+
+
+def _number_text(text: pl.Series, decimal: str) -> pl.Series:
+    """The number each text writes, as plain text ("-1234.5"), or null."""
+    parts = text.str.strip_chars().str.extract_groups(_number_pattern(decimal)).struct.unnest()
+    first, second, number = parts.get_columns()
+    grouping = r"[,'\u00a0\u202f ]" if decimal == "." else r"[.'\u00a0\u202f ]"
+    digits = number.str.replace_all(grouping, "")
+    if decimal == ",":
+        digits = digits.str.replace(",", ".", literal=True)
+    return (first + second + digits).alias(text.name)
+
+
+def _formats(text: pl.Series, formats: tuple[str, ...], column_type: str) -> pl.Series:
+    """The first of ``formats`` that parses each text, as ``column_type``."""
+    out = None
+    for fmt in formats:
+        got = _to_datetime(text, fmt)
+        if column_type == "date":
+            got = got.dt.date()
+        out = got if out is None else out.fill_null(got)
+    return out
 
 
 # ---- text columns, eagerly: each slower rule only sees the values the faster ones left ----
@@ -141,7 +203,8 @@ def _text_number(text: pl.Series, rule: Any) -> pl.Series:
     return out.scatter(where.gather(changed), rule(stripped.gather(changed)))
 
 
-def to_type(value: pl.Expr, source: Any, column_type: str) -> pl.Expr:
+def to_type(value: pl.Expr, source: Any, column_type: str,
+            repair: Repair | None = None) -> pl.Expr:
     """``value`` (an expression of Polars type ``source``) as ``column_type``; values that do
     not convert become null. The result is named as the input column. Integers accept whole numbers written as floats ("3.0"), never
     truncate; booleans accept true/false, yes/no, y/n, t/f, 1/0 in any case.
@@ -159,7 +222,21 @@ def to_type(value: pl.Expr, source: Any, column_type: str) -> pl.Expr:
         value, source = value.cast(pl.String), pl.String
     if source == pl.String:
         value = value.str.strip_chars()
-    return _RULES[column_type](value, source).name.keep()  # named as the input column
+    if column_type == "boolean" and repair is not None:
+        out = _boolean(value, source, repair.true_tokens, repair.false_tokens)
+    else:
+        out = _RULES[column_type](value, source)
+    if repair is not None and source == pl.String:
+        if repair.numbers and column_type in _NUMBER_RULES:
+            number = value.map_batches(lambda s: _number_text(s, repair.decimal),
+                                       return_dtype=pl.String)
+            out = pl.coalesce(out, _RULES[column_type](number, source))
+        if repair.date_formats and column_type in _TEXT_RULES:
+            formats = [value.str.to_datetime(format=f, strict=False, time_unit="us",
+                                             time_zone="UTC") for f in repair.date_formats]
+            first = pl.coalesce(formats)
+            out = pl.coalesce(first.dt.date() if column_type == "date" else first, out)
+    return out.name.keep()  # named as the input column
 
 
 def _nulls(value: pl.Expr, column_type: str) -> pl.Expr:
@@ -193,7 +270,8 @@ def _integer(value: pl.Expr, source: Any) -> pl.Expr:
     return whole
 
 
-def _boolean(value: pl.Expr, source: Any) -> pl.Expr:
+def _boolean(value: pl.Expr, source: Any, true: tuple[str, ...] = (),
+             false: tuple[str, ...] = ()) -> pl.Expr:
     import polars as pl
 
     if source == pl.Boolean:
@@ -202,9 +280,9 @@ def _boolean(value: pl.Expr, source: Any) -> pl.Expr:
         return pl.when(value == 1).then(True).when(value == 0).then(False).otherwise(None)
     text = value.cast(pl.String, strict=False).str.to_lowercase()
     return (
-        pl.when(text.is_in(sorted(TRUE_TOKENS)))
+        pl.when(text.is_in(sorted(TRUE_TOKENS.union(true))))
         .then(True)
-        .when(text.is_in(sorted(FALSE_TOKENS)))
+        .when(text.is_in(sorted(FALSE_TOKENS.union(false))))
         .then(False)
         .otherwise(None)
     )

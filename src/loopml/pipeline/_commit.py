@@ -74,18 +74,26 @@ _ROUTING = ("key", "latest_by", "on_type_conflict", "partition_by")
 
 
 def routing_of(src: SourceConfig) -> dict[str, Any]:
-    """The source settings that decide where rows go; an intent records them so a restart
-    routes the same way even if loopml.yaml changed (never the whole config: no secrets)."""
-    return {name: getattr(src, name) for name in _ROUTING}
+    """The source settings that decide where rows go and how they are cleaned; an intent
+    records them so a restart routes and cleans the same way even if loopml.yaml changed
+    (never the whole config: no secrets)."""
+    cleaning = None if src.cleaning is None else src.cleaning.recorded()
+    return {**{name: getattr(src, name) for name in _ROUTING}, "cleaning": cleaning}
 
 
 def as_recorded(src: SourceConfig, intent: dict[str, Any]) -> SourceConfig:
-    """``src`` with the routing settings its intent recorded."""
+    """``src`` with the routing and cleaning settings its intent recorded (an intent from
+    before cleaning was recorded cleaned nothing)."""
+    from loopml.core.cleaning import CleaningConfig
+
     recorded = intent["details"].get("routing")
     if not recorded:
         return src
-    return src.model_copy(update={k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in recorded.items()})
+    update = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items()
+              if k != "cleaning"}
+    cleaning = recorded.get("cleaning")
+    update["cleaning"] = None if cleaning is None else CleaningConfig.model_validate(cleaning)
+    return src.model_copy(update=update)
 
 
 @contextmanager
@@ -276,7 +284,7 @@ def route_against(lake: Lake, clean: str, version: int | None, rows: pl.DataFram
                 return (joined["__held"] > joined[by]).fill_null(False)
     return route(rows, contract, rejected=rejected, seen=seen, table_schema=schema, table=clean,
                  key=tuple(src.key), latest_by=src.latest_by, newer=newer,
-                 on_type_conflict=src.on_type_conflict)
+                 on_type_conflict=src.on_type_conflict, cleaning=src.cleaning)
 
 
 def write_clean(lake: Lake, src: SourceConfig, table: str, rows: pl.DataFrame,

@@ -85,9 +85,12 @@ def recover_pending(ctx: Context, source: str | None = None, *, run_id: str | No
 def _ingest_one(ctx: Context, src: SourceConfig, *, follow: bool,
                 stop: threading.Event | None, reporter: Reporter,
                 run_id: str | None) -> list[IngestResult]:
+    from loopml.quality import check_cleaning
     from loopml.sources import read_chunks
 
-    ctx.contract(src.name)  # fail before reading when the source has no contract
+    contract = ctx.contract(src.name)  # fail before reading when the source has no contract
+    if src.cleaning is not None:  # and when its cleaning settings do not fit the contract
+        check_cleaning(src.cleaning, contract)
     cursor = ctx.catalog.cursor(src.name)
     if cursor is None:
         cursor = _legacy_cursor(ctx, src)

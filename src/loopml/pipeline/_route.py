@@ -3,8 +3,10 @@
 ``route`` validates the rows against the contract, quarantines duplicates (within the chunk
 and of rows already in the clean table, found by a hash of the contract's columns) and rows
 whose type conflicts with the clean table (by config), and, for a source with a key, keeps the
-latest row of each key. Every row it is given ends in exactly one of ``clean`` or
-``quarantine``, or is counted in ``superseded`` (a keyed row replaced by a later one).
+latest row of each key. A source's ``cleaning`` settings clean the rows as they are validated
+(``quality.validate``), and the duplicates are counted in the cleaning log. Every row it is
+given ends in exactly one of ``clean`` or ``quarantine``, or is counted in ``superseded`` (a
+keyed row replaced by a later one).
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.contract import PROVENANCE_COLUMNS, Contract
 from loopml.core.errors import LakeConflictError
-from loopml.core.records import ValidationReport, Violation
+from loopml.core.records import CleaningChange, CleaningLog, ValidationReport, Violation
 from loopml.quality import REASONS, ROW_HASH, row_hash, validate
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from loopml.core.cleaning import CleaningConfig
+
 RAW_TEXT = "_raw"  # the text of a row the reader could not parse
 DUPLICATE_EARLIER = "duplicate of a row ingested before"
+_AT = "\x00validated"  # a clean row's position in what ``validate`` accepted (cleaning counts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +51,7 @@ def route(
     latest_by: str | None = None,
     newer: Callable[[pl.DataFrame], pl.Series] | None = None,
     on_type_conflict: str = "error",
+    cleaning: CleaningConfig | None = None,
 ) -> Routed:
     """Split ``rows`` into clean and quarantined rows; ``rejected`` (reader-rejected rows with
     ``_raw`` and ``_reasons``) go to quarantine as they are. ``seen`` holds the row hashes
@@ -55,9 +61,11 @@ def route(
     superseded, as an earlier row of the same key in the chunk is."""
     import polars as pl
 
-    checked = validate(rows, contract)
+    checked = validate(rows, contract, cleaning=cleaning)
     hashes = checked.hashes if checked.hashes is not None else row_hash(checked.clean, contract)
     clean = checked.clean.with_columns(hashes)
+    if checked.recount is not None:
+        clean = clean.with_row_index(_AT)
     parts = [checked.quarantined]
     violations = list(checked.report.violations)
 
@@ -88,6 +96,10 @@ def route(
             clean = clean.filter(~stale)
             superseded += int(stale.sum())
 
+    log = None
+    if checked.recount is not None:  # the changes in the rows that stay clean
+        log = checked.recount(clean[_AT].cast(pl.Int64))
+        clean = clean.drop(_AT)
     n_rejected = 0 if rejected is None else rejected.height
     if n_rejected:
         parts.append(rejected)  # type: ignore[arg-type]
@@ -108,17 +120,31 @@ def route(
         coerced_columns=base.coerced_columns,
         extra_columns=base.extra_columns,
         warned_rows=base.warned_rows,
+        cleaning=_with_duplicates(log, base.duplicates, earlier, superseded, key),
     )
     return Routed(clean=clean, quarantine=quarantine, report=report, superseded=superseded,
                   conflicts=conflicts)
+
+
+def _with_duplicates(log: CleaningLog | None, exact: int, earlier: int, superseded: int,
+                     key: tuple[str, ...]) -> CleaningLog | None:
+    """The cleaning log with the duplicates routing set aside (exact copies in the chunk or
+    in the clean table, to quarantine; rows of a key a later row replaced)."""
+    if log is None:
+        return None
+    found = [("*", "exact", exact), ("*", "exact, ingested before", earlier),
+             (",".join(key), "key, latest kept", superseded)]
+    return log.plus(CleaningLog(changes=tuple(
+        CleaningChange(step="duplicates", column=column, action=action, rows=n)
+        for column, action, n in found if n)))
 
 
 def _as_quarantine(frame: pl.DataFrame, reason: str | pl.Series) -> pl.DataFrame:
     """Clean rows as quarantined rows: their values as text, with a reason."""
     import polars as pl
 
-    data = [c for c in frame.columns if c not in PROVENANCE_COLUMNS and c != ROW_HASH]
-    out = frame.drop(ROW_HASH, strict=False).with_columns(
+    data = [c for c in frame.columns if c not in (*PROVENANCE_COLUMNS, ROW_HASH, _AT)]
+    out = frame.drop(ROW_HASH, _AT, strict=False).with_columns(
         pl.col(data).cast(pl.String, strict=False)
     )
     if isinstance(reason, str):

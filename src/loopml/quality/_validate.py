@@ -11,11 +11,15 @@ from typing import TYPE_CHECKING
 from loopml.core.contract import PROVENANCE_COLUMNS, Contract, polars_dtype
 from loopml.core.convert import convert
 from loopml.core.errors import SchemaError
-from loopml.core.records import Validated, ValidationReport, Violation
+from loopml.core.records import CleaningLog, Validated, ValidationReport, Violation
 from loopml.quality._checks import ORIGINAL, SLOT, Check, checks
+from loopml.quality._clean import after_rules, categories, check_cleaning, log_of, repaired
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from loopml.core.cleaning import CleaningConfig
+    from loopml.quality._clean import Pending
 
 REASONS = "_reasons"
 ROW_HASH = "_row_hash"  # a hash of a clean row's contract columns: duplicates of earlier rows
@@ -23,14 +27,17 @@ _SEED = 0x6C6F6F70  # "loop"
 
 
 def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool = True,
-             batch_rules: bool = True) -> Validated:
+             batch_rules: bool = True, cleaning: CleaningConfig | None = None) -> Validated:
     """Split ``frame`` into clean rows (typed as the contract says) and quarantined rows.
 
     Every rule of the contract is a boolean Polars expression, all evaluated in one pass
     (``loopml.quality._checks``); a row that breaks ``error`` rules is quarantined with every
     reason, a row that breaks only ``warn`` rules is kept and counted. ``batch_rules`` (null
     rates, uniqueness, the key) judge the frame as one batch: off for rows that are not one
-    (requests to score).
+    (requests to score). ``cleaning`` (a source's settings) repairs and normalises values
+    before the rules and fills, drops, flags or clips after them (``quality._clean``); what
+    it changed in the accepted rows is the report's ``cleaning`` log. Quarantined rows keep
+    their values as they came.
 
     >>> import polars as pl
     >>> from loopml.core.contract import ColumnSpec, Contract
@@ -41,6 +48,13 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
     """
     import polars as pl
 
+    came = frame  # quarantine shows the values as they came
+    pending: list[Pending] = []
+    repair = None
+    if cleaning is not None:
+        check_cleaning(cleaning, contract)
+        frame, pending = categories(frame, contract, cleaning)
+        repair = None if cleaning.repair is None else cleaning.repair.options()
     provenance = [c for c in PROVENANCE_COLUMNS if c in frame.columns]
     extra = tuple(c for c in frame.columns if c not in contract and c not in provenance)
     converted: dict[str, pl.Series] = {}
@@ -60,7 +74,11 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
                                         example="column absent from the data"))
             continue
         original = frame[spec.name]
-        value = convert(original, spec.type)
+        if repair is None:
+            value = convert(original, spec.type)
+        else:
+            value, change = repaired(original, spec, repair)
+            pending.append(change)
         if original.dtype != value.dtype:
             coerced.append(spec.name)
         converted[spec.name] = value
@@ -68,6 +86,14 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
     clean_values = pl.DataFrame(list(converted.values())) if converted else pl.DataFrame()
     errors, warned, found = _evaluate(frame, clean_values, contract, batch_rules=batch_rules)
     violations.extend(found)
+    if cleaning is not None and converted:
+        after = after_rules(frame, clean_values, contract, cleaning)
+        clean_values = after.values
+        errors = [*errors, *after.reasons]
+        violations.extend(after.violations)
+        pending.extend(after.pending)
+        if after.flagged is not None:
+            warned = after.flagged if warned is None else warned | after.flagged
     reasons = _combine([*missing, *errors], frame.height)
     duplicate = pl.Series("dup", [False] * frame.height)
     hashes = row_hash(clean_values, contract) if converted else None
@@ -86,7 +112,7 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
     )
     data_columns = [c for c in frame.columns if c not in provenance]
     quarantined = (
-        frame.filter(bad)
+        came.filter(bad)
         .with_columns(pl.col(data_columns).cast(pl.String, strict=False))
         .with_columns(reasons.filter(bad).alias(REASONS))
     )
@@ -101,9 +127,18 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
         coerced_columns=tuple(coerced),
         extra_columns=extra,
         warned_rows=0 if warned is None else int((warned & ~bad).sum()),
+        cleaning=None if cleaning is None else log_of(pending, ~bad),
     )
+    recount = None
+    if cleaning is not None:
+        kept = (~bad).arg_true()
+
+        def recount(positions: pl.Series) -> CleaningLog:
+            rows = pl.Series([False] * frame.height).scatter(kept.gather(positions), True)
+            return log_of(pending, rows)
+
     return Validated(report=report, clean=clean, quarantined=quarantined,
-                     hashes=None if hashes is None else hashes.filter(~bad))
+                     hashes=None if hashes is None else hashes.filter(~bad), recount=recount)
 
 
 def _evaluate(frame: pl.DataFrame, values: pl.DataFrame, contract: Contract, *,

@@ -122,6 +122,7 @@ def fill_ingest(row: IngestRow, result: IngestResult, run_id: str | None) -> Ing
             "extra_columns": report.extra_columns,
             "warned_rows": report.warned_rows,
             "quality_score": report.quality_score,
+            "cleaning": None if report.cleaning is None else asdict(report.cleaning),
         }
     )
     row.started_at, row.seconds = result.started_at, float(result.seconds)

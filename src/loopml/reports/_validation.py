@@ -40,9 +40,27 @@ def render_validation(report: ValidationReport, *, title: str | None = None) -> 
         ],  # fmt: skip
         "coerced": report.coerced_columns,
         "extra": report.extra_columns,
+        "cleaning": _cleaning(report),
     }
     context["nav"] = [("overview", "Overview"), ("violations", "Violations")]
+    if context["cleaning"] is not None:
+        context["nav"].append(("cleaning", "Cleaning"))
     return render_page("validation.html.j2", page, **context)
+
+
+def _cleaning(report: ValidationReport) -> dict[str, Any] | None:
+    """The cleaning log as a table: per step and column, what changed and how often."""
+    log = report.cleaning
+    if log is None:
+        return None
+    return {
+        "steps": [(step, num(n)) for step, n in log.by_step().items()],
+        "changes": [
+            {"step": c.step, "column": c.column, "action": c.action, "rows": num(c.rows),
+             "examples": [f"{before!r} → {after!r} ×{n:,}" for before, after, n in c.examples]}
+            for c in log.changes
+        ],  # fmt: skip
+    }
 
 
 def _flow_plot(page: Page, report: ValidationReport) -> Any:

@@ -13,6 +13,8 @@ from loopml.core.records._base import (
 )
 from loopml.core.records._data import (
     Chunk,
+    CleaningChange,
+    CleaningLog,
     ColumnProfile,
     IngestResult,
     LabelConflict,
@@ -67,6 +69,8 @@ __all__ = [
     "Candidate",
     "CheckItem",
     "CheckReport",
+    "CleaningChange",
+    "CleaningLog",
     "ClusterProfile",
     "ClusterTrait",
     "ColumnProfile",

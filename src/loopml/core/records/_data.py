@@ -76,6 +76,58 @@ class Violation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CleaningChange:
+    """What one cleaning step changed in one column (``*``: whole rows): how many values or
+    rows, and the most frequent changes as ``(before, after, count)``."""
+
+    step: str  # "repair", "categories", "duplicates", "missing", "outliers"
+    column: str
+    action: str  # e.g. "number", "merge", "exact", "key", "drop", "impute median", "clip", "flag"
+    rows: int
+    examples: tuple[tuple[str, str, int], ...] = ()
+
+
+CLEANING_STEPS = ("repair", "categories", "duplicates", "missing", "outliers")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CleaningLog:
+    """Every change the cleaning of a batch made, by step and column (empty changes left out).
+
+    >>> log = CleaningLog(changes=(CleaningChange(step="missing", column="price",
+    ...                                           action="impute median", rows=3),))
+    >>> log.by_step()
+    {'missing': 3}
+    """
+
+    changes: tuple[CleaningChange, ...] = ()
+
+    def by_step(self) -> dict[str, int]:
+        """Rows or values changed per step, in the order the steps run."""
+        out = {step: 0 for step in CLEANING_STEPS}
+        for c in self.changes:
+            out[c.step] = out.get(c.step, 0) + c.rows
+        return {step: n for step, n in out.items() if n}
+
+    def plus(self, other: CleaningLog, *, examples: int = 5) -> CleaningLog:
+        """Both logs summed per step, column and action (the examples' counts too)."""
+        merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for c in (*self.changes, *other.changes):
+            at = merged.setdefault((c.step, c.column, c.action), {"rows": 0, "ex": {}})
+            at["rows"] += c.rows
+            for before, after, n in c.examples:
+                at["ex"][(before, after)] = at["ex"].get((before, after), 0) + n
+        order = {s: i for i, s in enumerate(CLEANING_STEPS)}
+        out = []
+        for (step, column, action), at in sorted(
+                merged.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1], kv[0][2])):
+            top = sorted(at["ex"].items(), key=lambda kv: (-kv[1], kv[0]))[:examples]
+            out.append(CleaningChange(step=step, column=column, action=action, rows=at["rows"],
+                                      examples=tuple((b, a, n) for (b, a), n in top)))
+        return CleaningLog(changes=tuple(out))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ValidationReport:
     source: str
     contract_fingerprint: str
@@ -87,6 +139,7 @@ class ValidationReport:
     coerced_columns: tuple[str, ...] = ()  # columns whose values were converted to the type
     extra_columns: tuple[str, ...] = ()  # columns in the data that the contract does not name
     warned_rows: int = 0  # accepted rows that broke only ``warn`` rules
+    cleaning: CleaningLog | None = None  # what cleaning changed, when the source cleans
 
     def __post_init__(self) -> None:
         if self.rows_in != self.rows_accepted + self.rows_quarantined:
@@ -124,6 +177,9 @@ class Validated:
     clean: pl.DataFrame
     quarantined: pl.DataFrame
     hashes: pl.Series | None = None  # the clean rows' row hashes (``quality.row_hash``)
+    # with cleaning: the cleaning log over some of the clean rows (their positions in
+    # ``clean``), for a caller that sets more rows aside (duplicates of earlier ingests)
+    recount: Callable[[pl.Series], CleaningLog] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
