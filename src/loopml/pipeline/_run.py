@@ -134,21 +134,31 @@ def validation_reports(ingests: list[IngestResult], folder: Path) -> dict[str, s
             n += 1
             name = f"validation-{ing.source}-{n}"
         out[name] = str(write_report(
-            ing.report, folder / f"{name}.html",
+            ing.report, folder / f"{name}.html", assets=folder.parent,
             title=f"Validation of {ing.source} (ingest {ing.ingest_id})",
         ))
     return out
 
 
 def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: Reporter) -> Path:
+    """Profile the clean table, with the source's quarantine counts by reason, into
+    ``profile.html`` (plotly.js shared in the project's reports folder)."""
+    from loopml.core.records import QuarantineSummary
     from loopml.explore import profile
+    from loopml.pipeline._replay import quarantine_summary
     from loopml.reports import write_report
 
     problem = ctx.config.problem
     reporter.start("profile", total=None)
+    held = next(q for q in quarantine_summary(ctx) if q["source"] == problem.source)
+    quarantine = QuarantineSummary(table=held["table"], version=held["version"],
+                                   rows=held["rows"], by_reason=tuple(held["by_reason"].items()))
+    time_column = problem.time_column if problem.time_column in frame.columns else None
     prof = profile(frame, source=problem.source, target=problem.target, task=problem.task,
-                   positive_label=problem.positive_label)
-    path = write_report(prof, folder / "profile.html", title=f"Profile of {problem.source}")
+                   positive_label=problem.positive_label, time_column=time_column,
+                   quarantine=quarantine)
+    path = write_report(prof, folder / "profile.html", title=f"Profile of {problem.source}",
+                        assets=ctx.reports_dir)
     reporter.finish("profile", note=f"{len(prof.columns)} columns")
     return path
 
@@ -247,6 +257,7 @@ def model_report(ctx: Context, trained: Trained, folder: Path) -> Path:
     problem = ctx.config.problem
     return write_report(
         trained.evaluation, folder / "model.html", leaderboard=trained.result.leaderboard,
+        assets=ctx.reports_dir,
         title=f"Model {ctx.config.name}: {problem.task} of {problem.target or 'clusters'}",
     )
 
