@@ -93,7 +93,7 @@ def _matrix(sample: pl.DataFrame, kinds: dict[str, str]) -> tuple[np.ndarray, li
     if not exprs:
         return np.empty((sample.height, 0)), []
     table = sample.select(exprs)
-    matrix = table.to_numpy()
+    matrix = np.clip(table.to_numpy(), -1e30, 1e30)  # the forest works in float32
     varying = matrix.std(axis=0) > 0
     names = [n for n in used if varying[table.columns.index(n)]]
     return matrix[:, varying], names

@@ -35,13 +35,15 @@ def column_kind(series: pl.Series) -> str:
 
 
 def prepare(frame: pl.DataFrame) -> pl.DataFrame:
-    """Floats' NaN count as missing; datetimes count in microseconds; durations become
-    seconds; categoricals, times and any other type are profiled as text."""
+    """Floats' NaN and infinities count as missing; datetimes count in microseconds;
+    durations become seconds; categoricals, times and any other type are profiled as text."""
     out = []
     for name, dtype in frame.schema.items():
         col = frame[name]
         if dtype.is_float():
             col = col.fill_nan(None)
+            if col.is_infinite().any():  # would make every moment infinite or undefined
+                col = col.set(col.is_infinite(), None)
         elif isinstance(dtype, pl.Datetime) and dtype.time_unit != "us":
             col = col.cast(pl.Datetime("us", dtype.time_zone))  # pandas makes nanoseconds
         elif dtype == pl.Duration:

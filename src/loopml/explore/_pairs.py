@@ -1,6 +1,6 @@
-"""Associations between pairs of columns, on at most ``PAIR_ROWS`` sampled rows: Spearman rank correlation of
-numeric columns, Cramér's V between categorical columns and the correlation ratio of each
-numeric column over each categorical one.
+"""Associations between pairs of columns, on at most ``PAIR_ROWS`` sampled rows: Spearman
+rank correlation of numeric columns, Cramér's V between categorical columns and the
+correlation ratio of each numeric column over each categorical one.
 
 >>> import polars as pl
 >>> f = pl.DataFrame({"a": ["x", "y"] * 100, "b": ["p", "q"] * 100, "n": [1.0, 5.0] * 100})

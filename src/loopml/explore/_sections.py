@@ -4,7 +4,7 @@ over time. Each is one or two vectorised Polars passes over every row.
 >>> import polars as pl
 >>> f = pl.DataFrame({"a": [1, None, None, 4], "b": [None, None, 3, 4], "c": [1, 1, 1, 1]})
 >>> missing_patterns(f).combinations
-((('a', 'b'), 1), ((), 1), (('a',), 1), (('b',), 1))
+(((), 1), (('a',), 1), (('b',), 1), (('a', 'b'), 1))
 >>> duplicates(pl.DataFrame({"x": [1, 1, 1, 2], "y": ["a", "a", "a", "b"]})).rows
 2
 """

@@ -226,10 +226,12 @@ def test_relationships_use_a_sample_while_counts_use_every_row(half_year):
 def test_docstring_examples_run():
     """The examples in the explore docstrings are correct."""
     import loopml.explore._bins as bins
+    import loopml.explore._pairs as pairs
     import loopml.explore._profile as prof
+    import loopml.explore._sections as sections
     import loopml.explore._target as target
 
-    for module in (loopml.explore, prof, target, bins):
+    for module in (loopml.explore, prof, target, bins, sections, pairs):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
