@@ -1,9 +1,11 @@
-"""``loopml ingest``, ``loopml sources`` and ``loopml quarantine ls|show|replay``."""
+"""``loopml ingest``, ``loopml sources``, ``loopml profile`` and
+``loopml quarantine ls|show|replay``."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -238,8 +240,30 @@ def _when(at: Any) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S") if hasattr(at, "strftime") else str(at)
 
 
+@friendly
+def profile(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the "
+                      "report (default: .loopml/reports/profile/SOURCE.html).",
+                      show_default=False)] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Profile the clean table: the EDA report, without training.
+
+    Statistics, missingness patterns, correlations, the target against each feature,
+    trends over the time column, anomalous rows, duplicates and the quarantine by reason,
+    in one HTML file that says which sections used a sample.
+    """
+    from loopml.cli._render import RichReporter, console
+
+    proj = _project(project)
+    with proj, RichReporter() as reporter:
+        path = proj.profile(output=output, reporter=reporter)
+    console().print(f"Wrote [bold]{path}[/]")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the ``loopml`` app."""
     app.command()(ingest)
     app.command()(sources)
+    app.command()(profile)
     app.add_typer(quarantine_app)

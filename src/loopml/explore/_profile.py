@@ -142,6 +142,11 @@ def profile(
         few, categorical, [n for n in numeric if kinds[n] == "numeric"]
     )
     rank = spearman(few, numeric)
+    # the whole-table Polars passes run without the GIL, so the scikit-learn import that
+    # warm_up started goes on beside them; the isolation forest that needs it comes last
+    missing = missing_patterns(data)
+    repeated = duplicates(data)
+    trend = _trends(data, kinds, numeric, time_column, target, target_info)
     odd = anomalies(sample, kinds, seed=seed)
     sampling = []
     if sample.height < data.height:
@@ -161,10 +166,10 @@ def profile(
         sampled_rows=sample.height,
         positive_label=None if target_info is None else target_info["positive"],
         matrices=tuple(m for m in (rank, cramer, ratio) if m is not None),
-        missing=missing_patterns(data),
-        trends=_trends(data, kinds, numeric, time_column, target, target_info),
+        missing=missing,
+        trends=trend,
         anomalies=odd,
-        duplicates=duplicates(data),
+        duplicates=repeated,
         quarantine=quarantine,
         sampling=tuple(sampling),
     )

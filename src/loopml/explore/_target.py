@@ -142,6 +142,8 @@ def correlation_ratio(x: np.ndarray, y: np.ndarray, x_levels: int) -> float:
     # epsilon-squared: eta squared less what unrelated groups explain by chance
     within = total - between
     eps2 = (between - (groups - 1) * within / (n - groups)) / total
+    if not np.isfinite(eps2):  # sums of squares beyond the float range
+        return 0.0
     return float(np.sqrt(np.clip(eps2, 0.0, 1.0)))
 
 

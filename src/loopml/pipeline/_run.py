@@ -63,7 +63,8 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
         frame = ctx.lake.read(clean_ref.name, version=clean_ref.version)
         reports_dir = ctx.reports_dir / run_id
         reports = validation_reports(ingests, reports_dir)
-        reports["profile"] = str(profile_step(ctx, frame, reports_dir, reporter=reporter))
+        reports["profile"] = str(profile_step(ctx, frame, reports_dir / "profile.html",
+                                              reporter=reporter))
         trained = train_model(ctx, frame, run_id=run_id, reporter=reporter)
         reports["model"] = str(model_report(ctx, trained, reports_dir))
         reporter.start("register", total=None)
@@ -140,9 +141,9 @@ def validation_reports(ingests: list[IngestResult], folder: Path) -> dict[str, s
     return out
 
 
-def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: Reporter) -> Path:
-    """Profile the clean table, with the source's quarantine counts by reason, into
-    ``profile.html`` (plotly.js shared in the project's reports folder)."""
+def profile_step(ctx: Context, frame: pl.DataFrame, path: Path, *, reporter: Reporter) -> Path:
+    """Profile the clean table, with the source's quarantine counts by reason, into ``path``
+    (plotly.js shared in the project's reports folder when ``path`` is inside it)."""
     from loopml.core.records import QuarantineSummary
     from loopml.explore import profile
     from loopml.pipeline._replay import quarantine_summary
@@ -157,10 +158,26 @@ def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: R
     prof = profile(frame, source=problem.source, target=problem.target, task=problem.task,
                    positive_label=problem.positive_label, time_column=time_column,
                    quarantine=quarantine)
-    path = write_report(prof, folder / "profile.html", title=f"Profile of {problem.source}",
-                        assets=ctx.reports_dir)
+    inside = path.resolve().is_relative_to(ctx.reports_dir.resolve())
+    path = write_report(prof, path, title=f"Profile of {problem.source}",
+                        assets=ctx.reports_dir if inside else None)
     reporter.finish("profile", note=f"{len(prof.columns)} columns")
     return path
+
+
+def profile_clean(ctx: Context, *, output: Path | None, reporter: Reporter) -> Path:
+    """``loopml profile``: the profile report of the problem source's clean table as it is
+    now, without ingesting or training; written to ``output`` (default:
+    ``<reports>/profile/<source>.html``)."""
+    source = ctx.config.problem.source
+    name = table_name("clean", source)
+    if not ctx.lake.exists(name):
+        raise LoopError(
+            f"Source {source!r} has no clean table yet.",
+            hint="Run 'loopml ingest' (or 'loopml run') first.",
+        )
+    path = Path(output) if output is not None else ctx.reports_dir / "profile" / f"{source}.html"
+    return profile_step(ctx, ctx.lake.read(name), path, reporter=reporter)
 
 
 def train_model(
