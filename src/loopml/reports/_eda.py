@@ -11,10 +11,8 @@ from loopml.reports._page import Page, num, pct
 
 MATRIX_TITLES = {
     "spearman": "Spearman rank correlation of numeric columns",
-    "cramers_v": "Cramér's V between categorical columns (0 = independent, 1 = one determines "
-    "the other)",
-    "correlation_ratio": "Correlation ratio: how much each categorical column (rows) explains "
-    "each numeric column",
+    "cramers_v": "Cramér's V of categorical columns (0: independent)",
+    "correlation_ratio": "Correlation ratio: categorical (rows) explaining numeric",
 }
 
 
