@@ -38,7 +38,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results" / "drift.json"
-PEERS = HERE.parent / ".bench-peers"
 EVIDENTLY = (
     "Evidently cannot be installed beside loopml, so it runs in an environment of its own "
     "(bench/peers/evidently.txt): evidently>=0.6 requires plotly<6 (loopml needs plotly>=6); "
@@ -156,13 +155,9 @@ def run_evidently(folder: Path, count: int) -> dict:
 
 def evidently_python() -> Path:
     """The peer environment's Python, created from bench/peers/evidently.txt if missing."""
-    venv = PEERS / "evidently"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r",
-                        str(HERE / "peers" / "evidently.txt")], check=True)  # fmt: skip
-    return python
+    from _peers import peer_python
+
+    return peer_python("evidently")
 
 
 def child(which: str, folder: Path, count: int) -> None:

@@ -1,10 +1,11 @@
-"""``loopml ingest``, ``loopml sources``, ``loopml quarantine ls|show|replay`` and
-``loopml contract check``."""
+"""``loopml ingest``, ``loopml sources``, ``loopml profile``,
+``loopml quarantine ls|show|replay`` and ``loopml contract check``."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -332,9 +333,31 @@ def _shown_path(path: Any) -> str:
         return str(path)
 
 
+@friendly
+def profile(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the "
+                      "report (default: .loopml/reports/profile/SOURCE.html).",
+                      show_default=False)] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Profile the clean table: the EDA report, without training.
+
+    Statistics, missingness patterns, correlations, the target against each feature,
+    trends over the time column, anomalous rows, duplicates and the quarantine by reason,
+    in one HTML file that says which sections used a sample.
+    """
+    from loopml.cli._render import RichReporter, console
+
+    proj = _project(project)
+    with proj, RichReporter() as reporter:
+        path = proj.profile(output=output, reporter=reporter)
+    console().print(f"Wrote [bold]{path}[/]")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the ``loopml`` app."""
     app.command()(ingest)
     app.command()(sources)
+    app.command()(profile)
     app.add_typer(quarantine_app)
     app.add_typer(contract_app)

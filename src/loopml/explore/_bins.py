@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from loopml.core.bins import bin_index, fmt, interval_labels, quantile_edges, top_categories
+from loopml.core.bins import bin_index, fmt, interval_labels, quantiles, top_categories
 
 HISTOGRAM_BINS = 25
 
@@ -32,12 +32,15 @@ def histogram(
     overflow bins labelled ``< lo`` and ``> hi``.
     """
     values = series.drop_nulls()
-    if integer and hi - lo + 1 <= 32:  # e.g. days of a month  # few integer values: one bar per value
+    lo, hi = float(lo), float(hi)
+    if integer and hi - lo + 1 <= 32:  # few integer values (days of a month): one bar each
         start, width, n = lo, 1.0, int(hi - lo) + 1
     else:
-        width = nice_width(hi - lo, bins, integer=integer)
-        start = math.floor(lo / width) * width
-        n = math.floor((hi - start) / width) + 1  # bins are [a, b): hi is inside the last
+        width = float(nice_width(hi - lo, bins, integer=integer)) if hi - lo < 1e300 else math.inf
+        start = float(np.floor(lo / width)) * width if math.isfinite(width) else math.nan
+        n = int((hi - start) // width) + 1 if math.isfinite(start) else 0  # [a, b): hi in last
+        if not 0 < n <= 4 * bins:  # near the float limits, or a width below their precision
+            start, width, n = lo, (hi / bins - lo / bins) or 1.0, bins
     index = ((values - start) / width).floor().clip(-1, n).cast(pl.Int64)
     counts = np.bincount(index.to_numpy() + 1, minlength=n + 2)
     labels = [
@@ -59,29 +62,52 @@ def codes(
 ) -> tuple[np.ndarray, list[str]]:
     """Each row's bin (numeric: quantile bins; otherwise: top categories, then "other"), with
     missing values in a last "missing" bin. Returns (codes, labels)."""
+    return nested_codes(series, kind, bins=bins, top=top, fine_bins=bins, fine_top=top)[0]
+
+
+def nested_codes(
+    series: pl.Series, kind: str, *, bins: int, top: int, fine_bins: int, fine_top: int
+) -> tuple[tuple[np.ndarray, list[str]], tuple[np.ndarray, list[str]]]:
+    """``codes`` at two resolutions from one partial sort and one search: ``bins`` and
+    ``fine_bins`` quantile bins (``fine_bins`` a multiple of ``bins``, so every coarse edge
+    is a fine edge), or the ``top`` and ``fine_top`` most frequent categories."""
     missing = series.is_null().to_numpy()
     if kind in ("numeric", "datetime"):
         values = series.to_physical().cast(pl.Float64).to_numpy()
-        edges = quantile_edges(values[~missing], bins)
-        if kind == "datetime":  # dates alone unless two bins would then share a label
-            labels = interval_labels(edges, time_label(series.dtype, daily=True))
-            if len(set(labels)) < len(labels):
-                labels = interval_labels(edges, time_label(series.dtype))
-        else:
-            labels = interval_labels(edges)
-        out = bin_index(np.where(missing, 0, values), edges)
+        present = values[~missing]
+        raw = quantiles(present, np.arange(1, fine_bins) / fine_bins)
+        step = fine_bins // bins
+        fine_edges, edges = np.unique(raw), np.unique(raw[step - 1 :: step])
+        fine = bin_index(np.where(missing, 0, values), fine_edges)
+        coarse = np.concatenate([[0], np.searchsorted(edges, fine_edges, side="right")])[fine]
+        levels = [(coarse, _interval_labels(series.dtype, kind, edges)),
+                  (fine, _interval_labels(series.dtype, kind, fine_edges))]  # fmt: skip
     else:
         text = series.cast(pl.String)
-        kept = list(top_categories(text, top))
-        labels = [str(k) for k in kept]
-        found = text.replace_strict(
+        kept = [str(k) for k in top_categories(text, fine_top)]
+        fine = text.replace_strict(
             kept, list(range(len(kept))), default=len(kept), return_dtype=pl.Int64
-        )
-        out = found.to_numpy()
-        if (out[~missing] == len(kept)).any():  # a present value outside the kept ones
-            labels.append("other")
-    out = np.where(missing, len(labels), out).astype(np.int64)
-    return out, [*labels, "missing"]
+        ).to_numpy()
+        shown = kept[:top]
+        coarse = np.where(fine < len(shown), fine, len(shown))
+        levels = []
+        for out, names in ((coarse, shown), (fine, kept)):
+            if (out[~missing] == len(names)).any():  # a present value outside the kept ones
+                names = [*names, "other"]
+            levels.append((out, list(names)))
+    return tuple(
+        (np.where(missing, len(labels), out).astype(np.int64), [*labels, "missing"])
+        for out, labels in levels
+    )  # type: ignore[return-value]
+
+
+def _interval_labels(dtype: pl.DataType, kind: str, edges: np.ndarray) -> list[str]:
+    if kind != "datetime":
+        return interval_labels(edges)
+    labels = interval_labels(edges, time_label(dtype, daily=True))
+    if len(set(labels)) < len(labels):  # dates alone unless two bins would then share a label
+        labels = interval_labels(edges, time_label(dtype))
+    return labels
 
 
 def time_label(dtype: pl.DataType, *, daily: bool = False) -> Callable[[float], str]:

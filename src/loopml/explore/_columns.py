@@ -14,6 +14,7 @@ import polars as pl
 from loopml.explore._bins import HISTOGRAM_BINS, histogram
 
 TOP_VALUES = 20
+QUANTILES = {"q01": 0.01, "q25": 0.25, "median": 0.5, "q75": 0.75, "q99": 0.99}
 TEXT_MIN_LENGTH = 40  # strings longer than this on average, and mostly distinct, are free text
 
 
@@ -35,13 +36,15 @@ def column_kind(series: pl.Series) -> str:
 
 
 def prepare(frame: pl.DataFrame) -> pl.DataFrame:
-    """Floats' NaN count as missing; datetimes count in microseconds; durations become
-    seconds; categoricals, times and any other type are profiled as text."""
+    """Floats' NaN and infinities count as missing; datetimes count in microseconds;
+    durations become seconds; categoricals, times and any other type are profiled as text."""
     out = []
     for name, dtype in frame.schema.items():
         col = frame[name]
         if dtype.is_float():
             col = col.fill_nan(None)
+            if col.is_infinite().any():  # would make every moment infinite or undefined
+                col = col.set(col.is_infinite(), None)
         elif isinstance(dtype, pl.Datetime) and dtype.time_unit != "us":
             col = col.cast(pl.Datetime("us", dtype.time_zone))  # pandas makes nanoseconds
         elif dtype == pl.Duration:
@@ -74,11 +77,8 @@ def scalar_stats(frame: pl.DataFrame, kinds: dict[str, str]) -> dict[str, dict[s
                 x.mean().alias(f"{name}\0mean"),
                 x.std().alias(f"{name}\0std"),
                 x.min().alias(f"{name}\0min"),
-                x.quantile(0.01, "linear").alias(f"{name}\0q01"),
-                x.quantile(0.25, "linear").alias(f"{name}\0q25"),
-                x.median().alias(f"{name}\0median"),
-                x.quantile(0.75, "linear").alias(f"{name}\0q75"),
-                x.quantile(0.99, "linear").alias(f"{name}\0q99"),
+                # one selection for the five quantiles: five separate ones cost 4x as much
+                x.quantile(list(QUANTILES.values()), "linear").alias(f"{name}\0quantiles"),
                 x.max().alias(f"{name}\0max"),
                 (x == 0).sum().alias(f"{name}\0zeros"),
                 (x < 0).sum().alias(f"{name}\0negatives"),
@@ -98,8 +98,14 @@ def scalar_stats(frame: pl.DataFrame, kinds: dict[str, str]) -> dict[str, dict[s
             ]
     row = frame.select(exprs).row(0, named=True) if exprs else {}
     out: dict[str, dict[str, Any]] = {name: {} for name in kinds}
+    for key, value in list(row.items()):
+        name, _, stat = key.partition("\0")
+        if stat == "quantiles":
+            row.update({f"{name}\0{q}": v for q, v in zip(QUANTILES, value or (), strict=False)})
     for key, value in row.items():
         name, _, stat = key.partition("\0")
+        if stat == "quantiles":
+            continue
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
             out[name][stat] = value
     return out

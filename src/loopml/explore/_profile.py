@@ -9,10 +9,13 @@ import polars as pl
 
 from loopml.core.contract import PROVENANCE_COLUMNS
 from loopml.core.errors import EmptyDataError, TargetError, unknown_name
-from loopml.core.records import ColumnProfile, Profile
+from loopml.core.records import ColumnProfile, Profile, QuarantineSummary
+from loopml.explore._anomalies import anomalies, warm_up
 from loopml.explore._columns import column_kind, describe, prepare, scalar_stats
 from loopml.explore._labels import check_labels
 from loopml.explore._leakage import find_leaks
+from loopml.explore._pairs import PAIR_ROWS, categorical_matrices, spearman
+from loopml.explore._sections import duplicates, missing_patterns, trends
 from loopml.explore._target import (
     class_distribution,
     correlations,
@@ -38,12 +41,21 @@ def profile(
     exclude: Sequence[str] = (),
     max_rows: int = 200_000,
     seed: int = 0,
+    quarantine: QuarantineSummary | None = None,
 ) -> Profile:
     """Profile a clean table: per-column statistics and distributions, missingness, target
     balance, each feature's relationship to the target and a correlation matrix.
 
-    Statistics and distributions use every row; the relationships and correlations use a
-    random sample of ``max_rows`` rows (``Profile.sampled_rows``). Provenance columns and any
+    Beyond the columns it finds which columns are missing together, exact duplicate rows,
+    trends per period of ``time_column`` (default: the first date or datetime column),
+    Spearman, Cramér's V and correlation-ratio matrices and the most anomalous rows; a
+    ``quarantine`` summary (rows of the source held back, by reason) is carried along.
+
+    Statistics, distributions, missingness, duplicates and trends use every row; the
+    relationships and correlations use a random sample of ``max_rows`` rows
+    (``Profile.sampled_rows``), the pairwise matrices at most 50,000 and the
+    anomalies at most 10,000 of those; ``Profile.sampling``
+    names each sampled section and its rows. Provenance columns and any
     column whose name starts with ``_`` are skipped. For classification the relationships
     show the share of one class, whose index in ``target_distribution`` is the target
     column's ``stats["positive_index"]``: the positive class (``Profile.positive_label``,
@@ -80,8 +92,20 @@ def profile(
             f"Source {source!r} has {frame.height} rows and {len(names)} profilable columns.",
             hint="Ingest some data first; columns starting with '_' are not profiled.",
         )
+    if time_column is not None and time_column not in names:
+        raise TargetError(
+            unknown_name("time column", time_column, names),
+            hint="Set problem.time_column in loopml.yaml to a date or datetime column.",
+        )
+    warm_up()
     data = prepare(frame.select(names))
     kinds = {n: column_kind(data[n]) for n in names}
+    if time_column is not None and kinds[time_column] != "datetime":
+        raise TargetError(
+            f"The time column {time_column!r} must hold dates or datetimes; it is "
+            f"{frame.schema[time_column]}.",
+            hint="Set problem.time_column to a date or datetime column, or parse it first.",
+        )
     if target is not None and task == "regression" and kinds[target] != "numeric":
         raise TargetError(
             f"Regression needs a numeric target; {target!r} is {data[target].dtype}.",
@@ -128,8 +152,28 @@ def profile(
         if name == target and target_info is not None and task == "regression":
             target_info["distribution"] = column.histogram
 
-    numeric = [n for n in names if kinds[n] in ("numeric", "boolean") and stats[n]["count"]]
-    numeric = [n for n in numeric if stats[n]["distinct"] - (1 if stats[n]["nulls"] else 0) > 1]
+    varied = [n for n in names if stats[n]["distinct"] - (1 if stats[n]["nulls"] else 0) > 1]
+    numeric = [n for n in varied if kinds[n] in ("numeric", "boolean") and stats[n]["count"]]
+    categorical = [n for n in varied if kinds[n] in ("categorical", "boolean")
+                   and stats[n]["distinct"] <= max(30, sample.height // 2)]  # fmt: skip
+    few = sample.sample(n=PAIR_ROWS, seed=seed) if sample.height > PAIR_ROWS else sample
+    cramer, ratio = categorical_matrices(
+        few, categorical, [n for n in numeric if kinds[n] == "numeric"]
+    )
+    rank = spearman(few, numeric)
+    # the whole-table Polars passes run without the GIL, so the scikit-learn import that
+    # warm_up started goes on beside them; the isolation forest that needs it comes last
+    missing = missing_patterns(data)
+    repeated = duplicates(data)
+    trend = _trends(data, kinds, numeric, time_column, target, target_info)
+    odd = anomalies(sample, kinds, seed=seed)
+    sampling = []
+    if sample.height < data.height:
+        sampling.append(("relationships to the target, Pearson correlations", sample.height))
+    if few.height < data.height:
+        sampling.append(("Spearman, Cramér's V and correlation ratio", few.height))
+    if odd is not None and odd.sampled_rows < data.height:
+        sampling.append(("anomalies", odd.sampled_rows))
     return Profile(
         source=source,
         rows=data.height,
@@ -142,7 +186,34 @@ def profile(
         positive_label=None if target_info is None else target_info["positive"],
         label_quality=label_quality,
         leakage=leakage,
+        matrices=tuple(m for m in (rank, cramer, ratio) if m is not None),
+        missing=missing,
+        trends=trend,
+        anomalies=odd,
+        duplicates=repeated,
+        quarantine=quarantine,
+        sampling=tuple(sampling),
     )
+
+
+def _trends(
+    data: pl.DataFrame, kinds: dict[str, str], numeric: list[str], time_column: str | None,
+    target: str | None, target_info: dict[str, Any] | None,
+) -> Any:
+    """Trends over ``time_column``, else the first datetime column that is not the target."""
+    if time_column is None:
+        found = [n for n, k in kinds.items() if k == "datetime" and n != target]
+        if not found:
+            return None
+        time_column = found[0]
+    shown = None
+    if target_info is not None:
+        if target_info["shown"] is not None:
+            shown = (pl.col(target).cast(pl.String) == target_info["shown"]).cast(pl.Float64)
+        elif kinds[target] == "numeric":
+            shown = pl.col(target)
+    features = [n for n in numeric if n != target and kinds[n] == "numeric"]
+    return trends(data, time_column, numeric=features, target_expr=shown)
 
 
 def _target_side(
@@ -165,6 +236,7 @@ def _target_side(
         "distribution": distribution,
         "positive": positive,
         "positive_index": index,
+        "shown": shown,
     }
 
 

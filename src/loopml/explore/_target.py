@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from loopml.core.labels import positive_label
-from loopml.explore._bins import codes
+from loopml.explore._bins import nested_codes
 
 RELATION_BINS = 10  # bars a reader sees
 RELATION_TOP = 20  # categories shown, as many as the column's top values
@@ -75,13 +75,14 @@ def relation(
     feature: pl.Series, kind: str, target: Target
 ) -> tuple[tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...]], float]:
     """(labels, target rate or mean per bin, rows per bin) and the association score."""
-    shown, labels = codes(feature, kind, bins=RELATION_BINS, top=RELATION_TOP)
+    (shown, labels), (fine, fine_labels) = nested_codes(
+        feature, kind, bins=RELATION_BINS, top=RELATION_TOP, fine_bins=ASSOCIATION_BINS, fine_top=30
+    )
     n = len(labels)
     rows = np.bincount(shown, minlength=n)
     sums = np.bincount(shown, weights=target.values, minlength=n)
     keep = rows > 0  # e.g. no "missing" bin when nothing is missing
     means = np.divide(sums, rows, out=np.zeros(n), where=keep)
-    fine, fine_labels = codes(feature, kind, bins=ASSOCIATION_BINS, top=30)
     if target.classes is not None:
         score = association(fine, target.classes, len(fine_labels))
     else:
@@ -141,6 +142,8 @@ def correlation_ratio(x: np.ndarray, y: np.ndarray, x_levels: int) -> float:
     # epsilon-squared: eta squared less what unrelated groups explain by chance
     within = total - between
     eps2 = (between - (groups - 1) * within / (n - groups)) / total
+    if not np.isfinite(eps2):  # sums of squares beyond the float range
+        return 0.0
     return float(np.sqrt(np.clip(eps2, 0.0, 1.0)))
 
 

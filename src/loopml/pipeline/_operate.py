@@ -147,7 +147,7 @@ def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     path = write_report(
         reports, ctx.reports_dir / "monitor" / f"{mv.name}-{stamp}.html", events=events,
-        title=f"Monitoring of {mv.name}",
+        title=f"Monitoring of {mv.name}", assets=ctx.reports_dir,
     )
     ctx.catalog.log_event(
         "monitor", mv.ref,

@@ -197,6 +197,13 @@ class Project:
 
         return quarantine_rows(self.context, source, reason=reason, limit=limit)
 
+    def profile(self, *, output: Path | None = None, reporter: Reporter = SILENT) -> Path:
+        """Profile the problem source's clean table (with its quarantine by reason) into one
+        HTML report, ``.loopml/reports/profile/<source>.html`` by default; returns its path."""
+        from loopml.pipeline._run import profile_clean
+
+        return profile_clean(self.context, output=output, reporter=reporter)
+
     def replay(self, source: str) -> dict[str, Any]:
         """Re-validate a source's quarantine against the current contract."""
         from loopml.pipeline._replay import replay

@@ -63,7 +63,8 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
         frame = ctx.lake.read(clean_ref.name, version=clean_ref.version)
         reports_dir = ctx.reports_dir / run_id
         reports = validation_reports(ingests, reports_dir)
-        reports["profile"] = str(profile_step(ctx, frame, reports_dir, reporter=reporter))
+        reports["profile"] = str(profile_step(ctx, frame, reports_dir / "profile.html",
+                                              reporter=reporter))
         trained = train_model(ctx, frame, run_id=run_id, reporter=reporter)
         reports["model"] = str(model_report(ctx, trained, reports_dir))
         reporter.start("register", total=None)
@@ -134,24 +135,49 @@ def validation_reports(ingests: list[IngestResult], folder: Path) -> dict[str, s
             n += 1
             name = f"validation-{ing.source}-{n}"
         out[name] = str(write_report(
-            ing.report, folder / f"{name}.html",
+            ing.report, folder / f"{name}.html", assets=folder.parent,
             title=f"Validation of {ing.source} (ingest {ing.ingest_id})",
         ))
     return out
 
 
-def profile_step(ctx: Context, frame: pl.DataFrame, folder: Path, *, reporter: Reporter) -> Path:
+def profile_step(ctx: Context, frame: pl.DataFrame, path: Path, *, reporter: Reporter) -> Path:
+    """Profile the clean table, with the source's quarantine counts by reason, into ``path``
+    (plotly.js shared in the project's reports folder when ``path`` is inside it)."""
+    from loopml.core.records import QuarantineSummary
     from loopml.explore import profile
+    from loopml.pipeline._replay import quarantine_summary
     from loopml.reports import write_report
 
     problem = ctx.config.problem
     reporter.start("profile", total=None)
+    held = next(q for q in quarantine_summary(ctx) if q["source"] == problem.source)
+    quarantine = QuarantineSummary(table=held["table"], version=held["version"],
+                                   rows=held["rows"], by_reason=tuple(held["by_reason"].items()))
+    time_column = problem.time_column if problem.time_column in frame.columns else None
     prof = profile(frame, source=problem.source, target=problem.target, task=problem.task,
-                   positive_label=problem.positive_label, time_column=problem.time_column,
-                   exclude=problem.exclude)
-    path = write_report(prof, folder / "profile.html", title=f"Profile of {problem.source}")
+                   positive_label=problem.positive_label, time_column=time_column,
+                   exclude=problem.exclude, quarantine=quarantine)
+    inside = path.resolve().is_relative_to(ctx.reports_dir.resolve())
+    path = write_report(prof, path, title=f"Profile of {problem.source}",
+                        assets=ctx.reports_dir if inside else None)
     reporter.finish("profile", note=f"{len(prof.columns)} columns")
     return path
+
+
+def profile_clean(ctx: Context, *, output: Path | None, reporter: Reporter) -> Path:
+    """``loopml profile``: the profile report of the problem source's clean table as it is
+    now, without ingesting or training; written to ``output`` (default:
+    ``<reports>/profile/<source>.html``)."""
+    source = ctx.config.problem.source
+    name = table_name("clean", source)
+    if not ctx.lake.exists(name):
+        raise LoopError(
+            f"Source {source!r} has no clean table yet.",
+            hint="Run 'loopml ingest' (or 'loopml run') first.",
+        )
+    path = Path(output) if output is not None else ctx.reports_dir / "profile" / f"{source}.html"
+    return profile_step(ctx, ctx.lake.read(name), path, reporter=reporter)
 
 
 def train_model(
@@ -248,6 +274,7 @@ def model_report(ctx: Context, trained: Trained, folder: Path) -> Path:
     problem = ctx.config.problem
     return write_report(
         trained.evaluation, folder / "model.html", leaderboard=trained.result.leaderboard,
+        assets=ctx.reports_dir,
         title=f"Model {ctx.config.name}: {problem.task} of {problem.target or 'clusters'}",
     )
 

@@ -1,5 +1,7 @@
 """Render report records (profile, model evaluation and leaderboard, drift, validation) to
-one self-contained HTML file each: plotly.js is inlined once, so a file opens offline.
+one HTML file each. ``render`` inlines plotly.js (a self-contained page); ``write_report``
+writes one shared ``plotly-<version>.min.js`` per folder and points the pages at it, so
+reports stay small and still open offline.
 
 >>> from loopml.core.records import ValidationReport
 >>> record = ValidationReport(source="s", contract_fingerprint="ab", rows_in=3,

@@ -168,3 +168,31 @@ def scatter(
         title, height=height, xaxis={"title": {"text": x_title}},
         yaxis={"title": {"text": y_title}},
     ))  # fmt: skip
+
+
+def lines(
+    labels: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    *,
+    title: str = "",
+    y_title: str = "",
+    y_format: str = "",
+    hover: dict[str, Sequence[str]] | None = None,
+    height: int = 300,
+) -> go.Figure:
+    """One line per series over shared category labels (a time axis of periods); several
+    series get a legend."""
+    palette = [BLUE, ORANGE, "#2e7d32", "#8e44ad", "#c62828", "#00838f", "#6d4c41",
+               "#ad1457", "#558b2f", "#283593", "#ef8f00", GREY]  # fmt: skip
+    traces = []
+    for k, (name, values) in enumerate(series.items()):
+        text = {"hovertext": list(hover[name]), "hoverinfo": "text"} if hover else {}
+        traces.append(go.Scatter(x=list(labels), y=list(values), mode="lines+markers",
+                                 name=name, line={"color": palette[k % len(palette)],
+                                 "width": 1.6}, marker={"size": 4}, **text))  # fmt: skip
+    return go.Figure(traces, layout=layout(
+        title, height=height, showlegend=len(series) > 1,
+        legend={"orientation": "h", "y": -0.25},
+        xaxis={"type": "category", "nticks": 12},
+        yaxis={"title": {"text": y_title}, "tickformat": y_format},
+    ))  # fmt: skip

@@ -1,11 +1,21 @@
-"""The profile report: overview, warnings, target balance, features ranked by association,
-missingness, correlations, and one block per column with its statistics and plots."""
+"""The profile report: overview (with where it sampled), warnings, quarantine, target
+balance, features ranked by association, missingness patterns, correlations, trends over
+time, anomalous rows, duplicates, and one block per column with its statistics and plots."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from loopml.core.records import ColumnProfile, LabelQuality, Leakage, Profile
+from loopml.reports._eda import (
+    anomalies_section,
+    duplicates_section,
+    matrix_plots,
+    missing_section,
+    quarantine_section,
+    sampling_notes,
+    trends_section,
+)
 from loopml.reports._figures import BLUE, GREY, ORANGE, bars, heatmap
 from loopml.reports._page import Page, num, pct, render_page, when
 
@@ -41,10 +51,17 @@ def render_profile(profile: Profile, *, title: str | None = None) -> str:
         "target_plot": _target_plot(page, profile, positive),
         "positive": positive,
         "association_plot": _association_plot(page, ranked) if has_relation else None,
+        "quarantine": quarantine_section(page, profile),
         "missing_plot": _missing_plot(page, profile),
+        "missing": missing_section(page, profile),
         "correlation_plot": _correlation_plot(page, profile),
         "labels": _label_quality(profile.label_quality),
         "leakage": _leakage(profile.leakage, anchors),
+        "matrix_plots": matrix_plots(page, profile),
+        "trends": trends_section(page, profile, positive),
+        "anomalies": anomalies_section(profile),
+        "duplicates": duplicates_section(profile),
+        "sampling": sampling_notes(profile),
         "summary": [_summary_row(c, profile.rows) | {"anchor": anchors[c.name]} for c in columns],
         "columns": [
             _column_block(page, c, profile, positive) | {"anchor": anchors[c.name]}
@@ -56,10 +73,15 @@ def render_profile(profile: Profile, *, title: str | None = None) -> str:
         for anchor, label, shown in (
             ("overview", "Overview", True),
             ("warnings", "Warnings", bool(context["warnings"])),
+            ("quarantine", "Quarantine", context["quarantine"] is not None),
             ("target", "Target", context["target_plot"] is not None),
             ("association", "Relationship to target", has_relation),
             ("missing", "Missing values", True),
-            ("correlations", "Correlations", context["correlation_plot"] is not None),
+            ("correlations", "Correlations", bool(context["correlation_plot"]
+                                                  or context["matrix_plots"])),
+            ("trends", "Trends", context["trends"] is not None),
+            ("anomalies", "Anomalies", context["anomalies"] is not None),
+            ("duplicates", "Duplicates", context["duplicates"] is not None),
             ("labels", "Label quality", context["labels"] is not None),
             ("leakage", "Leakage", context["leakage"] is not None),
             ("columns", "Columns", True),
@@ -108,12 +130,26 @@ def _overview(profile: Profile, positive: str | None) -> list[tuple[str, str, st
         ("Target", profile.target or "—", _task_note(profile, positive)),
         ("Missing cells", pct(missing / cells if cells else 0), f"{missing:,} cells"),
         ("Columns with warnings", num(warned), ""),
+        *_more_cards(profile),
         (
             "Relationships computed on",
             num(sampled if sampled is not None else profile.rows),
             "rows (a random sample)" if sampled and sampled < profile.rows else "rows (all)",
         ),
     ]
+
+
+def _more_cards(profile: Profile) -> list[tuple[str, str, str]]:
+    out = []
+    if profile.duplicates is not None:
+        d = profile.duplicates
+        out.append(("Duplicate rows", num(d.rows), f"in {d.groups:,} groups of identical rows"))
+    if profile.quarantine is not None:
+        out.append(("Quarantined rows", num(profile.quarantine.rows), profile.quarantine.table))
+    if profile.trends is not None:
+        t = profile.trends
+        out.append(("Time span", f"{len(t.labels)} × {t.period}", f"by {t.time_column}"))
+    return out
 
 
 def _target_plot(page: Page, profile: Profile, positive: str | None) -> Any:
@@ -232,11 +268,15 @@ def _relation_plot(
              for label, v, n in zip(labels, values, rows)]  # fmt: skip
     total = sum(rows) or 1
     overall = sum(v * n for v, n in zip(values, rows)) / total
+    # the overall rate as a dotted line across the plot (a layout shape: cheaper than
+    # Figure.add_hline, which this report would call once per column)
+    line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": overall,
+            "y1": overall, "line": {"dash": "dot", "color": GREY}}
+    note = {"text": "overall", "xref": "paper", "x": 0, "xanchor": "left", "yref": "y",
+            "y": overall, "yanchor": "bottom", "showarrow": False}
     fig = bars(labels, values, title="Relationship to the target", y_title=y_title,
                hover=hover, height=280, color=ORANGE, yaxis={"tickformat": y_format,
-               "title": {"text": y_title}})  # fmt: skip
-    fig.add_hline(y=overall, line_dash="dot", line_color=GREY,
-                  annotation_text="overall", annotation_position="top left")
+               "title": {"text": y_title}}, shapes=[line], annotations=[note])  # fmt: skip
     return page.plot(fig)
 
 

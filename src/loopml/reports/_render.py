@@ -1,4 +1,5 @@
-"""``render`` and ``write_report``: any report record to one self-contained HTML file."""
+"""``render`` and ``write_report``: any report record to one HTML file (``render``:
+self-contained; ``write_report``: sharing one plotly.js per folder)."""
 
 from __future__ import annotations
 
@@ -83,19 +84,34 @@ def render(
     )
 
 
-def write_report(record: Any, path: str | Path, **kwargs: Any) -> Path:
+def write_report(
+    record: Any, path: str | Path, *, assets: str | Path | None = None, **kwargs: Any
+) -> Path:
     """Render ``record`` (see ``render``; ``kwargs`` go to it) and write it to ``path``,
     creating the folder. Returns the path written.
 
+    The page does not inline plotly.js: it loads the one shared copy
+    ``plotly-<version>.min.js`` in ``assets`` (default: the report's folder; a project
+    passes its reports folder), written there once. Keep that file beside the reports and
+    they open offline.
+
     >>> import tempfile
+    >>> from pathlib import Path
     >>> from loopml.core.records import ValidationReport
     >>> report = ValidationReport(source="s", contract_fingerprint="ab", rows_in=1,
     ...                           rows_accepted=1, rows_quarantined=0, duplicates=0)
-    >>> write_report(report, tempfile.mkdtemp() + "/v.html").stat().st_size > 1_000_000
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_report(report, folder / "run-1" / "v.html", assets=folder).stat().st_size < 100_000
+    True
+    >>> [p.name for p in folder.glob("plotly-*.min.js")] != []
     True
     """
+    from loopml.reports._page import loading_plotly_from, shared_plotly
+
     path = Path(path)
-    html = render(record, **kwargs)
+    script = shared_plotly(Path(assets) if assets is not None else path.parent)
+    with loading_plotly_from(script, path):
+        html = render(record, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path

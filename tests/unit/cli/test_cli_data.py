@@ -74,3 +74,22 @@ def test_unknown_source_is_a_friendly_error(cli, project: Path) -> None:
     assert code != 0 and "Traceback" not in out
     code, out = cli("ingest", "ordrs")
     assert code != 0 and "Traceback" not in out and "orders" in out
+
+
+def test_profile_reports_the_clean_table_with_its_quarantine_by_reason(cli, project: Path) -> None:
+    """'loopml profile' writes the report beside the shared plotly.js and names the
+    quarantine table with each reason's count; before any ingest it explains what to do."""
+    code, out = cli("profile")
+    assert code != 0 and "loopml ingest" in out
+    cli("ingest")
+    code, out = cli("profile")
+    assert code == 0, out
+    report = project / ".loopml" / "reports" / "profile" / "orders.html"
+    html = report.read_text(encoding="utf-8")
+    assert "quarantine/orders@v" in html and "loopml quarantine show orders" in html
+    assert "duplicate of an earlier row" in html and "is above the maximum 1000" in html
+    assert len(list((project / ".loopml" / "reports").glob("plotly-*.min.js"))) == 1
+    assert '"../plotly-' in html
+    code, out = cli("profile", "--output", str(project / "out" / "p.html"))
+    assert code == 0 and (project / "out" / "p.html").exists()
+    assert list((project / "out").glob("plotly-*.min.js"))

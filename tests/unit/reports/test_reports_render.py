@@ -13,6 +13,7 @@ from loopml.core.errors import LoopmlError
 from loopml.core.records import ValidationReport
 from loopml.explore import profile
 from loopml.reports import ReportError, render, write_report
+from tests.unit.reports.conftest import eda_figures
 
 PLOTLY_JS = get_plotlyjs()
 
@@ -62,6 +63,7 @@ def test_profile_report_shows_every_column_warning_and_the_target(pages, flights
     features = [c for c in flights_profile.columns if c.name != "late"]
     # target, association ranking, missingness, correlations, plus per column plots
     expected = 4 + len(flights_profile.columns) + sum(1 for c in features if c.target_relation)
+    expected += eda_figures(flights_profile)  # missingness, matrices, trends
     assert _figures(html) == expected
 
 

@@ -292,6 +292,72 @@ class Leakage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MissingPatterns:
+    """Which columns are missing together. ``combinations`` are the most common sets of
+    missing columns with their row counts (the empty set: complete rows); ``nullity`` is the
+    correlation of the columns' missing indicators (1: always missing together)."""
+
+    columns: tuple[str, ...]  # columns with some but not all values missing
+    combinations: tuple[tuple[tuple[str, ...], int], ...]
+    nullity: tuple[tuple[str, ...], tuple[tuple[float, ...], ...]] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Matrix:
+    """A labelled matrix of association scores (rows ``y``, columns ``x``)."""
+
+    method: str  # pearson, spearman, cramers_v, correlation_ratio, nullity
+    x: tuple[str, ...]
+    y: tuple[str, ...]
+    values: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trends:
+    """Rows, the target (positive share or mean) and numeric column means per period."""
+
+    time_column: str
+    period: str  # a Polars duration: 1d, 1w, 1mo ...
+    labels: tuple[str, ...]
+    rows: tuple[int, ...]
+    target: tuple[float | None, ...] | None = None
+    means: tuple[tuple[str, tuple[float | None, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Anomalies:
+    """The most anomalous rows of a sample by isolation forest (higher score: stranger)."""
+
+    sampled_rows: int
+    columns: tuple[str, ...]  # the columns scored
+    flagged: int  # sampled rows the forest calls anomalous
+    top_columns: tuple[str, ...]  # the columns shown for the top rows
+    top_rows: tuple[tuple[str, ...], ...]  # values as text
+    top_scores: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Duplicates:
+    """Exact duplicate rows over the profiled columns: ``rows`` extra copies in ``groups``
+    groups of identical rows; ``examples`` are the most repeated, with their copies."""
+
+    rows: int
+    groups: int
+    columns: tuple[str, ...] = ()
+    examples: tuple[tuple[tuple[str, ...], int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuarantineSummary:
+    """Rows of the source held in its quarantine table, by reason."""
+
+    table: str
+    version: int | None
+    rows: int
+    by_reason: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
     source: str
     rows: int
@@ -307,3 +373,11 @@ class Profile:
     positive_label: Any = None
     label_quality: LabelQuality | None = None
     leakage: Leakage | None = None
+    # the EDA sections beyond the columns (see loopml.explore.profile)
+    matrices: tuple[Matrix, ...] = ()  # spearman, cramers_v, correlation_ratio
+    missing: MissingPatterns | None = None
+    trends: Trends | None = None
+    anomalies: Anomalies | None = None
+    duplicates: Duplicates | None = None
+    quarantine: QuarantineSummary | None = None
+    sampling: tuple[tuple[str, int], ...] = ()  # (section, rows it used) where sampled
