@@ -129,8 +129,14 @@ def correlation_ratio(x: np.ndarray, y: np.ndarray, x_levels: int) -> float:
     1.0
     """
     n = len(y)
-    total = float(((y - y.mean()) ** 2).sum()) if n else 0.0
-    if n < 2 or total <= 0:
+    if n < 2:
+        return 0.0
+    largest = float(np.max(np.abs(y)))
+    if not 0 < largest < np.inf:
+        return 0.0
+    y = y / largest  # eta does not depend on the scale; squares of huge values overflow
+    total = float(((y - y.mean()) ** 2).sum())
+    if total <= 0:
         return 0.0
     rows = np.bincount(x, minlength=x_levels)
     sums = np.bincount(x, weights=y, minlength=x_levels)
@@ -142,8 +148,6 @@ def correlation_ratio(x: np.ndarray, y: np.ndarray, x_levels: int) -> float:
     # epsilon-squared: eta squared less what unrelated groups explain by chance
     within = total - between
     eps2 = (between - (groups - 1) * within / (n - groups)) / total
-    if not np.isfinite(eps2):  # sums of squares beyond the float range
-        return 0.0
     return float(np.sqrt(np.clip(eps2, 0.0, 1.0)))
 
 

@@ -295,3 +295,18 @@ def test_a_frame_made_by_pandas_profiles_like_its_microsecond_twin():
         "t": "datetime", "tz": "datetime", "c": "categorical", "i8": "numeric",
         "u64": "numeric", "dur": "numeric", "y": "numeric", "ms": "datetime", "dec": "numeric",
         "lst": "categorical", "nul": "categorical"}
+
+
+def test_correlation_ratio_of_values_near_the_float_limit():
+    """Groups that determine the values give 1 whatever their scale, without overflow."""
+    import warnings
+
+    import numpy as np
+
+    from loopml.explore._target import correlation_ratio
+
+    x = np.repeat([0, 1], 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert correlation_ratio(x, np.where(x == 0, 1.7e308, -1.7e308), 2) == 1.0
+        assert correlation_ratio(x, np.full(200, 1e300), 2) == 0.0  # constant: nothing to explain
