@@ -42,7 +42,8 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
     for name, dtype in frame.schema.items():
         col = frame[name]
         if dtype.is_float():
-            col = col.fill_nan(None)
+            if col.is_nan().any():  # a copy only when needed: a profile prepares twice
+                col = col.fill_nan(None)
             if col.is_infinite().any():  # would make every moment infinite or undefined
                 col = col.set(col.is_infinite(), None)
         elif isinstance(dtype, pl.Datetime) and dtype.time_unit != "us":

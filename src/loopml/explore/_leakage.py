@@ -17,6 +17,7 @@ The target and the time column are never suspects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -47,9 +48,12 @@ def find_leaks(
     positive_label: Any = None,
     max_rows: int = LEAK_SAMPLE,
     seed: int = 0,
+    counts: Mapping[str, tuple[int, int]] | None = None,
 ) -> Leakage:
     """The columns of ``frame`` suspected of leaking the target or of being ids, with the
     reason for each, and every feature's out-of-fold score alone (see the module docstring).
+    ``counts`` (column -> distinct non-null values, non-null values), when the caller has
+    them, spare counting every column again.
 
     Without a target (clustering), or with a single class, only the id-like check runs;
     without a ``time_column`` the after-prediction-time checks do not.
@@ -97,7 +101,8 @@ def find_leaks(
             if skill(metric, value, labels.classes) >= LEAK_SKILL
         ]
     for name in features:
-        why = id_like(data[name])
+        distinct, present = (counts or {}).get(name, (None, None))
+        why = id_like(data[name], distinct=distinct, present=present)
         if why is not None:
             suspects.append(LeakSuspect(column=name, check="id-like", reason=why))
     if time_column is not None and labelled is not None and labels is not None:

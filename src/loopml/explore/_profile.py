@@ -112,8 +112,10 @@ def profile(
             hint="Use task: classification, or pick a numeric target column.",
         )
     stats = scalar_stats(data, kinds)
+    counts = {n: (s["distinct"] - (1 if s["nulls"] else 0), s["count"])
+              for n, s in stats.items()}  # n_unique counts a null as a value
     leakage = find_leaks(data, target=target, task=task, time_column=time_column,
-                         positive_label=positive_label, seed=seed)
+                         positive_label=positive_label, seed=seed, counts=counts)
     suspected: dict[str, list[str]] = {}
     for suspect in leakage.suspects:
         suspected.setdefault(suspect.column, []).append(
