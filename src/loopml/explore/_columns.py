@@ -59,6 +59,14 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(out)
 
 
+def labelled_rows(data: pl.DataFrame, target: str) -> pl.DataFrame:
+    """The rows of ``data`` with a label: ``data`` itself when every row has one (a filter
+    would copy every column, gigabytes on a large table)."""
+    if data[target].null_count() == 0:
+        return data
+    return data.filter(pl.col(target).is_not_null())
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
