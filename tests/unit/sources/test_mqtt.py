@@ -340,6 +340,7 @@ class Ingest:
 
     def __init__(self, root: Path, *, follow: bool, kill_at: str | None = None):
         env = {k: v for k, v in os.environ.items() if k != "LOOPML_TEST_KILL_AT"}
+        env["PYTHONFAULTHANDLER"] = "1"  # a hung ingest shows every thread's stack (see wait)
         if kill_at:
             env["LOOPML_TEST_KILL_AT"] = kill_at  # the ingest's own crash points
         args = ["ingest", "sensors", "--json", "-p", str(root)] + (["--follow"] if follow else [])
@@ -368,7 +369,15 @@ class Ingest:
         return "".join(self._stdout) + "".join(self.log)
 
     def wait(self, timeout: float = 120) -> int:
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # hung: SIGABRT makes faulthandler print the stacks
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(timeout=30)
+            for thread in self._threads:
+                thread.join(timeout=5)
+            raise AssertionError(f"loopml ingest did not end within {timeout} s; its output "
+                                 f"and every thread's stack:\n{self.output()}") from None
         for thread in self._threads:
             thread.join(timeout=5)
         return code
