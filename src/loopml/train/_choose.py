@@ -100,7 +100,8 @@ def finish(
         candidates=tuple(candidates), best=best, seconds=seconds,
         budget_s=float(config.time_budget_s), cv=cv_text,
         final="ensemble" if chosen is ensemble else "single", final_fit=final_fit,
-        ensemble=tuple((t.name, round(w, 4)) for t, w in chosen.members)
+        ensemble=tuple(zip([t.name for t, _ in chosen.members],
+                           shown_weights([w for _, w in chosen.members]), strict=True))
         if chosen is ensemble else (),
         reason=reason, dropped_features=tuple(dropped_all),
         calibration=getattr(calibrator, "method", None), threshold=threshold,
@@ -248,12 +249,28 @@ def _candidates(trials: list[Trial], chosen: Choice) -> list[Candidate]:
     return out
 
 
+def shown_weights(weights: list[float], places: int = 4) -> list[float]:
+    """Weights rounded to ``places`` decimals that still add up to 1: the rounding residue goes
+    to the largest weight (three thirds are shown as 0.3334, 0.3333, 0.3333).
+
+    >>> shown_weights([1 / 3, 1 / 3, 1 / 3])
+    [0.3334, 0.3333, 0.3333]
+    """
+    shown = [round(w, places) for w in weights]
+    if shown:
+        top = max(range(len(shown)), key=lambda i: weights[i])
+        shown[top] = round(shown[top] + round(1.0 - sum(shown), places), places)
+    return shown
+
+
 def _ensemble_candidate(ens: Choice, y: np.ndarray, covered: np.ndarray, runner: _Runner,
                         n: int) -> Candidate:
     problem = runner.problem
     scores = [problem.score(y[val], ens.oof[val]) for _, val in runner.folds]
     return Candidate(
-        learner="ensemble", params={"members": {t.name: round(w, 4) for t, w in ens.members}},
+        learner="ensemble", params={"members": dict(zip(
+            [t.name for t, _ in ens.members], shown_weights([w for _, w in ens.members]),
+            strict=True))},
         cv_score=_finite(ens.score), cv_std=_finite(float(np.std(scores)) if scores else None),
         valid_score=None, fit_time_s=round(sum(t.fit_s for t, _ in ens.members), 3),
         trial=n, name="ensemble", origin="ensemble",
