@@ -200,21 +200,19 @@ def with_quality(report: WindowReport, window: pl.DataFrame, bundle: ModelBundle
     bounds and categories do not hold)."""
     from dataclasses import replace
 
-    from loopml.quality import validate
+    from loopml.pipeline._operate import check_served
 
-    names = [c for c in bundle.feature_columns if c in window.columns]
-    if not names or window.height == 0:
+    found = check_served(window, bundle)
+    if found is None:
         return report
-    checked = validate(window.select(names), bundle.contract.select(names),
-                       drop_duplicates=False)
-    broken = [v for v in checked.report.violations if v.rows and v.rule != "missing_column"]
-    update: dict[str, Any] = {"quality_score": checked.report.quality_score,
+    checked, broken = found
+    update: dict[str, Any] = {"quality_score": checked.quality_score,
                               "quality": tuple(broken)}
     errors = [v for v in broken if v.severity == "error"]
     if errors:
         shown = ", ".join(f"{v.column} {v.rule} ({v.rows:,})" for v in errors[:5])
         update["status"] = "alert" if report.status == "alert" else "warn"
-        update["reasons"] = (*report.reasons, f"{checked.report.rows_quarantined:,} row(s) "
+        update["reasons"] = (*report.reasons, f"{checked.rows_quarantined:,} row(s) "
                              f"break the contract: {shown}")
     return replace(report, **update)
 

@@ -97,21 +97,28 @@ def build_app(ctx: Context, *, model: str | None) -> Any:
                       **serving_options(ctx, mv.name, model, current=(mv.version, bundle)))
 
 
-def contract_check(bundle: ModelBundle) -> Any:
-    """What the prediction log runs on each batch it writes: the served records validated
-    against the contract of the version served at start (its feature columns; the rules of a
-    batch, such as null rates, judge the written batch), as (column, rule, severity, rows)."""
+def check_served(frame: pl.DataFrame, bundle: ModelBundle) -> Any:
+    """Served rows validated against the model's contract, as an ingest validates a batch
+    (its feature columns present in ``frame``): (the report, the rules broken), or None when
+    ``frame`` has no feature column."""
     from loopml.quality import validate
 
-    contract = bundle.contract
+    names = [c for c in bundle.feature_columns if c in frame.columns]
+    if not names or frame.height == 0:
+        return None
+    report = validate(frame.select(names), bundle.contract.select(names),
+                      drop_duplicates=False).report
+    return report, [v for v in report.violations if v.rows and v.rule != "missing_column"]
+
+
+def contract_check(bundle: ModelBundle) -> Any:
+    """What the prediction log runs on each batch it writes: ``check_served`` against the
+    contract of the version served at start, as (column, rule, severity, rows)."""
 
     def check(frame: pl.DataFrame) -> list[tuple[str, str, str, int]]:
-        names = [c for c in bundle.feature_columns if c in frame.columns]
-        if not names:
-            return []
-        found = validate(frame.select(names), contract.select(names), drop_duplicates=False)
-        return [(v.column, v.rule, v.severity, v.rows) for v in found.report.violations
-                if v.rows and v.rule != "missing_column"]
+        found = check_served(frame, bundle)
+        return [] if found is None else [(v.column, v.rule, v.severity, v.rows)
+                                         for v in found[1]]
 
     return check
 
