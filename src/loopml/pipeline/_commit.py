@@ -131,6 +131,10 @@ def begin(ctx: Context, src: SourceConfig, chunk: Chunk, *, cursor: dict[str, An
     if chunk.rejected is not None and chunk.rejected.height:
         parts.append(chunk.rejected)
     frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
+    # raw always has the reader's columns for rejected rows, so that the first chunk with a
+    # rejected line does not change the table's schema (a slower write than an append)
+    frame = frame.with_columns(pl.lit(None, pl.String).alias(c)
+                               for c in (RAW_TEXT, REASONS) if c not in frame.columns)
     frame = frame.with_columns(
         pl.lit(ingest_id).alias("_ingest_id"),
         pl.lit(started).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
@@ -247,8 +251,10 @@ def split_rejected(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None
 
     if REASONS not in raw.columns:
         return raw, None
-    bad = pl.col(REASONS).is_not_null()
     extra = [c for c in (REASONS, RAW_TEXT) if c in raw.columns]
+    if raw[REASONS].null_count() == raw.height:
+        return raw.drop(extra), None
+    bad = pl.col(REASONS).is_not_null()
     rejected = raw.filter(bad)
     return raw.filter(~bad).drop(extra), (rejected if rejected.height else None)
 
