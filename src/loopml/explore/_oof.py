@@ -60,6 +60,9 @@ def oof_score(codes: np.ndarray, levels: int, labels: Labels) -> float:
     fold, n = labels.fold, len(codes)
     if labels.classes == 0:
         y = labels.y.astype(float)
+        peak = float(np.abs(y).max(initial=0.0))
+        if 0 < peak < np.inf:  # R² does not depend on the scale; squares of 1e200 overflow
+            y = y / peak
         key = fold * levels + codes
         sums = np.bincount(key, weights=y, minlength=FOLDS * levels).reshape(FOLDS, levels)
         rows = np.bincount(key, minlength=FOLDS * levels).reshape(FOLDS, levels)
