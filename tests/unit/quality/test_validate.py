@@ -50,6 +50,16 @@ def test_duplicates_are_quarantined_and_counted() -> None:
     assert v.quarantined[REASONS].to_list() == ["duplicate of an earlier row"] * 2
 
 
+def test_a_valid_row_is_not_a_duplicate_of_a_quarantined_one() -> None:
+    """A row whose bad date failed to convert looks like a later row with no date at all
+    once converted; the later row is valid and is kept, the first is quarantined for its date
+    only (and routing the two in separate batches gives the same result)."""
+    frame = pl.DataFrame({"age": ["5", "5"], "plan": ["pro", "pro"], "joined": ["soon", None]})
+    v = validate(frame, CONTRACT)
+    assert v.clean["joined"].to_list() == [None] and v.report.duplicates == 0
+    assert v.quarantined[REASONS].to_list() == ["joined: 'soon' is not a date"]
+
+
 def test_types_are_coerced() -> None:
     """Clean rows carry the contract's types."""
     frame = pl.DataFrame({"age": ["7"], "plan": ["pro"], "joined": ["2021-03-04"]})
