@@ -35,6 +35,7 @@ from loopml.core.errors import LoopmlError
 from loopml.core.records import IngestResult, TableRef
 from loopml.lake import table_name
 from loopml.pipeline._route import RAW_TEXT, ROW_HASH, Routed, route, row_hash
+from loopml.pipeline._seen import forget, lookup, remember
 from loopml.quality import REASONS
 
 if TYPE_CHECKING:
@@ -219,9 +220,13 @@ def complete(ctx: Context, src: SourceConfig, intent: dict[str, Any], *, raw_ver
     replaced = routed.superseded + _replaced(ctx.lake, names["clean"], versions.get("clean"),
                                              routed.clean, src.key)
     meta = {TAG: ingest_id, **{f"loopml.{k}": str(v) for k, v in counts_of(routed).items()}}
-    clean_ref = write_clean(ctx.lake, src, names["clean"], routed.clean, meta,
-                            skip=not fresh and tagged(ctx.lake, names["clean"], ingest_id,
-                                                      versions.get("clean")))
+    skip = not fresh and tagged(ctx.lake, names["clean"], ingest_id, versions.get("clean"))
+    clean_ref = write_clean(ctx.lake, src, names["clean"], routed.clean, meta, skip=skip)
+    if src.key or skip:  # a merge replaces rows; a skipped write was made by an earlier run
+        forget(ctx.lake, names["clean"])
+    elif routed.clean.height:
+        remember(ctx.lake, names["clean"], before=versions.get("clean"),
+                 after=clean_ref.version, ingest_id=ingest_id, hashes=routed.clean[ROW_HASH])
     fault("after_clean")
     q_ref = None
     if routed.quarantine.height:
@@ -272,9 +277,7 @@ def route_against(lake: Lake, clean: str, version: int | None, rows: pl.DataFram
         scan = lake.scan(clean, version=version)
         schema = dict(scan.collect_schema())
         if ROW_HASH in schema:
-            def seen(hashes: pl.Series) -> pl.Series:  # streams the one column: bounded memory
-                found = scan.select(ROW_HASH).filter(pl.col(ROW_HASH).is_in(hashes.implode()))
-                return found.collect(engine="streaming")[ROW_HASH]
+            seen = lookup(lake, clean, version, scan)
         else:  # a table written before row hashes: hash its contract columns once
             have = [n for n in contract.names if n in schema]
             seen = row_hash(scan.select(have).collect(), contract) if have else None

@@ -1,0 +1,73 @@
+"""Row hashes held from chunk to chunk: the same answers as scanning the table, and never an
+answer for a version the held hashes do not stand for."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from loopml.lake import Lake
+from loopml.pipeline import _seen
+from loopml.pipeline._commit import TAG
+from loopml.quality import ROW_HASH
+
+TABLE = "clean/t"
+
+
+def _append(lake: Lake, hashes: list[int], ingest_id: str) -> int:
+    frame = pl.DataFrame({"x": hashes, ROW_HASH: hashes}, schema={"x": pl.Int64,
+                                                                   ROW_HASH: pl.Int64})
+    return lake.append(TABLE, frame, metadata={TAG: ingest_id}).version
+
+
+def _found(lake: Lake, asked: list[int]) -> list[int]:
+    version = lake.version(TABLE)
+    seen = _seen.lookup(lake, TABLE, version, lake.scan(TABLE, version=version))
+    return sorted(seen(pl.Series(ROW_HASH, asked, dtype=pl.Int64)).to_list())
+
+
+def test_held_hashes_answer_as_a_scan_across_appends(tmp_path: Path) -> None:
+    """Hashes remembered append by append (many segments) find exactly what the table holds."""
+    lake = Lake(tmp_path / "lake")
+    rng = np.random.default_rng(0)
+    held: list[int] = []
+    before = None
+    for i in range(12):
+        batch = rng.integers(-(2**62), 2**62, 50 + 37 * i).tolist()
+        after = _append(lake, batch, f"i{i}")
+        _seen.remember(lake, TABLE, before=before, after=after, ingest_id=f"i{i}",
+                       hashes=pl.Series(ROW_HASH, batch, dtype=pl.Int64))
+        before = after
+        held += batch
+    key = lake.path(TABLE)
+    assert 1 < len(_seen._held[key].segments) <= 5 and _seen._held[key].rows == len(held)
+    asked = held[::7] + rng.integers(-(2**62), 2**62, 200).tolist() + [None]
+    assert _found(lake, asked) == sorted(held[::7])
+
+
+def test_a_commit_not_remembered_is_read_from_the_table(tmp_path: Path) -> None:
+    """Another writer's commit (or a merge, a replay) moves the table past what is held: the
+    next lookup reads the table again and finds the new rows."""
+    lake = Lake(tmp_path / "lake")
+    v0 = _append(lake, [1, 2, 3], "a")
+    _seen.remember(lake, TABLE, before=None, after=v0, ingest_id="a",
+                   hashes=pl.Series(ROW_HASH, [1, 2, 3], dtype=pl.Int64))
+    _append(lake, [4, 5], "b")  # not remembered
+    assert _found(lake, [1, 4, 5, 6]) == [1, 4, 5]
+
+
+def test_a_table_made_again_at_the_same_path_is_not_confused(tmp_path: Path) -> None:
+    """A table removed and written again has the same path and version numbers; what was held
+    for the old one is not used for the new one."""
+    lake = Lake(tmp_path / "lake")
+    v0 = _append(lake, [10, 11], "old")
+    _seen.remember(lake, TABLE, before=None, after=v0, ingest_id="old",
+                   hashes=pl.Series(ROW_HASH, [10, 11], dtype=pl.Int64))
+    assert _found(lake, [10, 12]) == [10]
+    shutil.rmtree(lake.path(TABLE))
+    lake = Lake(tmp_path / "lake")
+    _append(lake, [12], "new")
+    assert _found(lake, [10, 12]) == [12]
