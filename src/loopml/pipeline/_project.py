@@ -267,10 +267,11 @@ class Project:
             raise ConfigError("Name one thing to score: a file or a lake table.",
                               hint="loopml predict FILE --out OUT, or loopml predict --table "
                               "clean/SOURCE --out OUT.")
-        if table is None:
-            return predict_file(self.context, Path(data), Path(out), model=model)  # type: ignore[arg-type]
+        if data is not None:
+            return predict_file(self.context, Path(data), Path(out), model=model)
         from loopml.pipeline._tables import score_table
 
+        assert table is not None
         return score_table(self.compute_context(cluster), table, Path(out), version=version,
                            model=model)
 

@@ -37,8 +37,8 @@ def revalidate(ctx: Context, source: str | None = None, *,
     src = ctx.config.source(source)
     contract = ctx.contract(src.name)
     table = table_name("clean", src.name)
-    parts = ctx.lake.parts(table, version=version)
     with connect(ctx.config) as client:
+        parts = ctx.lake.parts(table, version=version)
         found = map_parts(client, ctx.lake, parts, _validate_part, contract)
     report = _merged([r for r, _ in found], contract)
     quarantined = _concat([q for _, q in found])
@@ -67,12 +67,12 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
     from loopml.serve import PredictionLog
 
     check_out(out)
-    name = ctx.lake.table(table)
-    mv, bundle = ctx.load(model)
-    parts = ctx.lake.parts(name, version=version)
-    id_column = ctx.config.problem.id_column
     with connect(ctx.config) as client:
-        found = map_parts(client, ctx.lake, parts, _score_part, bundle, id_column)
+        name = ctx.lake.table(table)
+        mv, bundle = ctx.load(model)
+        parts = ctx.lake.parts(name, version=version)
+        found = map_parts(client, ctx.lake, parts, _score_part, bundle,
+                          ctx.config.problem.id_column)
     scored_rows = _concat([f[0] for f in found]) if found else ctx.lake.read(
         name, version=version).head(0)
     write_scored(scored_rows, out)

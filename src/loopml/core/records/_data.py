@@ -173,12 +173,12 @@ class ValidationReport:
         listed once. Batch rules (null rates, uniqueness, the key, duplicates) judge each
         batch alone, so they are summed as found, not judged again over both.
 
-        >>> a = ValidationReport(source="s", contract_fingerprint="f", rows_in=3, rows_accepted=2,
-        ...                      rows_quarantined=1, duplicates=0,
-        ...                      violations=(Violation(column="x", rule="min", rows=1, example="-1"),))
-        >>> b = ValidationReport(source="s", contract_fingerprint="f", rows_in=2, rows_accepted=1,
-        ...                      rows_quarantined=1, duplicates=0,
-        ...                      violations=(Violation(column="x", rule="min", rows=1, example="-7"),))
+        >>> def one(n, example):
+        ...     broken = Violation(column="x", rule="min", rows=1, example=example)
+        ...     return ValidationReport(source="s", contract_fingerprint="f", rows_in=n,
+        ...                             rows_accepted=n - 1, rows_quarantined=1, duplicates=0,
+        ...                             violations=(broken,))
+        >>> a, b = one(3, "-1"), one(2, "-7")
         >>> both = a.plus(b)
         >>> both.rows_in, both.rows_quarantined, both.violations[0].rows, both.violations[0].example
         (5, 2, 2, '-1')
