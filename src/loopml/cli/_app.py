@@ -40,6 +40,13 @@ ModelOpt = Annotated[
                  "(default: <project>@champion).", show_default=False),
 ]
 
+ClusterOpt = Annotated[
+    Optional[str],
+    typer.Option("--cluster", help="Run per table part here ('local') or on the Dask "
+                 "scheduler at this address, e.g. tcp://scheduler:8786 (default: "
+                 "compute.cluster; a cluster needs a PostgreSQL catalog).", show_default=False),
+]
+
 
 class TaskChoice(str, Enum):
     auto = "auto"
@@ -194,20 +201,26 @@ def serve(
 @app.command()
 @friendly
 def predict(
-    data: Annotated[Path, typer.Argument(help="File to score (CSV, Parquet or NDJSON).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the scored rows (.csv, .parquet, .ndjson).")],
+    data: Annotated[Optional[Path], typer.Argument(help="File to score (CSV, Parquet or NDJSON); leave out with --table.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the scored rows (.csv, .parquet, .ndjson).")] = Path("predictions.parquet"),
+    table: Annotated[Optional[str], typer.Option("--table", help="Score a lake table instead, e.g. clean/SOURCE, one Parquet file at a time.", show_default=False)] = None,
+    version: Annotated[Optional[int], typer.Option("--version", min=0, help="With --table: the table version (default: the latest).", show_default=False)] = None,
     model: ModelOpt = None,
+    cluster: ClusterOpt = None,
     project: ProjectOpt = None,
 ) -> None:
-    """Score a file in batch.
+    """Score a file or a lake table in batch.
 
-    Rows that break the contract get a reason (_reasons) instead of a score.
+    Rows that break the contract get a reason (_reasons) instead of a score. A table is
+    scored file by file, on the Dask cluster when one is set (--cluster or
+    compute.cluster), with the same predictions as in one process.
     """
     from loopml.cli._render import console
 
     proj = _project(project)
-    with proj, console().status(f"Scoring {data} ..."):
-        path = proj.predict(data, out, model=model)
+    with proj, console().status(f"Scoring {data or table} ..."):
+        path = proj.predict(data, out, model=model, table=table, version=version,
+                            cluster=cluster)
     console().print(f"Wrote [bold]{path}[/]")
 
 

@@ -1,4 +1,4 @@
-"""``loopml ingest``, ``loopml sources``, ``loopml profile``,
+"""``loopml ingest``, ``loopml sources``, ``loopml validate``, ``loopml profile``,
 ``loopml quarantine ls|show|replay`` and ``loopml contract check``."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from loopml.cli._app import JsonOpt, ProjectOpt, _project, friendly
+from loopml.cli._app import ClusterOpt, JsonOpt, ProjectOpt, _project, friendly
 
 quarantine_app = typer.Typer(
     name="quarantine",
@@ -334,6 +334,49 @@ def _shown_path(path: Any) -> str:
 
 
 @friendly
+def validate(
+    source: Annotated[Optional[str], typer.Argument(help="Source name (default: the problem's).", show_default=False)] = None,
+    version: Annotated[Optional[int], typer.Option("--version", min=0, help="The clean table's version (default: the latest).", show_default=False)] = None,
+    cluster: ClusterOpt = None,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Validate a source's clean table again against its current contract.
+
+    One Parquet file at a time, on the Dask cluster when one is set (--cluster or
+    compute.cluster), with the same counts and reasons as in one process. Checks the
+    rules about each row; the rules about a batch (null rates, uniqueness, the key,
+    duplicates) were checked per chunk at ingest. Writes nothing but an HTML report
+    and a catalog event. Exits 1 when a row breaks an error rule.
+    """
+    from loopml.cli._render import console, print_json
+
+    proj = _project(project)
+    with proj, console().status("Validating ..."):
+        done = proj.validate(source, version=version, cluster=cluster)
+    r = done.report
+    if as_json:
+        print_json({"table": str(done.table), "parts": done.parts, "cluster": done.cluster,
+                    "rows_in": r.rows_in, "accepted": r.rows_accepted,
+                    "quarantined": r.rows_quarantined, "warned": r.warned_rows,
+                    "violations": [{"column": v.column, "rule": v.rule, "rows": v.rows,
+                                    "severity": v.severity, "example": v.example}
+                                   for v in r.violations],
+                    "report": done.path})
+    else:
+        console().print(f"{done.table} in {done.parts} part(s) on {done.cluster}: "
+                        f"{r.rows_in:,} rows, {r.rows_accepted:,} pass, "
+                        f"{r.rows_quarantined:,} break an error rule, {r.warned_rows:,} warned")
+        broken = [[v.column, v.rule, v.severity, f"{v.rows:,}", v.example or ""]
+                  for v in r.violations if v.rows]
+        if broken:
+            _table("Rules broken", ["column", "rule", "severity", "rows", "example"], broken)
+        console().print(f"Wrote [bold]{done.path}[/]")
+    if r.rows_quarantined:
+        raise typer.Exit(1)
+
+
+@friendly
 def profile(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the "
                       "report (default: .loopml/reports/profile/SOURCE.html).",
@@ -358,6 +401,7 @@ def register(app: typer.Typer) -> None:
     """Add these commands to the ``loopml`` app."""
     app.command()(ingest)
     app.command()(sources)
+    app.command()(validate)
     app.command()(profile)
     app.add_typer(quarantine_app)
     app.add_typer(contract_app)

@@ -309,6 +309,29 @@ class StorageConfig(_Section):
     reports_dir: str = f"{STATE_DIR}/reports"
 
 
+class ComputeConfig(_Section):
+    """Where stages run: ``local`` (one process) or a Dask scheduler's address, where
+    validation and batch scoring run per partition of a table on the workers and merge. A
+    cluster needs a catalog that every machine reaches: PostgreSQL."""
+
+    cluster: str = "local"
+
+    @field_validator("cluster")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        import re
+
+        value = value.strip()
+        if value != "local" and not re.fullmatch(r"(tcp|tls)://[^\s/:]+:[0-9]{1,5}", value):
+            raise ValueError(f"{value!r} is not 'local' nor a Dask scheduler address; write "
+                             "'local' or one such as tcp://scheduler:8786")
+        return value
+
+    @property
+    def local(self) -> bool:
+        return self.cluster == "local"
+
+
 class ProjectConfig(_Section):
     """The whole project file."""
 
@@ -320,6 +343,7 @@ class ProjectConfig(_Section):
     monitoring: MonitoringConfig = MonitoringConfig()
     loop: LoopConfig = LoopConfig()
     storage: StorageConfig = StorageConfig()
+    compute: ComputeConfig = ComputeConfig()
 
     @field_validator("sources")
     @classmethod

@@ -98,6 +98,10 @@ class LoopError(LoopmlError, RuntimeError):
     headline = "The loop could not decide"
 
 
+class ClusterError(LoopmlError, RuntimeError):
+    headline = "The Dask cluster could not run the work"
+
+
 def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's text (backend errors run to pages).
 

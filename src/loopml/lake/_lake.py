@@ -15,7 +15,7 @@ from loopml.core.errors import (
     first_line,
     unknown_name,
 )
-from loopml.core.records import TableRef
+from loopml.core.records import TablePart, TableRef
 from loopml.lake._append import after_commit, append_file, create_file, no_hooks, with_metrics
 from loopml.lake._handles import Handles
 from loopml.lake._timetravel import commit_at
@@ -347,6 +347,19 @@ class Lake:
 
         dt = self._open(self.path(table), self._version_at(table, version, as_of))
         return pl.scan_delta(dt)
+
+    def parts(self, table: str, *, version: int | None = None) -> tuple[TablePart, ...]:
+        """The Parquet files of a table version (default: the latest), in the order ``read``
+        gives their rows; ``read_part`` reads one, anywhere the lake is reachable from."""
+        from loopml.lake._parts import parts_of
+
+        return parts_of(self._open(self.path(table), version), table)
+
+    def read_part(self, part: TablePart) -> pl.DataFrame:
+        """The rows of one of ``parts``, with the table's columns and types."""
+        from loopml.lake._parts import read_part
+
+        return read_part(self._open(self.path(part.table), part.version), part)
 
     def exists(self, table: str) -> bool:
         return self.version(table) is not None

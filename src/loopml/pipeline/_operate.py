@@ -29,15 +29,10 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
     """Score every row of ``data``; rows that break the contract get ``_reasons`` instead of a
     prediction, so the output has exactly the input's rows, in order."""
 
-    from loopml.quality import validate
-    from loopml.serve import PredictionLog, predict_frame
+    from loopml.serve import PredictionLog
     from loopml.sources import read_source
 
-    if out.suffix.lower() not in _OUT_FORMATS:
-        raise SourceError(
-            f"Cannot write predictions to {out.name}: unknown format {out.suffix or '(none)'}.",
-            hint=f"Name the output file with one of: {', '.join(_OUT_FORMATS)}.",
-        )
+    check_out(out)
     # the scikit-learn form: the compiled one is built for one record at a time (its forests
     # walk every tree level by level, slower than scikit-learn on large batches)
     mv, bundle = ctx.load(model)
@@ -50,18 +45,9 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
             f"{data.name} lacks the model's feature columns {missing}.",
             hint=f"The model {mv.ref} needs: {', '.join(bundle.feature_columns)}.",
         )
-    checked = validate(raw, _scoring_contract(bundle.contract), drop_duplicates=False)
     keys = ["_source_file", "_source_row"]
-    scored = predict_frame(bundle, checked.clean.select(list(bundle.feature_columns)))
-    scored = scored.with_columns(checked.clean.select(keys))
-    reasons = checked.quarantined.select([*keys, "_reasons"])
-    out_frame = (
-        raw.join(scored.select([*keys, "_prediction", "_score"]), on=keys, how="left")
-        .join(reasons, on=keys, how="left")
-        .sort(keys)
-        .drop(keys)
-    )
-    _write(out_frame, out)
+    out_frame, scored, rejected = score_rows(bundle, raw, keys)
+    write_scored(out_frame.drop(keys), out)
 
     if scored.height:  # one commit, in the layout the server logs
         rows = PredictionLog.rows(
@@ -73,9 +59,38 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
                         metadata={"loopml.stage": "predict", "loopml.file": str(data)})
     ctx.catalog.log_event(
         "predict", mv.ref, {"file": str(data), "rows": raw.height, "scored": scored.height,
-                            "rejected": checked.quarantined.height, "out": str(out)},
+                            "rejected": rejected, "out": str(out)},
     )
     return out
+
+
+def check_out(out: Path) -> None:
+    """A clear error for an output file whose format is not known, before any work."""
+    if out.suffix.lower() not in _OUT_FORMATS:
+        raise SourceError(
+            f"Cannot write predictions to {out.name}: unknown format {out.suffix or '(none)'}.",
+            hint=f"Name the output file with one of: {', '.join(_OUT_FORMATS)}.",
+        )
+
+
+def score_rows(bundle: ModelBundle, raw: pl.DataFrame, keys: list[str]
+               ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Batch scoring of ``raw``, whose provenance columns ``keys`` tell its rows apart:
+    (``raw`` with ``_prediction``, ``_score`` and ``_reasons`` in ``keys`` order; the scored
+    rows' features, keys and outputs; the number of rows refused for their reasons)."""
+    from loopml.quality import validate
+    from loopml.serve import predict_frame
+
+    checked = validate(raw, _scoring_contract(bundle.contract), drop_duplicates=False)
+    scored = predict_frame(bundle, checked.clean.select(list(bundle.feature_columns)))
+    scored = scored.with_columns(checked.clean.select(keys))
+    reasons = checked.quarantined.select([*keys, "_reasons"])
+    out_frame = (
+        raw.join(scored.select([*keys, "_prediction", "_score"]), on=keys, how="left")
+        .join(reasons, on=keys, how="left")
+        .sort(keys)
+    )
+    return out_frame, scored, checked.quarantined.height
 
 
 def build_app(ctx: Context, *, model: str | None) -> Any:
@@ -187,7 +202,7 @@ def _scoring_contract(contract: Contract) -> Contract:
     )
 
 
-def _write(frame: pl.DataFrame, out: Path) -> None:
+def write_scored(frame: pl.DataFrame, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     try:

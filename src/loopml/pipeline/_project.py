@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         IngestResult,
         LoopCycle,
         ModelVersion,
+        Revalidated,
         RunResult,
     )
     from loopml.lake import Lake, OptimizeResult
@@ -253,11 +254,56 @@ class Project:
         """A registered model version and its verified bundle (``NAME@ALIAS`` or ``NAME@N``)."""
         return self.context.load(ref)
 
-    def predict(self, data: str | Path, out: str | Path, *, model: str | None = None) -> Path:
-        """Score a file and write it with ``_prediction`` (and ``_score``) columns."""
+    def predict(self, data: str | Path | None, out: str | Path, *, model: str | None = None,
+                table: str | None = None, version: int | None = None,
+                cluster: str | None = None) -> Path:
+        """Score a file, or a lake ``table`` (at ``version``; part by part, on ``cluster``
+        or ``compute.cluster`` when set), and write it with ``_prediction``, ``_score`` and
+        ``_reasons`` columns."""
+        from loopml.core.errors import ConfigError
         from loopml.pipeline._operate import predict_file
 
-        return predict_file(self.context, Path(data), Path(out), model=model)
+        if (data is None) == (table is None):
+            raise ConfigError("Name one thing to score: a file or a lake table.",
+                              hint="loopml predict FILE --out OUT, or loopml predict --table "
+                              "clean/SOURCE --out OUT.")
+        if data is not None:
+            return predict_file(self.context, Path(data), Path(out), model=model)
+        from loopml.pipeline._tables import score_table
+
+        assert table is not None
+        return score_table(self.compute_context(cluster), table, Path(out), version=version,
+                           model=model)
+
+    def validate(self, source: str | None = None, *, version: int | None = None,
+                 cluster: str | None = None) -> Revalidated:
+        """Validate a source's clean table (at ``version``) again against its current
+        contract, part by part (on ``cluster`` or ``compute.cluster`` when set); nothing is
+        written but a catalog event."""
+        from loopml.pipeline._tables import revalidate
+
+        return revalidate(self.compute_context(cluster), source, version=version)
+
+    def compute_context(self, cluster: str | None = None) -> Context:
+        """The context with ``compute.cluster`` set to ``cluster`` (``local`` or a scheduler
+        address) when given."""
+        from dataclasses import replace
+
+        from pydantic import ValidationError
+
+        from loopml.core.config import ComputeConfig
+        from loopml.core.errors import ConfigError
+
+        ctx = self.context
+        if cluster is None:
+            return ctx
+        try:
+            compute = ComputeConfig(cluster=cluster)
+        except ValidationError as exc:
+            raise ConfigError(f"--cluster {cluster}: {exc.errors()[0]['msg']}",
+                              hint="Give 'local' or a scheduler address such as "
+                              "tcp://scheduler:8786.") from None
+        return replace(ctx, config=ctx.config.model_copy(update={"compute": compute}))
 
     def app(self, *, model: str | None = None) -> Any:
         """The FastAPI app serving a model version; predictions are logged to the lake."""

@@ -25,6 +25,20 @@ class TableRef:
         return f"{self.name}@v{self.version}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TablePart:
+    """One Parquet file of one lake table version: the unit a stage works on per partition.
+    ``index`` is its place among the version's files, ``offset`` the table position of its
+    first row (the files in this order are the table as ``Lake.read`` gives it)."""
+
+    table: str
+    version: int
+    path: str  # relative to the table's folder, as the Delta log names it
+    index: int
+    offset: int
+    rows: int
+
+
 # ---- sources -----------------------------------------------------------------------------
 
 
@@ -153,6 +167,55 @@ class ValidationReport:
         """``quality_score(rows_in, quarantined, warned)`` of this batch."""
         return quality_score(self.rows_in, self.rows_quarantined, self.warned_rows)
 
+    def plus(self, other: ValidationReport) -> ValidationReport:
+        """The report of both batches as one, ``self``'s rows first: counts summed, each
+        violation (column, rule, severity) counted over both with the first example, columns
+        listed once. Batch rules (null rates, uniqueness, the key, duplicates) judge each
+        batch alone, so they are summed as found, not judged again over both.
+
+        >>> def one(n, example):
+        ...     broken = Violation(column="x", rule="min", rows=1, example=example)
+        ...     return ValidationReport(source="s", contract_fingerprint="f", rows_in=n,
+        ...                             rows_accepted=n - 1, rows_quarantined=1, duplicates=0,
+        ...                             violations=(broken,))
+        >>> a, b = one(3, "-1"), one(2, "-7")
+        >>> both = a.plus(b)
+        >>> both.rows_in, both.rows_quarantined, both.violations[0].rows, both.violations[0].example
+        (5, 2, 2, '-1')
+        """
+        if (other.source, other.contract_fingerprint) != (self.source, self.contract_fingerprint):
+            raise ValueError(
+                f"Cannot add the report of {other.source} (contract {other.contract_fingerprint})"
+                f" to that of {self.source} (contract {self.contract_fingerprint})."
+            )
+        merged: dict[tuple[str, str, str], Violation] = {}
+        for v in (*self.violations, *other.violations):
+            key = (v.column, v.rule, v.severity)
+            seen = merged.get(key)
+            merged[key] = v if seen is None else Violation(
+                column=v.column, rule=v.rule, rows=seen.rows + v.rows, severity=v.severity,
+                example=seen.example if seen.example is not None else v.example)
+        cleaning = (self.cleaning if other.cleaning is None else other.cleaning
+                    if self.cleaning is None else self.cleaning.plus(other.cleaning))
+        return ValidationReport(
+            source=self.source,
+            contract_fingerprint=self.contract_fingerprint,
+            rows_in=self.rows_in + other.rows_in,
+            rows_accepted=self.rows_accepted + other.rows_accepted,
+            rows_quarantined=self.rows_quarantined + other.rows_quarantined,
+            duplicates=self.duplicates + other.duplicates,
+            violations=tuple(merged.values()),
+            coerced_columns=_union(self.coerced_columns, other.coerced_columns),
+            extra_columns=_union(self.extra_columns, other.extra_columns),
+            warned_rows=self.warned_rows + other.warned_rows,
+            cleaning=cleaning,
+        )
+
+
+def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of both, each once, in the order first seen."""
+    return tuple(dict.fromkeys((*first, *second)))
+
 
 def quality_score(rows_in: int, quarantined: int, warned: int) -> float:
     """A data-quality score from 0 to 100: the share of rows that broke no rule, a row that
@@ -180,6 +243,20 @@ class Validated:
     # with cleaning: the cleaning log over some of the clean rows (their positions in
     # ``clean``), for a caller that sets more rows aside (duplicates of earlier ingests)
     recount: Callable[[pl.Series], CleaningLog] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revalidated:
+    """A lake table version validated again against its source's contract, part by part:
+    the merged report and the rows that break an ``error`` rule (values as text, in table
+    order, with ``_reasons``). The clean table stays as it is."""
+
+    table: TableRef
+    report: ValidationReport
+    quarantined: pl.DataFrame
+    parts: int  # Parquet files validated one at a time
+    cluster: str  # "local" or the Dask scheduler that ran the parts
+    path: str  # the HTML report of ``report``
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,136 @@
+"""Stages per partition: a function mapped over the Parquet files of a lake table version, in
+this process (``compute.cluster: local``) or on the workers of a Dask cluster, its results
+handed back in the table's order for the caller to merge.
+
+Dask is imported only here and only with a cluster configured, so ``import loopml`` and a
+local run never load it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loopml.core.errors import ClusterError, ConfigError, first_line
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from loopml.core.config import ProjectConfig
+    from loopml.core.records import TablePart
+    from loopml.lake import Lake
+
+T = TypeVar("T")
+PartFn = Callable[..., T]  # (the part's rows, the part, *args) -> a result to merge
+CONNECT_TIMEOUT_S = 10
+
+
+def require_shared_catalog(config: ProjectConfig) -> None:
+    """A cluster needs a catalog that every machine reaches: PostgreSQL, not a SQLite file.
+
+    >>> from loopml.core.config import ProjectConfig
+    >>> cfg = ProjectConfig.from_dict({"name": "m", "sources": [{"name": "s", "path": "s.csv"}],
+    ...     "problem": {"source": "s"}, "compute": {"cluster": "tcp://scheduler:8786"}})
+    >>> require_shared_catalog(cfg)
+    Traceback (most recent call last):
+    loopml.core.errors.ConfigError: compute.cluster is tcp://scheduler:8786, but the catalog ...
+    Hint: Set storage.catalog_url ...
+    """
+    import sqlalchemy as sa
+
+    if config.compute.local:
+        return
+    try:
+        url = sa.make_url(config.storage.catalog_url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"storage.catalog_url is not a database URL: {first_line(exc)}",
+                          hint="Write one such as postgresql+psycopg://USER@HOST:5432/DB.") from exc
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"compute.cluster is {config.compute.cluster}, but the catalog is "
+            f"{url.get_backend_name()} ({url.render_as_string(hide_password=True)}): the "
+            "workers and every machine of a cluster need one catalog they all reach, and an "
+            "embedded SQLite file is on one machine only.",
+            hint="Set storage.catalog_url to a PostgreSQL database "
+            "(postgresql+psycopg://USER@HOST:5432/DB), or compute.cluster: local.",
+        )
+
+
+@contextmanager
+def connect(config: ProjectConfig) -> Iterator[Any]:
+    """A ``distributed.Client`` of the configured scheduler, closed afterwards; None for
+    ``compute.cluster: local`` (the work then runs in this process)."""
+    if config.compute.local:
+        yield None
+        return
+    require_shared_catalog(config)
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ConfigError(
+            f"compute.cluster is {config.compute.cluster}, but Dask is not installed.",
+            hint="pip install 'loopml[cluster]' (dask[distributed]), or compute.cluster: local.",
+        ) from exc
+    address = config.compute.cluster
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(
+            f"Cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT_S} s: "
+            f"{first_line(exc)}",
+            hint="Start it ('dask scheduler', then 'dask worker ADDRESS' on each machine), "
+            "fix compute.cluster, or run with --cluster local.",
+        ) from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T],
+              *args: Any) -> list[T]:
+    """``fn(rows, part, *args)`` for every part, in the parts' order: one after another here
+    when ``client`` is None, else as one task per part on the cluster's workers, which read
+    their part from the lake themselves. ``args`` are sent to each worker once.
+
+    >>> import tempfile, polars as pl
+    >>> from loopml.lake import Lake
+    >>> lake = Lake(tempfile.mkdtemp())
+    >>> for x in ([1, 2], [3]):
+    ...     _ = lake.append("clean/t", pl.DataFrame({"x": x}))
+    >>> sorted(map_parts(None, lake, lake.parts("clean/t"), lambda rows, part: rows.height))
+    [1, 2]
+    """
+    if client is None:
+        return [fn(lake.read_part(p), p, *args) for p in parts]
+    if not parts:
+        return []
+    from distributed import KilledWorker
+
+    try:
+        [shared] = client.scatter([args], broadcast=True, hash=False)
+        futures = client.map(_on_worker, list(parts), lake_uri=lake.uri,
+                             storage_options=lake.storage_options, fn=fn, args=shared,
+                             pure=False, key=[f"loopml-part-{p.index}-{p.path}" for p in parts])
+        return list(client.gather(futures))
+    except KilledWorker as exc:
+        raise ClusterError(
+            f"A worker died on every try at a part of {parts[0].table}@v{parts[0].version}: "
+            f"{first_line(exc)}",
+            hint="Nothing was written. Give the workers more memory (the part's rows are read "
+            "whole), or use smaller files ('loopml lake optimize' rewrites them).",
+        ) from exc
+    except (OSError, TimeoutError) as exc:  # the scheduler went away mid-stage
+        raise ClusterError(
+            f"Lost the Dask cluster while working on {parts[0].table}: {first_line(exc)}",
+            hint="Nothing was written; run the command again once the scheduler is back.",
+        ) from exc
+
+
+def _on_worker(part: TablePart, *, lake_uri: str, storage_options: dict[str, str] | None,
+               fn: PartFn[T], args: tuple[Any, ...]) -> T:
+    from loopml.lake import Lake
+
+    rows: pl.DataFrame = Lake(lake_uri, storage_options=storage_options).read_part(part)
+    return fn(rows, part, *args)

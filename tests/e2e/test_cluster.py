@@ -1,0 +1,137 @@
+"""The same project on a Dask cluster: a real ``distributed.LocalCluster`` of two worker
+processes validates the clean table and scores it part by part, with the catalog in
+PostgreSQL, and gets what one process gets: the same counts, rules broken and quarantine
+reasons as validating the whole table at once, and the same predictions row for row as
+scoring the table locally and as scoring it exported to a file."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from polars.testing import assert_frame_equal
+
+from loopml.core.contract import PROVENANCE_COLUMNS, Contract
+from loopml.pipeline import Project
+from loopml.quality import validate
+from tests.conftest import nycflights_dir
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+TRAINING = {"learners": ["lightgbm"], "deterministic": True, "max_trials": 2, "cv_folds": 2,
+            "time_budget_s": 30}
+# OpenMP learners use one thread per worker, and idle threads sleep rather than spin
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two worker processes with one thread each."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+                      env=WORKER_ENV, silence_logs=40) as local:
+        yield local.scheduler_address
+
+
+def _flights(folder: Path) -> None:
+    """6,000 January flights in three CSV files: three ingested chunks, three Parquet files."""
+    with zipfile.ZipFile(nycflights_dir() / "flights.csv.zip") as z:
+        frame = pl.read_csv(z.read("flights.csv"), null_values=["NA"], infer_schema_length=None)
+    frame = (
+        frame.filter(pl.col("month") == 1).sample(6000, seed=3)
+        .select("day", "hour", "carrier", "origin", "dest", "distance", "dep_delay", "arr_delay")
+        .with_columns((pl.col("arr_delay") > 15).alias("delayed")).drop("arr_delay")
+    )
+    folder.mkdir()
+    for i, part in enumerate(frame.iter_slices(2000)):
+        part.write_csv(folder / f"part{i}.csv")
+
+
+def _stricter(contract_file: Path) -> None:
+    """The contract after review: tighter bounds and fewer carriers, so re-validation finds
+    rows that break error rules in every part, and one warn rule."""
+    raw = yaml.safe_load(contract_file.read_text())
+    for column in raw["columns"]:
+        if column["name"] == "dep_delay":
+            column["max"] = 60
+        if column["name"] == "distance":
+            column["max"] = 2000
+            column["severity"] = {"max": "warn"}
+        if column["name"] == "carrier":
+            column["allowed"] = {k: v for k, v in column["allowed"].items()
+                                 if k not in ("EV", "MQ")}
+    contract_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def _violations(report) -> list[tuple]:
+    return sorted((v.column, v.rule, v.severity, v.rows, v.example) for v in report.violations)
+
+
+def test_validation_and_scoring_on_a_cluster_equal_one_process(
+    cluster: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """Re-validation and batch scoring of a 3-part clean table on 2 worker processes equal
+    the local run's (and validation equals the whole table validated at once)."""
+    _flights(tmp_path / "data")
+    project = Project.init(tmp_path / "data", target="delayed", directory=tmp_path / "p",
+                           name="flights", training=TRAINING)
+    config = yaml.safe_load(project.file.read_text())
+    config["storage"]["catalog_url"] = postgres_url
+    project.file.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    with Project(project.file) as project:
+        project.run()
+        _stricter(project.root / "contracts" / "data.yaml")
+        parts = project.lake.parts("clean/data")
+        assert len(parts) == 3
+
+        local = project.validate()
+        on_cluster = project.validate(cluster=cluster)
+
+        whole = validate(project.lake.read("clean/data"), Contract.load(
+            project.root / "contracts" / "data.yaml"), drop_duplicates=False, batch_rules=False)
+        local_scored = project.predict(None, tmp_path / "local.parquet", table="clean/data")
+        cluster_scored = project.predict(None, tmp_path / "cluster.parquet",
+                                         table="clean_data", cluster=cluster)
+        exported = project.lake.read("clean/data").drop(PROVENANCE_COLUMNS, strict=False)
+        exported.write_parquet(tmp_path / "clean.parquet")
+        file_scored = project.predict(tmp_path / "clean.parquet", tmp_path / "file.parquet")
+        logged = project.lake.read("predictions/flights")
+        events = project.catalog.events(kind="validate")
+
+    assert (on_cluster.cluster, local.cluster) == (cluster, "local")
+    assert on_cluster.parts == local.parts == 3
+    for report in (on_cluster.report, local.report):
+        assert report.rows_in == whole.report.rows_in == sum(p.rows for p in parts)
+        assert (report.rows_accepted, report.rows_quarantined, report.warned_rows) == (
+            whole.report.rows_accepted, whole.report.rows_quarantined, whole.report.warned_rows)
+        assert _violations(report) == _violations(whole.report)
+    rules = {(v.column, v.rule, v.severity) for v in whole.report.violations}
+    assert {("dep_delay", "max", "error"), ("carrier", "allowed", "error"),
+            ("distance", "max", "warn")} <= rules
+    assert whole.report.rows_quarantined > 100 and whole.report.warned_rows > 100
+    assert_frame_equal(on_cluster.quarantined, whole.quarantined)
+    assert_frame_equal(local.quarantined, whole.quarantined)
+    assert [e["payload"]["cluster"] for e in events] == [cluster, "local"]  # newest first
+
+    by_cluster = pl.read_parquet(cluster_scored)
+    assert_frame_equal(by_cluster, pl.read_parquet(local_scored))
+    assert by_cluster.height == sum(p.rows for p in parts)
+    assert by_cluster["_prediction"].null_count() == 0
+    assert_frame_equal(by_cluster.drop(PROVENANCE_COLUMNS, strict=False),
+                       pl.read_parquet(file_scored))
+
+    # each table scoring logged its rows once, by table position, with the same outputs
+    runs = sorted(logged.partition_by("_request_id"), key=lambda r: r["_predicted_at"].min())
+    assert len(runs) == 3  # the local, the cluster and the file scoring, in that order
+    local_log, cluster_log = (r.sort("_record") for r in runs[:2])
+    assert local_log["_record"].to_list() == list(range(by_cluster.height))
+    assert_frame_equal(local_log.select("_record", "_prediction", "_score"),
+                       cluster_log.select("_record", "_prediction", "_score"))
+
