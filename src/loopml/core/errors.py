@@ -66,6 +66,14 @@ class LakeCommittedError(LakeError):
     headline = "The rows were written, but the lake could not be read afterwards"
 
 
+class LakeCommitUnknownError(LakeError):
+    """The commit itself failed, and may have landed all the same (the error came after the
+    log entry was written, or the table was moved away meanwhile): look for the commit's
+    metadata in the table's history (``Lake.commit_with``) before writing the rows again."""
+
+    headline = "The lake did not say whether the rows were written"
+
+
 class TrainingError(LoopmlError, RuntimeError):
     headline = "Training failed"
 

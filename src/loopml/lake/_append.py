@@ -18,9 +18,11 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeError, first_line
+from loopml.core.errors import LakeCommitUnknownError, LakeError, first_line
 
 if TYPE_CHECKING:
     import polars as pl
@@ -35,9 +37,28 @@ def append_file(dt: Any, path: str, data: pl.DataFrame, metadata: dict[str, str]
     open local table ``dt`` at ``path`` as one commit; ``dt`` is not brought to the new
     version, and the post-commit hooks are left to ``after_commit``."""
     add = _write_file(path, data)
-    dt.create_write_transaction([add], mode="append", schema=dt.schema(),
-                                commit_properties=_properties(metadata, data),
-                                post_commithook_properties=no_hooks())
+    with commit_step(path):
+        dt.create_write_transaction([add], mode="append", schema=dt.schema(),
+                                    commit_properties=_properties(metadata, data),
+                                    post_commithook_properties=no_hooks())
+
+
+@contextmanager
+def commit_step(path: str) -> Iterator[None]:
+    """Any failure of the block (the commit itself) as a ``LakeCommitUnknownError``: a commit
+    can land and still raise (its log entry linked in, the temporary file not yet removed,
+    when the folder is moved away), so the caller must look before writing the rows again.
+    A failure before this step (opening the table, writing the data file) is a plain one."""
+    try:
+        yield
+    except LakeError:
+        raise
+    except Exception as exc:
+        raise LakeCommitUnknownError(
+            f"Committing to {path} failed, and the commit may have landed: {first_line(exc)}",
+            hint="Look for the commit's metadata in the table's history before writing the "
+            "rows again.",
+        ) from exc
 def after_commit(dt: Any) -> None:
     """What ``write_deltalake`` does after a commit: a checkpoint every
     ``delta.checkpointInterval`` versions (100 by default), then expired log files removed.
@@ -64,8 +85,9 @@ def create_file(path: str, data: pl.DataFrame, metadata: dict[str, str]) -> None
     os.makedirs(path, exist_ok=True)
     add = _write_file(path, data)
     schema = Schema.from_arrow(data.head(0).to_arrow().schema)
-    create_table_with_add_actions(path, schema, [add], mode="error",
-                                  commit_properties=_properties(metadata, data))
+    with commit_step(path):
+        create_table_with_add_actions(path, schema, [add], mode="error",
+                                      commit_properties=_properties(metadata, data))
 
 
 def _write_file(path: str, data: pl.DataFrame) -> Any:

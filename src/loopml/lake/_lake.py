@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import (
     LakeCommittedError,
+    LakeCommitUnknownError,
     LakeConflictError,
     LakeError,
     first_line,
@@ -190,6 +191,8 @@ class Lake:
             if all(plain_type(t) for t in first.schema.values()):
                 try:
                     create_file(path, first, custom)
+                except LakeCommitUnknownError:
+                    raise
                 except Exception as exc:  # e.g. another process made the table meanwhile
                     raise LakeError(f"Creating {table} at {path} failed: {first_line(exc)}",
                                     hint="Try again: the table may exist now.") from exc
@@ -223,7 +226,14 @@ class Lake:
                     f"({first_line(exc)}).",
                     hint="Cast the columns to the table's types, or write to a new table.",
                 ) from exc
-            raise LakeError(f"Writing {table} at {path} failed: {first_line(exc)}") from exc
+            # delta-rs writes the data files and commits in one call: the commit may have
+            # landed before the error
+            raise LakeCommitUnknownError(
+                f"Writing {table} at {path} failed, and the commit may have landed: "
+                f"{first_line(exc)}",
+                hint="Look for the commit's metadata in the table's history (commit_with) "
+                "before writing the rows again.",
+            ) from exc
         return self._committed(table, path, dt, frame.height)
 
     def _committed(self, table: str, path: str, dt: Any, rows: int) -> TableRef:
@@ -408,6 +418,37 @@ class Lake:
         (the newest ``limit`` only, when given: Delta then reads only those log entries)."""
         dt = self._open(self.path(table), None)
         return [with_metrics(c) for c in dt.history(limit)]
+
+    def commit_with(self, table: str, key: str, value: str, *,
+                    since: int | None = None) -> int | None:
+        """The version of the newest commit to ``table`` after version ``since`` (any, when
+        None) whose metadata holds ``key`` = ``value``, or None (also when the table does not
+        exist). Reads only the log entries after ``since``; entries older than the table's
+        log retention are gone, so look for recent commits only.
+
+        >>> import tempfile, polars as pl
+        >>> lake = Lake(tempfile.mkdtemp())
+        >>> _ = lake.append("raw/t", pl.DataFrame({"x": [1]}), metadata={"loopml.id": "a"})
+        >>> _ = lake.append("raw/t", pl.DataFrame({"x": [2]}), metadata={"loopml.id": "b"})
+        >>> lake.commit_with("raw/t", "loopml.id", "a")
+        0
+        >>> lake.commit_with("raw/t", "loopml.id", "a", since=0) is None
+        True
+        """
+        latest = self.version(table)
+        first = 0 if since is None else since + 1  # the oldest version to look at
+        if latest is None or latest < first:
+            return None
+        limit = latest - first + 1
+        while True:  # commits made meanwhile push the oldest wanted ones past the limit
+            commits = self.history(table, limit=limit)
+            for commit in commits:
+                if int(commit["version"]) >= first and commit.get(key) == value:
+                    return int(commit["version"])
+            oldest = min((int(c["version"]) for c in commits), default=first)
+            if oldest <= first or len(commits) < limit:  # seen all, or the rest expired
+                return None
+            limit += oldest - first
 
     def tables(self) -> list[str]:
         """Every table in the lake as ``zone/name`` (local and ``s3://`` lakes)."""

@@ -314,14 +314,7 @@ def tagged(lake: Lake, table: str, ingest_id: str, since: int | None) -> bool:
 
 def raw_commit(lake: Lake, table: str, ingest_id: str, since: int | None) -> int | None:
     """The version of the commit of ``ingest_id`` to ``table`` after ``since``, if any."""
-    latest = lake.version(table)
-    if latest is None or (since is not None and latest <= since):
-        return None
-    recent = latest - (since if since is not None else -1)
-    for commit in lake.history(table, limit=recent):
-        if commit.get(TAG) == ingest_id:
-            return int(commit["version"])
-    return None
+    return lake.commit_with(table, TAG, ingest_id, since=since)
 
 
 def counts_of(routed: Routed) -> dict[str, int]:

@@ -15,6 +15,12 @@ The log never blocks a request and never grows without bound:
 - At most ``max_pending_rows`` rows wait in memory. When one more request would pass the bound,
   the oldest pending requests are handed to the dead-letter table (the writer thread writes
   them next, ahead of the queue).
+- A write whose commit may have landed although it raised (the lake folder moved away
+  meanwhile) is neither retried nor dead-lettered until the table tells: every commit carries
+  its batch's id (``loopml.batch_id``), and the rows wait until the table's history, read
+  again before each later write, holds that id (they are written) or not (they are retried
+  or dead-lettered as above). Only ``close`` hands them on unsettled: to the dead letters
+  with their batch id, which ``replay_dead_letter_file`` skips if the commit did land.
 - Rows the dead-letter table cannot take either (the whole lake unwritable) go to the
   dead-letter file (in ``dead_letter_dir``, outside the lake; see ``_deadletter``). Only when
   that fails too - or when the rows waiting for the dead letters pass the bound as well - are
@@ -40,12 +46,14 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import (
     LakeCommittedError,
+    LakeCommitUnknownError,
     LakeConflictError,
     LakeError,
     ServeError,
     first_line,
 )
 from loopml.lake import table_name
+from loopml.serve._attempt import BATCH_TAG, Attempt, landed, new_batch_id
 from loopml.serve._deadletter import (
     dead_letter_path,
     write_dead_letter,
@@ -138,6 +146,11 @@ class PredictionLog:
         self._failures = 0  # consecutive failed writes
         self._retry_at = 0.0
         self._last_error: str | None = None
+        # the write whose commit may have landed, until the table tells (see ``_settle``)
+        self._unsure: Attempt | None = None
+        # the table's version before the next write (guarded by ``_writing``)
+        self._seen: int | None = None
+        self._seen_known = False
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._exit_hook: Any = None
@@ -152,9 +165,9 @@ class PredictionLog:
 
     @property
     def pending_rows(self) -> int:
-        """Rows received but not yet committed to the lake."""
+        """Rows received but not yet committed to the lake (or not yet known to be)."""
         with self._wake:
-            return self._pending_rows
+            return self._pending_rows + (0 if self._unsure is None else self._unsure.rows)
 
     @property
     def written_rows(self) -> int:
@@ -238,7 +251,8 @@ class PredictionLog:
         whose types conflict with the table is written request by request; the requests that
         still do not fit go to the dead-letter table. After any other failure the rows stay
         pending (the background thread retries them) and ``LakeError`` is raised; after
-        ``max_attempts`` failures in a row they go to the dead-letter table instead.
+        ``max_attempts`` failures in a row they go to the dead-letter table instead. Rows of
+        a write whose commit may have landed wait until the table tells (see the module).
         """
         with self._writing:
             with self._wake:
@@ -249,32 +263,34 @@ class PredictionLog:
             if overflow:
                 reason = f"the log held more than {self.max_pending_rows} pending rows"
                 self._dead_letter(overflow, reason, drop_on_failure=True)
+            try:
+                again, done = self._settle()
+            except LakeError as exc:  # the lake cannot tell: it cannot take rows either
+                return self._failed(batch, rows, oldest, exc)
+            if again:
+                batch = [*again, *batch]
+                rows += sum(f.height for f in again)
+                oldest = time.monotonic() if oldest is None else oldest
             if not batch:
-                return 0
+                return done
             try:
                 self._append(batch, rows)
             except LakeConflictError as exc:
-                return self._write_apart(batch, exc)
+                return done + self._write_apart(batch, exc)
+            except LakeCommitUnknownError as exc:
+                return done + self._unknown(rows, oldest, exc)
             except LakeError as exc:
-                with self._wake:
-                    attempts = self._failures + 1
-                if attempts >= self.max_attempts:
-                    reason = f"not written after {attempts} attempts: {first_line(exc)}"
-                    if self._dead_letter(batch, reason, drop_on_failure=False):
-                        with self._wake:
-                            self._failures = 0
-                        return 0
-                self._keep(batch, rows, oldest, exc)
-                raise
+                return done + self._failed(batch, rows, oldest, exc)
             self._written(rows)
-            return rows
+            return done + rows
 
     def close(self) -> None:
         """Stop the background thread and write every pending row.
 
-        Tries a few times; rows that still cannot be written go to the dead-letter table. If
-        that fails too, logs and raises ``ServeError`` saying how many rows are lost, rather
-        than dropping them silently.
+        Tries a few times; rows that still cannot be written go to the dead-letter table
+        (those of a write that may have landed with its batch id, so that a replay skips them
+        if it did). If that fails too, logs and raises ``ServeError`` saying how many rows are
+        lost, rather than dropping them silently.
         """
         with self._wake:
             self._stopping = True
@@ -283,30 +299,43 @@ class PredictionLog:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         self._unhook()
+        error = LakeError("not written")
         for attempt in range(1, CLOSE_ATTEMPTS + 1):
             try:
                 self.flush()
-                return
             except LakeError as exc:
-                if attempt < CLOSE_ATTEMPTS:
-                    time.sleep(0.25 * attempt)
-                    continue
-                with self._writing, self._wake:
-                    batch, self._pending = self._pending, []
-                    self._pending_rows, self._oldest = 0, None
-                if self._dead_letter(batch, f"not written at shutdown: {first_line(exc)}",
-                                     drop_on_failure=True):
+                error = exc
+            else:  # rows a batch written apart kept, or a write still to settle, remain
+                if not self.pending_rows:
                     return
-                lost = sum(f.height for f in batch)
-                raise ServeError(
-                    f"{lost} prediction row(s) could not be written to {self.table} "
-                    f"after {CLOSE_ATTEMPTS} attempts, nor to {self.dead_letter_table}: {exc}",
-                    hint="Check that the lake is reachable and writable.",
-                ) from exc
+                error = LakeError(self.last_error or "rows remain pending")
+            if attempt < CLOSE_ATTEMPTS:
+                time.sleep(0.25 * attempt)
+        with self._writing, self._wake:
+            batch, self._pending = self._pending, []
+            self._pending_rows, self._oldest = 0, None
+            held, self._unsure = self._unsure, None
+        lost = 0
+        if not self._dead_letter(batch, f"not written at shutdown: {first_line(error)}",
+                                 drop_on_failure=True):
+            lost += sum(f.height for f in batch)
+        if held is not None and not self._dead_letter(
+                list(held.frames), "not known at shutdown whether written (a replay skips "
+                f"them if so): {first_line(error)}", drop_on_failure=True,
+                batch_id=held.batch_id, since=held.since):
+            lost += held.rows
+        if lost:
+            raise ServeError(
+                f"{lost} prediction row(s) could not be written to {self.table} "
+                f"after {CLOSE_ATTEMPTS} attempts, nor to {self.dead_letter_table}: {error}",
+                hint="Check that the lake is reachable and writable.",
+            ) from error
 
     # ---- writing, dead letters and the bound ---------------------------------------------
 
     def _append(self, batch: list[pl.DataFrame], rows: int) -> None:
+        """One commit of ``batch`` tagged with a new batch id; when it may have landed although
+        it raised (``LakeCommitUnknownError``), the rows wait in ``_unsure``."""
         import polars as pl
 
         try:
@@ -314,18 +343,79 @@ class PredictionLog:
         except pl.exceptions.PolarsError as exc:  # requests whose columns disagree
             raise LakeConflictError(f"The logged rows do not share column types: {exc}") from exc
         self._validate(frame)
+        since, batch_id = self._since(), new_batch_id()
+        meta = {"loopml.stage": "serve", "loopml.rows": str(rows), BATCH_TAG: batch_id}
         try:
-            self.lake.append(
-                self.table, frame, metadata={"loopml.stage": "serve", "loopml.rows": str(rows)}
-            )
+            self._seen = self.lake.append(self.table, frame, metadata=meta).version
         except LakeCommittedError as exc:  # written: only reading the table back failed
             logger.warning("%s", first_line(exc))
+        except LakeCommitUnknownError:
+            with self._wake:
+                self._unsure = Attempt(batch_id=batch_id, since=since, frames=tuple(batch),
+                                       rows=rows)
+            raise
         except LakeError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the lake keeps the rows
             raise LakeError(
                 f"Writing {rows} prediction row(s) to {self.table} failed: {exc}"
             ) from exc
+
+    def _since(self) -> int | None:
+        """The table's version before this write (None: no table yet), where to look for its
+        commit; read from the lake only until the log's first commit tells it."""
+        if not self._seen_known:
+            self._seen = self.lake.version(self.table)  # a LakeError here: nothing written
+            self._seen_known = True
+        return self._seen
+
+    def _settle(self) -> tuple[list[pl.DataFrame], int]:
+        """Settle the write whose commit may have landed: (its rows, 0) when it did not land
+        (to be written again), ([], its row count) when it did (they count as written), ([],
+        0) when there is none; raises ``LakeError`` while the table cannot tell."""
+        with self._wake:
+            held = self._unsure
+        if held is None:
+            return [], 0
+        found = landed(self.lake, self.table, held.batch_id, held.since)
+        if found is None:
+            raise LakeError(f"Cannot tell yet whether {held.rows} prediction row(s) reached "
+                            f"{self.table}: the table cannot be read.")
+        with self._wake:
+            self._unsure = None
+        if found:
+            self._written(held.rows)
+            logger.warning("%d prediction row(s) whose write to %s raised had been committed.",
+                           held.rows, self.table)
+            return [], held.rows
+        return list(held.frames), 0
+
+    def _unknown(self, rows: int, oldest: float | None, exc: LakeCommitUnknownError) -> int:
+        """After a write that may have landed: settle it at once if the table tells, else
+        the rows wait for it (the retry settles it first) and ``exc`` is raised."""
+        try:
+            again, done = self._settle()
+        except LakeError:
+            self._keep([], 0, None, exc)
+            raise exc from None
+        if done:
+            return done
+        return self._failed(again, rows, oldest, exc)
+
+    def _failed(self, batch: list[pl.DataFrame], rows: int, oldest: float | None,
+                exc: LakeError) -> int:
+        """After a write that did not land: the rows wait for a retry and ``exc`` is raised,
+        or after ``max_attempts`` failures in a row they go to the dead-letter table."""
+        with self._wake:
+            attempts = self._failures + 1
+        if batch and attempts >= self.max_attempts:
+            reason = f"not written after {attempts} attempts: {first_line(exc)}"
+            if self._dead_letter(batch, reason, drop_on_failure=False):
+                with self._wake:
+                    self._failures = 0
+                return 0
+        self._keep(batch, rows, oldest, exc)
+        raise exc
 
     def _validate(self, frame: pl.DataFrame) -> None:
         """Count the rules of the contract the rows broke (a failure here only logs: the
@@ -359,35 +449,47 @@ class PredictionLog:
             return 0
         written, kept, error = 0, [], None
         for frame in batch:
+            if error is not None:  # the lake fails: keep the rest for the retry
+                kept.append(frame)
+                continue
             try:
                 self._append([frame], frame.height)
             except LakeConflictError as exc:
                 if not self._dead_letter([frame], first_line(exc), drop_on_failure=False):
                     kept.append(frame)
+            except LakeCommitUnknownError as exc:  # the frame waits in _unsure
+                error = exc
             except LakeError as exc:
                 kept.append(frame)
                 error = exc
             else:
                 self._written(frame.height)
                 written += frame.height
-        if kept:
-            self._keep(kept, sum(f.height for f in kept), time.monotonic(), error or conflict)
+        if kept or error is not None:
+            self._keep(kept, sum(f.height for f in kept), time.monotonic() if kept else None,
+                       error or conflict)
         return written
 
     def _dead_letter(
-        self, batch: list[pl.DataFrame], reason: str, *, drop_on_failure: bool
+        self, batch: list[pl.DataFrame], reason: str, *, drop_on_failure: bool,
+        batch_id: str | None = None, since: int | None = None,
     ) -> bool:
         """Write ``batch`` to the dead-letter table as text with ``reason``; True on success.
+        ``batch_id`` and ``since`` name the write the rows may have landed with, if any.
 
         On failure the rows are counted as dropped (with an ERROR log line) when
         ``drop_on_failure``, else left to the caller."""
         rows = sum(f.height for f in batch)
         if rows == 0:
             return True
+        if batch_id is None:
+            batch_id, since = new_batch_id(), self._seen
         try:
-            write_dead_letter(self.lake, self.dead_letter_table, batch, reason)
+            write_dead_letter(self.lake, self.dead_letter_table, batch, reason,
+                              batch_id=batch_id, since=since)
         except Exception as exc:  # noqa: BLE001 - the last resort must not raise
-            if self._dead_letter_to_file(batch, rows, reason, exc):
+            if self._dead_letter_to_file(batch, rows, reason, exc, batch_id=batch_id,
+                                         since=since):
                 return True
             if drop_on_failure:
                 with self._wake:
@@ -409,12 +511,14 @@ class PredictionLog:
         return True
 
     def _dead_letter_to_file(self, batch: list[pl.DataFrame], rows: int, reason: str,
-                             table_error: BaseException) -> bool:
+                             table_error: BaseException, *, batch_id: str,
+                             since: int | None) -> bool:
         """The dead letters the lake could not take, appended to the dead-letter file."""
         if self.dead_letter_file is None:
             return False
         try:
-            write_dead_letter_file(self.dead_letter_file, batch, reason)
+            write_dead_letter_file(self.dead_letter_file, batch, reason, batch_id=batch_id,
+                                   since=since)
         except Exception as exc:  # noqa: BLE001 - the caller drops or keeps the rows
             logger.error("Could not write %d row(s) to %s either: %s", rows,
                          self.dead_letter_file, first_line(exc))
@@ -497,8 +601,8 @@ class PredictionLog:
         """Seconds until the next write is due; None while nothing is pending."""
         if self._overflow:
             return 0.0
-        if self._oldest is None:
-            return None
+        if self._oldest is None:  # only a write to settle: at the retry
+            return None if self._unsure is None else max(now, self._retry_at) - now
         due = now if self._pending_rows >= self.batch_rows else self._oldest + self.flush_s
         return max(due, self._retry_at) - now
 
@@ -516,8 +620,9 @@ class PredictionLog:
             self._retry_at = time.monotonic() + pause
             self._enforce_bound()
             self._last_error = error = first_line(exc)
-            pending = self._pending_rows
+            pending = self._pending_rows + (0 if self._unsure is None else self._unsure.rows)
+        what = f"{rows} prediction row(s)" if rows else "the rows of a write that may have landed"
         logger.error(
-            "Could not write %d prediction row(s) to %s (%s); %d row(s) pending, retrying in "
-            "%.1fs.", rows, self.table, error, pending, pause,
+            "Could not write %s to %s (%s); %d row(s) pending, retrying in %.1fs.",
+            what, self.table, error, pending, pause,
         )  # fmt: skip

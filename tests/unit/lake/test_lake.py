@@ -158,3 +158,40 @@ def test_a_new_table_holds_its_first_rows_in_one_commit(tmp_path: Path) -> None:
     assert lake.as_read("raw/new", frame, version=0) is not None
     lake.append("raw/parts", frame.select("s", "u"), partition_by=["s"])
     assert lake.partition_columns("raw/parts") == ["s"] and lake.read("raw/parts").height == 2
+
+
+def test_commit_with_finds_the_commit_holding_a_metadata_value(tmp_path: Path) -> None:
+    """``commit_with`` finds the newest commit after a version whose metadata holds a value;
+    a missing table holds none."""
+    lake = Lake(tmp_path)
+    assert lake.commit_with("raw/t", "loopml.batch_id", "a") is None
+    for batch_id in ("a", "b", "a"):
+        lake.append("raw/t", pl.DataFrame({"x": [1]}), metadata={"loopml.batch_id": batch_id})
+    assert lake.commit_with("raw/t", "loopml.batch_id", "a") == 2
+    assert lake.commit_with("raw/t", "loopml.batch_id", "b", since=0) == 1
+    assert lake.commit_with("raw/t", "loopml.batch_id", "b", since=1) is None
+    assert lake.commit_with("raw/t", "loopml.batch_id", "c") is None
+
+
+def test_a_failed_commit_may_have_landed_but_a_failed_open_has_not(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """A failure of the commit itself is a LakeCommitUnknownError (it may have landed); a
+    failure before it, with nothing committed, is a plain LakeError."""
+    from deltalake import DeltaTable
+
+    from loopml.core.errors import LakeCommitUnknownError
+
+    lake = Lake(tmp_path / "lake")
+    lake.append("predictions/m", pl.DataFrame({"x": [1]}))
+
+    def broken(self, *args, **kwargs):
+        raise OSError("No such file or directory (os error 2)")
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", broken)
+    with pytest.raises(LakeCommitUnknownError):
+        lake.append("predictions/m", pl.DataFrame({"x": [2]}))
+    monkeypatch.undo()
+    (tmp_path / "lake" / "clean").write_text("not a folder")
+    with pytest.raises(LakeError) as failed:
+        lake.append("clean/m", pl.DataFrame({"x": [1]}))
+    assert not isinstance(failed.value, LakeCommitUnknownError)
