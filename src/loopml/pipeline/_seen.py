@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from loopml.lake import Lake
 
-MAX_ROWS = 200_000_000  # 1.6 GB of hashes; a larger table is scanned per chunk
+MAX_ROWS = 50_000_000  # 400 MB of hashes; a larger table is scanned per chunk
 _TABLES = 4  # tables held at once (least recently used dropped)
 
 
@@ -115,7 +115,8 @@ def remember(lake: Lake, table: str, *, before: int | None, after: int, ingest_i
             held = _Held(identity=(after, ingest_id))
             held.add(values)
             _held[key] = held
-        elif held is not None and held.identity[0] == before and after == before + 1:
+        elif (held is not None and held.identity[0] == before and after == before + 1
+              and held.rows + len(values) <= MAX_ROWS):
             held.add(values)
             held.identity = (after, ingest_id)
             _held.move_to_end(key)
