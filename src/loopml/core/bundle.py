@@ -50,6 +50,8 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "classes": None if bundle.classes is None else [to_native(c) for c in bundle.classes],
         "positive_label": to_native(bundle.positive_label),
     }
+    if bundle.cleaning is not None:
+        meta["cleaning"] = bundle.cleaning
     (folder / META_FILE).write_text(json.dumps(meta, indent=2))
     reference = asdict(replace(bundle.reference, sample=None))
     reference.pop("sample")
@@ -96,6 +98,7 @@ def load_bundle(folder: str | Path, *, model: Any = None) -> ModelBundle:
         evaluation=evaluation,
         serving_form="pickle" if model is None else "compiled",
         serving_reason=_why(record, compiled=model is not None),
+        cleaning=meta.get("cleaning"),
     )
 
 

@@ -197,6 +197,7 @@ def train_model(
 
     config, problem = ctx.config, ctx.config.problem
     contract = ctx.contract()
+    cleaning = config.source(problem.source).cleaning
     target = problem.target
     frame = _usable(frame, target)
     positive = _positive_label(frame, target, problem.task, problem.positive_label)
@@ -232,6 +233,7 @@ def train_model(
         model=result.model, contract=contract.select(kept), task=problem.task,
         target=target, feature_columns=tuple(kept), classes=result.classes,
         positive_label=positive, reference=Reference(features=()), evaluation=evaluation,
+        cleaning=None if cleaning is None else cleaning.recorded(),
     )
     bundle = with_reference(ctx, bundle, splits)
     return Trained(bundle=bundle, evaluation=evaluation, splits=splits, result=result)

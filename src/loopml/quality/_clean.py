@@ -319,6 +319,18 @@ def after_rules(frame: pl.DataFrame, values: pl.DataFrame, contract: Contract,
                  pending=pending)
 
 
+def clean_served(frame: pl.DataFrame, contract: Contract, cleaning: CleaningConfig
+                 ) -> pl.DataFrame:
+    """Served rows (already in the contract's types) cleaned as the rows the model learned
+    from were: category spellings made one, missing values filled, outliers clipped. Nothing
+    is dropped or flagged here: a row whose cleaning would quarantine it is scored as it is
+    (its missing value imputed by the model), since a request wants an answer per row."""
+    frame, _ = categories(frame, contract, cleaning)
+    if not (cleaning.missing or cleaning.outliers):
+        return frame
+    return frame.with_columns(after_rules(frame, frame, contract, cleaning).values)
+
+
 def log_of(pending: list[Pending], kept: pl.Series) -> CleaningLog:
     """The changes in the ``kept`` rows (drops: in every row, they are the reason a row is not
     kept), with their most frequent (before, after) pairs."""

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
+    from loopml.core.cleaning import CleaningConfig
     from loopml.core.contract import Contract
+    from loopml.core.convert import Repair
     from loopml.core.records import ModelBundle
 
 TASKS = ("classification", "regression", "clustering")
@@ -79,6 +81,10 @@ class Scorer:
         self.contract: Contract = bundle.contract.select(self.columns)
         self.schema = polars_schema(self.contract)
         self._steps, self._estimator = _split_pipeline(model)
+        self._cleaning = _cleaning(bundle)
+        # text read as the training rows were (thousands separators, units, date formats...)
+        self.repair = (None if self._cleaning is None or self._cleaning.repair is None
+                       else self._cleaning.repair.options())
         self.classes: tuple[Any, ...] | None = None
         self._positive: int | None = None
         self._labels: np.ndarray | None = None
@@ -107,6 +113,10 @@ class Scorer:
         """Score a frame that already holds exactly the contract's feature columns and types."""
         import numpy as np
 
+        if self._cleaning is not None:
+            from loopml.quality import clean_served
+
+            features = clean_served(features, self.contract, self._cleaning)
         data: Any = features
         for step in self._steps:
             data = step.transform(data)
@@ -178,7 +188,7 @@ def predict_frame(bundle: ModelBundle, frame: pl.DataFrame) -> pl.DataFrame:
     import polars as pl
 
     scorer = Scorer(bundle)
-    conformed = conform(frame, scorer.contract)
+    conformed = conform(frame, scorer.contract, repair=scorer.repair)
     if conformed.height == 0:  # scikit-learn refuses empty input
         return conformed.with_columns(scorer.empty_columns())
     parts = []
@@ -188,8 +198,10 @@ def predict_frame(bundle: ModelBundle, frame: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts) if len(parts) > 1 else parts[0]
 
 
-def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
-    """``frame`` with every contract column cast to its contract type.
+def conform(frame: pl.DataFrame, contract: Contract, *, repair: Repair | None = None
+            ) -> pl.DataFrame:
+    """``frame`` with every contract column cast to its contract type (text read with
+    ``repair`` too, when the source's cleaning repairs values).
 
     Raises ``SchemaError`` naming the missing columns, or the columns whose values do not
     convert (with the first such value).
@@ -205,7 +217,7 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
         )
     schema = frame.schema  # built anew on each access: once per call
     casts = {
-        name: to_type(pl.col(name), schema[name], contract.column(name).type)
+        name: to_type(pl.col(name), schema[name], contract.column(name).type, repair)
         for name, dtype in polars_schema(contract).items()
         if schema[name] != dtype
     }
@@ -237,6 +249,15 @@ def conform(frame: pl.DataFrame, contract: Contract) -> pl.DataFrame:
             hint="Fix or blank out those values; empty values are fine, the model imputes them.",
         )
     return out
+
+
+def _cleaning(bundle: ModelBundle) -> CleaningConfig | None:
+    """The cleaning settings the model's training rows went through, if any."""
+    if not bundle.cleaning:
+        return None
+    from loopml.core.cleaning import CleaningConfig
+
+    return CleaningConfig.model_validate(bundle.cleaning)
 
 
 def _split_pipeline(model: Any) -> tuple[list[Any], Any]:

@@ -37,6 +37,9 @@ class ModelBundle:
     # arrays, see loopml.train.CompiledModel), and why that one serves
     serving_form: str = "pickle"
     serving_reason: str | None = None
+    # the source's cleaning settings (``CleaningConfig.recorded()``) when it cleans: the
+    # model learned from cleaned rows, so served rows are cleaned alike before scoring
+    cleaning: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
