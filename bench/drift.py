@@ -50,8 +50,8 @@ EVIDENTLY = (
 
 
 def run_loopml(folder: Path, count: int) -> dict:
-    import polars as pl
     import lightgbm  # noqa: F401  (warm imports: a monitor process has them loaded)
+    import polars as pl
     import scipy.special  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import sklearn.metrics  # noqa: F401

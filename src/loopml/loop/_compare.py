@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from loopml.core.errors import LoopError
 from loopml.core import labels
+from loopml.core.errors import LoopError
 from loopml.core.records import Comparison
 
 _CHUNK = 100  # resamples drawn at a time: bounded memory for large evidence sets

@@ -10,8 +10,8 @@ from loopml.monitor._cbpe import build_calibration
 from loopml.monitor._concept import ADWIN, PageHinkley, concept_drift
 from loopml.monitor._drift import check_drift, psi
 from loopml.monitor._reference import build_reference
-from loopml.monitor._windows import split_windows
 from loopml.monitor._window_report import check_window, history_rows
+from loopml.monitor._windows import split_windows
 
 __all__ = [
     "ADWIN",

@@ -17,7 +17,6 @@ import polars as pl
 
 from loopml.core.bins import (
     MAX_CATEGORIES,
-    bin_counts as count_values,
     clean,
     fmt,
     interval_labels,
@@ -25,6 +24,7 @@ from loopml.core.bins import (
     quantiles,
     top_categories,
 )
+from loopml.core.bins import bin_counts as count_values
 from loopml.core.records import FeatureReference
 
 T = TypeVar("T")

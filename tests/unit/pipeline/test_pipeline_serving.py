@@ -15,10 +15,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2.*")
     from fastapi.testclient import TestClient
 
-from tests.unit.serve.serve_models import FEATURES, bundle, flights, record
-
 from loopml.core.bundle import save_bundle
 from loopml.pipeline import Project
+from tests.unit.serve.serve_models import FEATURES, bundle, flights, record
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2.*")
     from fastapi.testclient import TestClient
 
-from tests.unit.serve import serve_models
-
 from loopml.lake import Lake
 from loopml.serve import PredictionLog, create_app
+from tests.unit.serve import serve_models
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from tests.unit.serve.serve_models import CONTRACT, FEATURES, flights
 
 from loopml.core.errors import SchemaError
 from loopml.quality import validate
 from loopml.serve import predict_frame
+from tests.unit.serve.serve_models import CONTRACT, FEATURES, flights
 
 
 @pytest.mark.parametrize(

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import httpx
 import polars as pl
-from tests.unit.serve.serve_models import bundle, flights, record
-from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
 
 from loopml.core.bundle import save_bundle
 from loopml.lake import Lake
 from loopml.pipeline import Project
+from tests.unit.serve.serve_models import bundle, flights, record
+from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
 
 CLIENTS = 8
 MAX_REQUESTS_EACH = 2_000  # a bound: the load stops here even if a phase never ends

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from tests.unit.serve.serve_models import record
 
 from loopml.core.errors import FeedbackError
 from loopml.serve import PredictionLog, take_feedback
+from tests.unit.serve.serve_models import record
 
 FEEDBACK = "feedback/flights"
 

@@ -8,10 +8,10 @@ import threading
 import time
 
 import polars as pl
-from tests.unit.serve.serve_models import bundle, flights, record
 
 from loopml.serve import PredictionLog
 from loopml.serve._served import Follower, Served, ShadowScorer
+from tests.unit.serve.serve_models import bundle, flights, record
 
 TABLE = "predictions/flights"
 

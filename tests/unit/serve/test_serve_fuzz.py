@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from tests.unit.serve.serve_models import bundle
 
 from loopml.lake import Lake
 from loopml.serve import PredictionLog, create_app
+from tests.unit.serve.serve_models import bundle
 
 TOKEN = "fuzz-token"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from tests.unit.serve.serve_models import record
 
 JSON = {"Content-Type": "application/json"}

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-from tests.unit.serve.test_serve_faults import _project
-from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
-from tests.unit.serve.serve_models import record
 
 from loopml.lake import Lake
+from tests.unit.serve.serve_models import record
+from tests.unit.serve.test_serve_faults import _project
+from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
 
 pytestmark = pytest.mark.slow
 

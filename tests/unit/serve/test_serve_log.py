@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-from tests.unit.serve.serve_models import CONTRACT, FEATURES, record
 
 from loopml.core.contract import polars_schema
 from loopml.core.errors import LakeError, ServeError
 from loopml.lake import Lake
 from loopml.serve import PredictionLog
+from tests.unit.serve.serve_models import CONTRACT, FEATURES, record
 
 TABLE = "predictions/flights"
 
@@ -84,9 +84,8 @@ def test_pending_rows_are_written_after_flush_s(regressor, client_for, lake):
 
 def test_app_shutdown_writes_every_pending_row(clusterer, lake):
     """Leaving the TestClient (app shutdown) writes the rows still pending, in one commit."""
-    from tests.unit.serve.conftest import TestClient
-
     from loopml.serve import create_app
+    from tests.unit.serve.conftest import TestClient
 
     log = PredictionLog(lake, "flights", batch_rows=1000, flush_s=60)
     with TestClient(create_app(clusterer, model_name="flights", version=1, log=log)) as client:
@@ -105,10 +104,11 @@ def test_model_errors_answer_500_and_log_nothing(lake, client_for):
     and no log row."""
     import dataclasses
 
-    from tests.unit.serve.serve_models import bundle, flights
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
+
+    from tests.unit.serve.serve_models import bundle, flights
 
     data = flights(50)
     model = Pipeline(

@@ -10,10 +10,10 @@ import threading
 import time
 
 import polars as pl
-from tests.unit.serve.serve_models import record
 
 from loopml.serve import PredictionLog
 from loopml.serve._metrics import JsonFormatter
+from tests.unit.serve.serve_models import record
 
 
 class Slow:

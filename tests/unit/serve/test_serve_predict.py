@@ -6,10 +6,10 @@ import re
 import numpy as np
 import polars as pl
 import pytest
-from tests.unit.serve.serve_models import FEATURES, bundle, flights, record
 
 from loopml.core.errors import SchemaError, ServeError
 from loopml.serve import create_app, predict_frame
+from tests.unit.serve.serve_models import FEATURES, bundle, flights, record
 
 
 def test_classification_returns_labels_probabilities_and_classes(classifier, client_for):

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.unit.serve.serve_models import record
 
 from loopml.core.bundle import save_bundle
 from loopml.lake import Lake
+from tests.unit.serve.serve_models import record
 
 SERVER = """
 import sys

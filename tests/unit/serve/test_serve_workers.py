@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from tests.unit.serve.serve_models import bundle, flights, record
-from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
 
 from loopml.core.bundle import save_bundle
 from loopml.lake import Lake
 from loopml.pipeline import Project
+from tests.unit.serve.serve_models import bundle, flights, record
+from tests.unit.serve.test_serve_process import _wait_until_up, start_project_server
 
 REQUESTS = 120
 MAX_ROUNDS = 100  # a bound on the requests sent while waiting for the workers
