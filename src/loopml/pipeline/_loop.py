@@ -56,7 +56,8 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
             hint="Run 'loopml run' first: the first model becomes champion.",
         )
     champion = ctx.load_version(champion_mv)
-    served = served_log(ctx, name)
+    versions = pinned(ctx, name)  # the cycle reads these versions only: the retrain records them
+    served = served_log(ctx, name, versions)
     reporter.start("monitor", total=None)
     reports = monitor_windows(ctx, champion_mv, champion, served)
     signals = gather_signals(ctx, champion_mv, served, reports, now=now)
@@ -72,8 +73,9 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
     from loopml.pipeline._run import test_split_evidence
 
     evidence_window, training_log = evidence_split(ctx, served)
-    clean, extra = training_frame(ctx, training_log)
-    trained, version = retrain(ctx, clean, extra, fired, reporter=reporter)
+    clean, extra = training_frame(ctx, training_log, versions)
+    trained, version = retrain(ctx, clean, extra, fired, reporter=reporter,
+                               lake_versions=versions)
     evidence: list[Evidence] = []
     problem = None
     try:
@@ -113,21 +115,35 @@ def announce(ctx: Context, champion: ModelVersion, signals: Signals) -> None:
 # ---- reading the log -----------------------------------------------------------------------
 
 
-def served_log(ctx: Context, name: str) -> pl.DataFrame:
+def pinned(ctx: Context, name: str) -> dict[str, int]:
+    """The current version of each table a cycle reads (the clean table, the model's
+    prediction log and feedback) that exists."""
+    tables = [table_name("clean", ctx.config.problem.source), table_name("predictions", name),
+              table_name("feedback", name)]
+    found = {t: ctx.lake.version(t) for t in tables}
+    return {t: v for t, v in found.items() if v is not None}
+
+
+def served_log(ctx: Context, name: str, versions: dict[str, int] | None = None
+               ) -> pl.DataFrame:
     """Every served (not shadow) prediction of the model, with ``_label`` (null until the
-    ground truth arrives) and ``_label_received_at``, ordered by prediction time."""
+    ground truth arrives) and ``_label_received_at``, ordered by prediction time; the log and
+    feedback tables at ``versions`` when given (a table missing there counts as empty)."""
     import polars as pl
 
     table = table_name("predictions", name)
-    if not ctx.lake.exists(table):
+    at = _versions_of(ctx, versions, table)
+    if at is None:
         return pl.DataFrame()
-    log = ctx.lake.scan(table)
+    log = ctx.lake.scan(table, version=at)
     if "_shadow" in log.collect_schema().names():
         log = log.filter(pl.col("_shadow").fill_null(False).not_())
     frame = log.collect()
     feedback = table_name("feedback", name)
-    if ctx.lake.exists(feedback):
-        labels = ctx.lake.read(feedback).select([*KEY, "_label", "_label_received_at"])
+    at = _versions_of(ctx, versions, feedback)
+    if at is not None:
+        labels = ctx.lake.read(feedback, version=at).select([*KEY, "_label",
+                                                             "_label_received_at"])
         frame = frame.join(labels, on=KEY, how="left")
     else:
         frame = frame.with_columns(
@@ -135,6 +151,13 @@ def served_log(ctx: Context, name: str) -> pl.DataFrame:
             pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_label_received_at"),
         )
     return frame.sort("_predicted_at", maintain_order=True)
+
+
+def _versions_of(ctx: Context, versions: dict[str, int] | None, table: str) -> int | None:
+    """The version of ``table`` to read: the pinned one, or its latest; None: no table."""
+    if versions is not None:
+        return versions.get(table)
+    return ctx.lake.version(table)
 
 
 def windows_of(ctx: Context, log: pl.DataFrame) -> list[pl.DataFrame]:
@@ -312,16 +335,19 @@ def evidence_split(ctx: Context, served: pl.DataFrame) -> tuple[pl.DataFrame | N
     return labelled[last], training
 
 
-def training_frame(ctx: Context, log: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The clean table (split as for every model) and the labelled log rows in its columns
-    (features, ``_label`` as the target), which join the training split."""
+def training_frame(ctx: Context, log: pl.DataFrame, versions: dict[str, int] | None = None
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The clean table (split as for every model; at ``versions`` when given) and the
+    labelled log rows in its columns (features, ``_label`` as the target), which join the
+    training split."""
     import polars as pl
 
     problem = ctx.config.problem
     target = problem.target
     if target is None:
         raise LoopError("A model without a target cannot be retrained on ground truth.")
-    clean = ctx.lake.read(table_name("clean", problem.source))
+    table = table_name("clean", problem.source)
+    clean = ctx.lake.read(table, version=(versions or {}).get(table))
     columns = [c for c in ctx.contract().names
                if c != target and c not in problem.exclude and c in clean.columns]
     base = clean.select([*columns, target])
@@ -352,10 +378,12 @@ def _as_target(labels: pl.Series, target: pl.Series, task: str) -> pl.Series:
 
 
 def retrain(ctx: Context, clean: pl.DataFrame, extra: pl.DataFrame, fired: tuple[Trigger, ...],
-            *, reporter: Reporter) -> tuple[Trained, ModelVersion]:
+            *, reporter: Reporter, lake_versions: dict[str, int] | None = None
+            ) -> tuple[Trained, ModelVersion]:
     """Train a challenger on the clean table's training split plus the ``extra`` labelled
     rows, with the project's training settings, and register it (alias challenger until the
-    decision); one catalog run of kind "retrain"."""
+    decision); one catalog run of kind "retrain", recording the ``lake_versions`` the rows
+    came from."""
     from loopml.pipeline._run import register_bundle, run_params, train_model
 
     catalog, name = ctx.catalog, ctx.model_name
@@ -369,7 +397,8 @@ def retrain(ctx: Context, clean: pl.DataFrame, extra: pl.DataFrame, fired: tuple
         version = register_bundle(ctx, trained, run_id=run_id)
         catalog.set_alias(name, "challenger", version.version)
         catalog.finish_run(run_id, status="finished", metrics=dict(trained.evaluation.metrics),
-                           lake_versions={}, contract_fingerprint=ctx.contract().fingerprint(),
+                           lake_versions=lake_versions or {},
+                           contract_fingerprint=ctx.contract().fingerprint(),
                            git_commit=None)
     except BaseException as exc:
         status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"

@@ -58,6 +58,10 @@ def test_a_cycle_retrains_and_decides_on_the_same_evidence(served: Project) -> N
         assert retrain["labelled_rows"] == WINDOW  # the first window; the second is evidence
         champion_test_rows = served.load("cells@1")[1].evaluation.rows
         assert retrain["split_sizes"]["test"] == champion_test_rows  # the same held-out split
+        lake = Lake(served.root / ".loopml/lake")
+        [run] = [r for r in served.catalog.runs(project="cells") if r.kind == "retrain"]
+        assert run.lake_versions == {t: lake.version(t) for t in (  # what the rows came from
+            "clean/cells", "predictions/cells", "feedback/cells")}
         d = cycle.decision
         assert d is not None and d.candidate_version == 2 and d.champion_version == 1
         window, test = d.evidence
