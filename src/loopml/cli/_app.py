@@ -458,8 +458,10 @@ _register_data_commands()
 
 
 # sub-apps register last: they import the helpers above
+from loopml.cli._deadletters import dead_letters_app  # noqa: E402
 from loopml.cli._deploy import deploy_app  # noqa: E402
 from loopml.cli._lake import lake_app  # noqa: E402
 
 app.add_typer(lake_app, name="lake")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(dead_letters_app, name="dead-letters")

@@ -211,6 +211,19 @@ class Project:
 
         return replay(self.context, source)
 
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Per model: the prediction rows its servers could not log, in the dead-letter file
+        and table, with how many of the file's rows are still to replay."""
+        from loopml.pipeline._deadletters import dead_letters
+
+        return dead_letters(self.context)
+
+    def replay_dead_letters(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Append the dead-letter files' rows back to the prediction logs, each batch once."""
+        from loopml.pipeline._deadletters import replay_dead_letters
+
+        return replay_dead_letters(self.context, model)
+
     def run(self, *, time_budget: int | None = None, deterministic: bool | None = None,
             reporter: Reporter = SILENT) -> RunResult:
         """Ingest, validate, profile, split, train, evaluate and register: one run.

@@ -5,7 +5,9 @@ contract; ``run_server`` serves it with uvicorn (``configure_logs`` sets up its 
 a worker process); ``PredictionLog`` batches every served
 prediction into the lake table ``predictions/<model>``; ``predict_frame`` scores a whole frame
 (``conform`` casts its columns to the contract's types); ``take_feedback`` upserts labels sent
-back for logged predictions into ``feedback/<model>``.
+back for logged predictions into ``feedback/<model>``. Rows the log could not write wait in a
+dead-letter file (``dead_letter_path``) until ``replay_dead_letter_file`` puts them back
+(``dead_letter_file_status`` says what is there).
 
 Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
 
@@ -16,10 +18,16 @@ Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
 """
 
 from loopml.serve._app import configure_logs, create_app, run_server
+from loopml.serve._deadletter import (
+    dead_letter_file_status,
+    dead_letter_path,
+    replay_dead_letter_file,
+)
 from loopml.serve._feedback import take_feedback
 from loopml.serve._log import PredictionLog
 from loopml.serve._scoring import conform, predict_frame
 
 __all__ = [
-    "PredictionLog", "configure_logs", "conform", "create_app", "predict_frame", "run_server", "take_feedback",
+    "PredictionLog", "configure_logs", "conform", "create_app", "dead_letter_file_status",
+    "dead_letter_path", "predict_frame", "replay_dead_letter_file", "run_server", "take_feedback",
 ]

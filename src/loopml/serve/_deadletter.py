@@ -19,12 +19,19 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import LakeCommittedError, LakeCommitUnknownError
+from loopml.core.errors import (
+    LakeCommittedError,
+    LakeCommitUnknownError,
+    ServeError,
+    first_line,
+)
 from loopml.serve._attempt import BATCH_TAG, landed, new_batch_id
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import polars as pl
 
     from loopml.lake import Lake
@@ -114,29 +121,76 @@ def replay_dead_letter_file(lake: Lake, path: Path, table: str) -> tuple[int, in
     >>> replay_dead_letter_file(lake, path, "predictions/m")
     (0, 1)
     """
-    import polars as pl
-
-    letters = pl.read_ndjson(path, infer_schema_length=None)
-    for name in ("_batch_id", "_since"):
-        if name not in letters.columns:
-            letters = letters.with_columns(pl.lit(None, dtype=pl.String).alias(name))
-    letters = letters.with_columns(pl.col("_batch_id").cast(pl.String),
-                                   pl.col("_since").cast(pl.String).cast(pl.Int64))
     schema = dict(lake.scan(table).collect_schema()) if lake.exists(table) else {}
     appended = skipped = 0
-    for (batch_id,), rows in letters.group_by("_batch_id", maintain_order=True):
-        first = rows["_since"].min()
-        since = None if first is None else int(first)  # type: ignore[arg-type]
-        if batch_id is not None and lake.commit_with(table, BATCH_TAG, str(batch_id),
+    for batch_id, since, rows in _batches(path):
+        if batch_id is not None and lake.commit_with(table, BATCH_TAG, batch_id,
                                                      since=since) is not None:
             skipped += rows.height
             continue
         frame = _typed(rows.drop("_reason", "_failed_at", "_batch_id", "_since"), schema)
         meta = {"loopml.stage": "serve", "loopml.rows": str(rows.height),
-                BATCH_TAG: str(batch_id or new_batch_id())}
+                BATCH_TAG: batch_id or new_batch_id()}
         lake.append(table, frame, metadata=meta)
         appended += rows.height
     return appended, skipped
+
+
+def dead_letter_file_status(lake: Lake, path: Path, table: str) -> dict[str, Any]:
+    """What the dead-letter file ``path`` holds for ``table``: ``rows`` and ``batches`` in
+    the file, ``in_table`` (rows of batches the table already holds: replayed, or their write
+    landed after all), ``to_replay`` (the rest), ``reasons`` (rows by reason) and ``last``
+    (when the newest row failed, ISO 8601).
+
+    >>> import tempfile, polars as pl
+    >>> from loopml.lake import Lake
+    >>> lake, path = Lake(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "d.ndjson"
+    >>> _ = write_dead_letter_file(path, [pl.DataFrame({"x": [1.5, 2.5]})], "down", batch_id="b")
+    >>> status = dead_letter_file_status(lake, path, "predictions/m")
+    >>> status["rows"], status["to_replay"], status["reasons"]
+    (2, 2, {'down': 2})
+    """
+    import polars as pl
+
+    rows = batches = in_table = 0
+    reasons: dict[str, int] = {}
+    last = None
+    for batch_id, since, letters in _batches(path):
+        rows, batches = rows + letters.height, batches + 1
+        if batch_id is not None and lake.commit_with(table, BATCH_TAG, batch_id,
+                                                     since=since) is not None:
+            in_table += letters.height
+        for (reason,), group in letters.group_by("_reason", maintain_order=True):
+            reasons[str(reason)] = reasons.get(str(reason), 0) + group.height
+        newest = letters["_failed_at"].cast(pl.String).max()
+        last = newest if last is None or (newest is not None and newest > last) else last
+    return {"rows": rows, "batches": batches, "in_table": in_table,
+            "to_replay": rows - in_table, "reasons": reasons, "last": last}
+
+
+def _batches(path: Path) -> Iterator[tuple[str | None, int | None, pl.DataFrame]]:
+    """The dead-letter file's rows by batch: (batch id, the table's version before the
+    batch's write, the rows); rows from before batch ids come as one batch with id None."""
+    import polars as pl
+
+    try:
+        letters = pl.read_ndjson(path, infer_schema_length=None)
+    except pl.exceptions.PolarsError as exc:
+        raise ServeError(
+            f"The dead-letter file {path} cannot be read: {first_line(exc)}",
+            hint="Each line must be one JSON object; fix or move aside a line cut short "
+            "(a crash while it was written), then run this again.",
+        ) from exc
+    for name, dtype in (("_batch_id", pl.String), ("_since", pl.String),
+                        ("_reason", pl.String), ("_failed_at", pl.String)):
+        if name not in letters.columns:
+            letters = letters.with_columns(pl.lit(None, dtype=dtype).alias(name))
+    letters = letters.with_columns(pl.col("_batch_id").cast(pl.String),
+                                   pl.col("_since").cast(pl.String).cast(pl.Int64))
+    for (batch_id,), rows in letters.group_by("_batch_id", maintain_order=True):
+        first = rows["_since"].min()
+        since = None if first is None else int(first)  # type: ignore[arg-type]
+        yield (None if batch_id is None else str(batch_id)), since, rows
 
 
 def _typed(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
