@@ -17,7 +17,7 @@ Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
     run_server(app, host="127.0.0.1", port=8000)
 """
 
-from loopml.serve._app import configure_logs, create_app, run_server
+from loopml.serve._app import create_app
 from loopml.serve._deadletter import (
     dead_letter_file_status,
     dead_letter_path,
@@ -26,6 +26,7 @@ from loopml.serve._deadletter import (
 from loopml.serve._feedback import take_feedback
 from loopml.serve._log import PredictionLog
 from loopml.serve._scoring import conform, predict_frame
+from loopml.serve._server import configure_logs, run_server
 
 __all__ = [
     "PredictionLog", "configure_logs", "conform", "create_app", "dead_letter_file_status",

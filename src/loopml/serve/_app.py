@@ -10,20 +10,32 @@ bounded: over a limit is a clear 413, 422 or 503, never a crash.
 """
 
 import asyncio
-import hmac
 import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.bundle import to_native
-from loopml.core.errors import FeedbackError, LakeError, ServeError
+from loopml.core.errors import FeedbackError, LakeError
 from loopml.serve._feedback import take_feedback
+from loopml.serve._http import (
+    Answer,
+    check_token,
+    ids_of,
+    labels_of,
+    not_json,
+    openapi_of,
+    problem_model,
+    problem_response,
+    read_body,
+    response_model,
+    timed_out,
+    too_large,
+)
 from loopml.serve._log import PredictionLog
-from loopml.serve._metrics import JsonFormatter, Observe, ServerMetrics, too_large_body
+from loopml.serve._metrics import Observe, ServerMetrics
 from loopml.serve._request import RecordProblems, error_details
 from loopml.serve._served import Follower, Resolve, Served, ShadowScorer
 
@@ -36,10 +48,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("loopml.serve")
 
 MAX_RECORDS = 10_000
-MAX_LABELS = 100_000
 MAX_BODY_BYTES = 10_000_000  # a request body over this is refused (413)
 TIMEOUT_S = 10.0  # scoring that takes longer is answered 503 and its rows are not logged
-KEEP_ALIVE_S = 65  # an idle connection is kept this long (uvicorn closes it after 5 s)
 
 
 def create_app(
@@ -126,24 +136,24 @@ def create_app(
     )
 
     def refused(request: Request) -> JSONResponse | None:
-        return _check_token(request, token)
+        return check_token(request, token)
 
-    def score(raw: bytes, answer: "_Answer") -> Response:
+    def score(raw: bytes, answer: "Answer") -> Response:
         served = follower.current  # one model for validation, scoring and logging
         request_id = answer.request_id
         try:
             body = served.schema.request.model_validate_json(raw or b"null")
         except ValidationError as exc:
-            return _problems(error_details(list(exc.errors()), served.scorer.contract))
+            return problem_response(error_details(list(exc.errors()), served.scorer.contract))
         ids = None
         if id_column is not None:
-            ids, problems = _ids(raw, id_column)
+            ids, problems = ids_of(raw, id_column)
             if problems:
-                return _problems(problems)
+                return problem_response(problems)
         try:
             features = served.schema.frame(body.records)  # type: ignore[attr-defined]
         except RecordProblems as exc:
-            return _problems(exc.problems)
+            return problem_response(exc.problems)
         try:
             scored = served.scorer.score(features)
         except Exception as exc:
@@ -159,7 +169,7 @@ def create_app(
                 headers={"X-Request-ID": request_id},
             )
         if not answer.commit():  # the client was told it timed out: log nothing
-            return _timed_out(request_id, timeout_s)
+            return timed_out(request_id, timeout_s)
         metrics.scored(len(scored.predictions))
         if log is not None:
             log.add(PredictionLog.rows(features, served.scorer.columns_for(scored),
@@ -188,10 +198,10 @@ def create_app(
 
     @app.post(
         "/predict",
-        response_model=_response_model(),
+        response_model=response_model(),
         responses={
             401: {"description": "A token is configured and the request did not send it"},
-            422: {"model": _problem_model(), "description": "The records do not fit the contract"},
+            422: {"model": problem_model(), "description": "The records do not fit the contract"},
         },
         summary="Score records",
     )
@@ -200,12 +210,12 @@ def create_app(
         them."""
         if protect_predict and (denied := refused(request)) is not None:
             return denied
-        if (wrong := _not_json(request)) is not None:
+        if (wrong := not_json(request)) is not None:
             return wrong
-        raw = await _body(request, max_body_bytes)
+        raw = await read_body(request, max_body_bytes)
         if raw is None:
-            return _too_large(max_body_bytes)
-        answer = _Answer()
+            return too_large(max_body_bytes)
+        answer = Answer()
         work = asyncio.ensure_future(run_in_threadpool(score, raw, answer))
         try:
             return await asyncio.wait_for(asyncio.shield(work), timeout_s)
@@ -215,14 +225,14 @@ def create_app(
             metrics.timed_out()
             logger.warning("Request %s: scoring took over %.3g s", answer.request_id, timeout_s,
                            extra={"request_id": answer.request_id})
-            return _timed_out(answer.request_id, timeout_s)
+            return timed_out(answer.request_id, timeout_s)
 
     def feedback(raw: bytes) -> JSONResponse:
         import polars as pl
 
         served = follower.current
         try:
-            labels = _labels(raw)
+            labels = labels_of(raw)
             if feedback_lake is None:
                 raise FeedbackError("This server has no lake to keep labels in.",
                                     hint="Serve with a prediction log ('loopml serve').")
@@ -254,11 +264,11 @@ def create_app(
         by ``id``; answers ``{"accepted", "unknown", "invalid", "problems"}``."""
         if (denied := refused(request)) is not None:
             return denied
-        if (wrong := _not_json(request)) is not None:
+        if (wrong := not_json(request)) is not None:
             return wrong
-        raw = await _body(request, max_body_bytes)
+        raw = await read_body(request, max_body_bytes)
         if raw is None:
-            return _too_large(max_body_bytes)
+            return too_large(max_body_bytes)
         return await run_in_threadpool(feedback, raw)
 
     @app.post("/reload", summary="Check the model alias now and load a new version")
@@ -381,100 +391,11 @@ def create_app(
                          media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def openapi() -> dict[str, Any]:
-        return _openapi(app, follower.current)
+        return openapi_of(app, follower.current)
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(Observe, metrics=metrics, max_body_bytes=max_body_bytes)
     return app
-
-
-def run_server(
-    app: "fastapi.FastAPI | str",
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    access_log: bool = True,
-    log_level: str = "info",
-    log_format: str = "json",
-    workers: int = 1,
-) -> None:
-    """Serve ``app`` with uvicorn until SIGINT or SIGTERM.
-
-    On either signal the server stops accepting connections, finishes the requests in flight
-    and runs the app's shutdown, which writes every pending prediction to the lake.
-    ``log_format="json"`` writes one JSON object per line to stderr (server messages and one
-    access line per request with its request id, status and milliseconds); ``"text"`` keeps
-    uvicorn's own lines. With ``workers`` above 1, ``app`` is the import path of a function
-    that makes the app (``"package.module:function"``), called in each of ``workers``
-    processes that share the port; a signal to this process stops them all the same way.
-
-    Example::
-
-        run_server(create_app(bundle, model_name="flights", version=3), host="0.0.0.0", port=8000)
-    """
-    import socket
-
-    import uvicorn
-
-    if workers > 1 and not isinstance(app, str):
-        raise ServeError("Several workers need the app as an import path of its factory.",
-                         hint="Pass app='package.module:function' with workers > 1.")
-    json_lines = log_format == "json"
-    configure_logs(log_format, log_level=log_level, access_log=access_log)
-    config = uvicorn.Config(
-        app, lifespan="on", log_level=log_level, access_log=access_log and not json_lines,
-        workers=workers, factory=isinstance(app, str),
-        log_config=None if json_lines else uvicorn.config.LOGGING_CONFIG,
-        # longer than clients and load balancers keep an idle connection (httpx and requests
-        # 5 s, AWS ALB 60 s): with uvicorn's 5 s, a client sending on a connection the server
-        # is closing at that moment gets a reset
-        timeout_keep_alive=KEEP_ALIVE_S,
-    )
-    # IPPROTO_TCP explicitly: asyncio turns Nagle off only on sockets that say they are TCP,
-    # and with Nagle on every response waits ~40 ms for a delayed ACK
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ServeError(
-            f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
-            hint="Stop the process using that port, or choose another with --port "
-            "(serving.port in loopml.yaml).",
-        ) from exc
-    bound_host, bound_port = sock.getsockname()[:2]
-    title = app if isinstance(app, str) else app.title
-    logging.getLogger("uvicorn.error").info(
-        "Serving %s on http://%s:%d%s (API docs at /docs; Ctrl+C or SIGTERM stops it and "
-        "writes pending predictions)",
-        title, bound_host, bound_port, f" with {workers} workers" if workers > 1 else "",
-    )
-    if workers > 1:
-        from uvicorn.supervisors import Multiprocess
-
-        sock.set_inheritable(True)
-        Multiprocess(config, sockets=[sock]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[sock])
-
-
-def configure_logs(log_format: str, *, log_level: str = "info", access_log: bool = True) -> None:
-    """The server's logging in this process: with ``"json"``, one JSON object per line on
-    stderr for uvicorn's and loopml's loggers, and loopml's access lines (unless
-    ``access_log`` is off); with ``"text"``, uvicorn's own lines and access log."""
-    if log_format == "json":
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        for name in ("uvicorn", "loopml"):
-            found = logging.getLogger(name)
-            found.handlers[:] = [handler]
-            found.setLevel(log_level.upper())
-            found.propagate = False
-        logging.getLogger("loopml.serve.access").disabled = not access_log
-    else:
-        logging.getLogger("loopml.serve.access").disabled = True  # uvicorn's lines instead
 
 
 def _describe(bundle: "ModelBundle", model_name: str, version: int) -> str:
@@ -486,235 +407,3 @@ def _describe(bundle: "ModelBundle", model_name: str, version: int) -> str:
     lines.append("Every feature is required in each record; send null when a value is unknown.")
     return " ".join(lines)
 
-
-def _response_model() -> type:
-    from pydantic import BaseModel, Field
-
-    class PredictResponse(BaseModel):
-        """Predictions in the order of the records sent."""
-
-        model: str
-        version: int
-        request_id: str = Field(description="Also in the X-Request-ID header and the log.")
-        predictions: list[Any] = Field(description="Class label, value or cluster id per record.")
-        probabilities: list[list[float]] | None = Field(
-            description="Classification: per record, one probability per class in `classes` order."
-        )
-        classes: list[Any] | None = Field(description="Classification: the class labels.")
-        warnings: list[dict[str, Any]] = Field(
-            default_factory=list,
-            description="Values scored but never seen in training: record, field and value.",
-        )
-        ids: list[str | None] | None = Field(
-            default=None, description="The id column's value per record, when configured."
-        )
-
-    return PredictResponse
-
-
-def _problem_model() -> type:
-    from pydantic import BaseModel
-
-    class Problem(BaseModel):
-        record: int | None
-        field: str | None
-        message: str
-        expected: str | None = None
-
-    class ValidationProblems(BaseModel):
-        """Why a request was rejected: one item per record and field."""
-
-        error: str
-        detail: list[Problem]
-
-    return ValidationProblems
-
-
-# ---- helpers -----------------------------------------------------------------------------
-
-
-class _Answer:
-    """Who decides a /predict request's fate when scoring runs long: the scoring thread
-    commits (then logs and answers) or the timeout abandons (then nothing is logged), never
-    both."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.request_id = uuid.uuid4().hex
-        self._lock = threading.Lock()
-        self._state = "open"
-
-    def commit(self) -> bool:
-        with self._lock:
-            if self._state == "open":
-                self._state = "committed"
-            return self._state == "committed"
-
-    def abandon(self) -> bool:
-        with self._lock:
-            if self._state == "open":
-                self._state = "abandoned"
-            return self._state == "abandoned"
-
-
-async def _body(request: Any, limit: int) -> bytes | None:
-    """The request body, or None as soon as it passes ``limit`` bytes (a chunked body has no
-    length to check up front)."""
-    parts, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _not_json(request: Any) -> Any:
-    """A 415 answer unless the request says its body is JSON (or says nothing of it)."""
-    from fastapi.responses import JSONResponse
-
-    declared = request.headers.get("content-type")
-    if declared is None:
-        return None
-    media = declared.split(";", 1)[0].strip().lower()
-    if media == "application/json" or (media.startswith("application/")
-                                        and media.endswith("+json")):
-        return None
-    return JSONResponse(status_code=415, content={
-        "error": f"The body must be JSON; this request's Content-Type is {media!r}.",
-        "hint": "Send the body as JSON with the header 'Content-Type: application/json'.",
-    })
-
-
-def _too_large(limit: int) -> Any:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(status_code=413, content=too_large_body(limit))
-
-
-def _timed_out(request_id: str, timeout_s: float) -> Any:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(status_code=503, headers={"X-Request-ID": request_id, "Retry-After": "1"},
-                        content={"error": f"Scoring took over {timeout_s:g} s; nothing was "
-                                 "scored or logged for this request.",
-                                 "hint": "Retry, send fewer records, or raise serving.timeout_s.",
-                                 "request_id": request_id})
-
-
-def _check_token(request: Any, token: str | None) -> Any:
-    """None when no token is configured or the request sends it; else a JSON 401."""
-    if token is None:
-        return None
-    from fastapi.responses import JSONResponse
-
-    sent = request.headers.get("authorization", "")
-    scheme, _, value = sent.partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(
-        value.strip().encode(), token.encode()
-    ):
-        return None
-    return JSONResponse(
-        status_code=401,
-        content={
-            "error": "This endpoint needs the server's token."
-            if not sent
-            else "The token sent is not the server's token.",
-            "hint": "Send the header 'Authorization: Bearer <token>' with the value of "
-            "serving.token (LOOPML_SERVING__TOKEN).",
-        },
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-
-
-def _problems(details: list[dict[str, Any]]) -> Any:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(
-        status_code=422,
-        content={
-            "error": f"The request has {len(details)} problem(s); nothing was scored.",
-            "detail": details,
-        },
-    )
-
-
-def _ids(raw: bytes, id_column: str) -> tuple[list[str | None], list[dict[str, Any]]]:
-    """The id column's value of each record as text, and a problem per value that is not a
-    scalar (the body was validated already)."""
-    records = json.loads(raw)["records"]
-    ids: list[str | None] = []
-    problems = []
-    for i, rec in enumerate(records):
-        value = rec.get(id_column) if isinstance(rec, dict) else None
-        if value is None:
-            ids.append(None)
-        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            ids.append(str(value))
-        else:
-            ids.append(None)
-            problems.append({"record": i, "field": id_column,
-                             "message": f"The id must be text or a number. Received {value!r}."})
-    return ids, problems
-
-
-def _labels(raw: bytes) -> list[dict[str, Any]]:
-    """The ``labels`` list of a /feedback body, or FeedbackError saying what is wrong."""
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise FeedbackError(f"The body is not valid JSON ({exc}).") from None
-    labels = body.get("labels") if isinstance(body, dict) else None
-    if not isinstance(labels, list) or not labels:
-        raise FeedbackError(
-            'The body needs a non-empty "labels" list.',
-            hint='Send {"labels": [{"request_id": "...", "record": 0, "label": "yes"}]} or '
-            '{"labels": [{"id": "...", "label": "yes"}]}.',
-        )
-    if len(labels) > MAX_LABELS:
-        raise FeedbackError(f"Send at most {MAX_LABELS} labels in one request; got {len(labels)}.")
-    bad = [i for i, item in enumerate(labels) if not isinstance(item, dict)]
-    if bad:
-        raise FeedbackError(f"Each label must be a JSON object; item {bad[0]} is not.")
-    keep = ("request_id", "record", "id", "label")
-    rows = []
-    for item in labels:
-        row = {k: item.get(k) for k in keep}
-        row["label"] = None if row["label"] is None else _text_or_number(row["label"])
-        record = row["record"]
-        row["record"] = record if isinstance(record, int) and not isinstance(record, bool) else None
-        row["request_id"] = None if row["request_id"] is None else str(row["request_id"])
-        row["id"] = None if row["id"] is None else str(row["id"])
-        rows.append(row)
-    return rows
-
-
-def _text_or_number(value: Any) -> Any:
-    # labels of one batch may mix 1 and "yes"; one column needs one type, and text keeps all
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _openapi(app: Any, served: Served) -> dict[str, Any]:
-    """The OpenAPI document with /predict's body generated from the current model's contract."""
-    from fastapi.openapi.utils import get_openapi
-
-    cached = getattr(app.state, "openapi", None)
-    if cached is not None and cached[0] is served:
-        return cached[1]
-    spec = get_openapi(title=app.title, version=str(served.version),
-                       description=app.description, routes=app.routes)
-    request = served.schema.request.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
-    components = spec.setdefault("components", {}).setdefault("schemas", {})
-    components.update(request.pop("$defs", {}))
-    components["PredictRequest"] = request
-    spec["paths"]["/predict"]["post"]["requestBody"] = {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
-        },
-    }
-    app.state.openapi = (served, spec)
-    return spec

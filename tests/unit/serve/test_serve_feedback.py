@@ -134,7 +134,7 @@ def test_any_feedback_body_gets_an_answer_not_a_traceback(lake):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from loopml.serve._app import _labels
+    from loopml.serve._http import labels_of
 
     _log(lake)
     scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
@@ -147,7 +147,7 @@ def test_any_feedback_body_gets_an_answer_not_a_traceback(lake):
     @given(bodies)
     def check(body):
         try:
-            rows = _labels(json.dumps(body).encode())
+            rows = labels_of(json.dumps(body).encode())
             result = take_feedback(lake, "flights", pl.DataFrame(rows, infer_schema_length=None),
                                    task="classification", classes=("late", "on_time"),
                                    id_column="flight")
