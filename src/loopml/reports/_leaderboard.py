@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import plotly.graph_objects as go
-
 from loopml.core.records import Candidate, Leaderboard
-from loopml.reports._figures import BLUE, GREY, ORANGE, layout
+from loopml.reports._figures import BLUE, GREY, ORANGE, Figure, layout, trace
 from loopml.reports._page import Page, num
 
 PALETTE = ("#3569a8", "#e07b39", "#3a9a5b", "#8e5ab5", "#c2477a", "#5fa3b8", "#a08a3c",
@@ -100,7 +98,8 @@ def _frontier_plot(page: Page, board: Leaderboard) -> Any:
     traces = []
     for i, learner in enumerate(sorted({c.learner for c in done})):
         mine = [c for c in done if c.learner == learner]
-        traces.append(go.Scatter(
+        traces.append(trace(
+            "scatter",
             x=[_seconds(c) for c in mine], y=[c.cv_score for c in mine], mode="markers",
             name=learner, marker={"color": PALETTE[i % len(PALETTE)], "size": 9},
             error_y={"type": "data", "array": [c.cv_std or 0 for c in mine],
@@ -108,18 +107,20 @@ def _frontier_plot(page: Page, board: Leaderboard) -> Any:
             hovertext=[_hover(c, board.metric) for c in mine], hoverinfo="text",
         ))  # fmt: skip
     front = board.frontier()
-    traces.append(go.Scatter(
+    traces.append(trace(
+        "scatter",
         x=[_seconds(c) for c in front], y=[c.cv_score for c in front], mode="lines",
         name="frontier", line={"color": GREY, "dash": "dot", "shape": "hv"}, hoverinfo="skip",
     ))  # fmt: skip
     best = board.best
     if best.cv_score is not None:
-        traces.append(go.Scatter(
+        traces.append(trace(
+            "scatter",
             x=[_seconds(best)], y=[best.cv_score], mode="markers", name=f"chosen: {label(best)}",
             marker={"symbol": "star", "size": 18, "color": ORANGE, "line": {"color": BLUE}},
             hovertext=[_hover(best, board.metric)], hoverinfo="text",
         ))  # fmt: skip
-    fig = go.Figure(traces, layout=layout(
+    fig = Figure(traces, layout=layout(
         f"Cross-validated {board.metric} against fit time (tracking learning time)",
         height=380, showlegend=True,
         xaxis={"title": {"text": "fit time, all folds (s, log scale)"}, "type": "log"},

@@ -8,10 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import plotly.graph_objects as go
-
 from loopml.core.records import WindowReport
-from loopml.reports._figures import BLUE, GREY, ORANGE, layout
+from loopml.reports._figures import BLUE, GREY, ORANGE, Figure, layout, trace
 from loopml.reports._page import STATUS_COLORS, Page, num, render_page, when
 
 EVENT_COLORS = {
@@ -96,27 +94,28 @@ def _performance(
     realised = [w.realised.get(metric) for w in windows]
     estimated = [w.estimated.get(metric) for w in windows]
     traces = [
-        go.Scatter(x=x, y=realised, name="realised", mode="lines+markers",
-                   line={"color": BLUE, "width": 2}, connectgaps=False,
-                   hovertext=[f"realised {metric} {num(v)} · {w.labelled_rows} labelled rows"
-                              for v, w in zip(realised, windows, strict=True)],
-                   hoverinfo="text+x"),
-        go.Scatter(x=x, y=estimated, name="estimated", mode="lines+markers",
-                   line={"color": ORANGE, "width": 2, "dash": "dash"},
-                   marker={"symbol": "diamond"},
-                   hovertext=[f"estimated {metric} {num(v)}"
-                              + (" · disagrees with realised" if w.estimate_disagrees else "")
-                              for v, w in zip(estimated, windows, strict=True)],
-                   hoverinfo="text+x"),
+        trace("scatter", x=x, y=realised, name="realised", mode="lines+markers",
+              line={"color": BLUE, "width": 2}, connectgaps=False,
+              hovertext=[f"realised {metric} {num(v)} · {w.labelled_rows} labelled rows"
+                         for v, w in zip(realised, windows, strict=True)],
+              hoverinfo="text+x"),
+        trace("scatter", x=x, y=estimated, name="estimated", mode="lines+markers",
+              line={"color": ORANGE, "width": 2, "dash": "dash"},
+              marker={"symbol": "diamond"},
+              hovertext=[f"estimated {metric} {num(v)}"
+                         + (" · disagrees with realised" if w.estimate_disagrees else "")
+                         for v, w in zip(estimated, windows, strict=True)],
+              hoverinfo="text+x"),
     ]  # fmt: skip
     refs = [w.reference_score for w in windows]
     if any(r is not None for r in refs):
-        traces.append(go.Scatter(x=x, y=refs, name="reference (test split)", mode="lines",
-                                 line={"color": GREY, "width": 1.5, "dash": "dot"},
-                                 line_shape="hv"))  # fmt: skip
+        traces.append(trace("scatter", x=x, y=refs, name="reference (test split)",
+                            mode="lines", line={"color": GREY, "width": 1.5, "dash": "dot",
+                                                "shape": "hv"}))  # fmt: skip
     alerts = [(xi, w) for xi, w in zip(x, windows, strict=True) if w.performance_status != "ok"]
     if alerts:
-        traces.append(go.Scatter(
+        traces.append(trace(
+            "scatter",
             x=[a for a, _ in alerts],
             y=[w.realised.get(metric, w.estimated.get(metric)) for _, w in alerts],
             name="performance warn / alert", mode="markers",
@@ -124,7 +123,7 @@ def _performance(
                     "size": 13, "symbol": "circle-open", "line": {"width": 2}},
             hovertext=["; ".join(w.reasons) for _, w in alerts], hoverinfo="text",
         ))  # fmt: skip
-    fig = go.Figure(traces, layout=layout(
+    fig = Figure(traces, layout=layout(
         f"{metric}: realised against estimated, per window", height=360, showlegend=True,
         legend={"orientation": "h", "y": -0.18}, yaxis={"title": {"text": metric}},
     ))  # fmt: skip
@@ -161,10 +160,10 @@ def _drift(page: Page, windows: Sequence[WindowReport], x: list[Any],
              for n in names]  # fmt: skip
     scale = [[0.0, "#f4f7fb"], [warn / top, "#cfe3cf"], [warn / top, "#ffe0b2"],
              [alert / top, "#ffb74d"], [alert / top, "#ef9a9a"], [1.0, "#c62828"]]  # fmt: skip
-    fig = go.Figure(
-        go.Heatmap(z=z, x=[xi for xi, _ in with_drift], y=names, colorscale=scale, zmin=0,
-                   zmax=top, xgap=1, ygap=1, hovertext=hover, hoverinfo="text",
-                   colorbar={"title": {"text": "PSI"}, "thickness": 12}),
+    fig = Figure(
+        trace("heatmap", z=z, x=[xi for xi, _ in with_drift], y=names, colorscale=scale,
+              zmin=0, zmax=top, xgap=1, ygap=1, hovertext=hover, hoverinfo="text",
+              colorbar={"title": {"text": "PSI"}, "thickness": 12}),
         layout=layout("Drift per feature and window (PSI; warn and alert levels as colour steps)",
                       height=max(260, min(900, 22 * len(names) + 150)),
                       yaxis={"type": "category", "autorange": "reversed", "showgrid": False},
@@ -185,10 +184,10 @@ def _predictions(page: Page, windows: Sequence[WindowReport], x: list[Any],
     traces = []
     for i, label in enumerate(labels):
         shares = [p.current_shares[i] if i < len(p.current_shares) else None for _, p in rows]
-        traces.append(go.Bar(x=[xi for xi, _ in rows], y=shares, name=label,
-                             marker_color=SHADES[i * len(SHADES) // max(len(labels), 1)],
-                             hovertemplate=f"{label}: %{{y:.1%}}<extra></extra>"))  # fmt: skip
-    fig = go.Figure(traces, layout=layout(
+        traces.append(trace("bar", x=[xi for xi, _ in rows], y=shares, name=label,
+                            marker_color=SHADES[i * len(SHADES) // max(len(labels), 1)],
+                            hovertemplate=f"{label}: %{{y:.1%}}<extra></extra>"))  # fmt: skip
+    fig = Figure(traces, layout=layout(
         "Prediction distribution per window (share of rows per reference bin; dotted: the "
         "reference's boundaries)", height=380, barmode="stack", bargap=0.15, showlegend=True,
         legend={"orientation": "h", "y": -0.2, "traceorder": "normal"},
@@ -205,7 +204,7 @@ def _predictions(page: Page, windows: Sequence[WindowReport], x: list[Any],
     return page.plot(fig)
 
 
-def _mark(fig: go.Figure, events: list[dict[str, Any]]) -> None:
+def _mark(fig: Figure, events: list[dict[str, Any]]) -> None:
     """Each event as a dotted vertical line with its kind on top, on a time axis."""
     for e in events:
         color = EVENT_COLORS.get(e["kind"], GREY)

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,8 @@ class Page:
         self._figures: list[dict[str, Any]] = []
 
     def plot(self, figure: Any, *, css_class: str = "") -> Markup:
-        """Add a ``plotly.graph_objects.Figure`` and return its placeholder."""
+        """Add a figure (``_figures.Figure``, or anything with ``to_plotly_json``) and return its
+        placeholder."""
         spec = figure.to_plotly_json()
         fid = f"fig-{len(self._figures) + 1}"
         self._figures.append({"id": fid, "data": spec["data"], "layout": spec["layout"]})
@@ -60,7 +61,7 @@ def _json_default(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
     raise TypeError(f"cannot put {type(value).__name__} into a figure")
 
