@@ -104,12 +104,10 @@ def write_large(path: Path, rows: int, seed: int = 0) -> tuple[int, int]:
 # ---- contenders (each in its own process) ----------------------------------------------------
 
 
-def run_loopml(data: Path, out: Path, target: str, task: str, *, warm: bool = False) -> dict:
+def run_loopml(data: Path, out: Path, target: str, task: str) -> dict:
     import polars as pl
 
     frame = pl.read_parquet(data)
-    if warm:  # scikit-learn already loaded, as it is once a run has trained a model
-        import sklearn.ensemble  # noqa: F401
     start = time.perf_counter()
     from loopml.explore import profile
     from loopml.reports import write_report
@@ -152,27 +150,7 @@ def run_polars(data: Path, out: Path, target: str, task: str) -> dict:
     return {"seconds_work": round(time.perf_counter() - start, 3)}
 
 
-def run_sklearn_import(data: Path, out: Path, target: str, task: str) -> dict:
-    """Not a contender: what importing scikit-learn's ensemble module (for the isolation
-    forest of the anomalies section) costs loopml's profile on this machine, after Polars
-    and NumPy are loaded."""
-    import numpy  # noqa: F401
-    import polars  # noqa: F401
-
-    start, cpu = time.perf_counter(), time.process_time()
-    import sklearn.ensemble  # noqa: F401
-
-    return {"seconds_work": round(time.perf_counter() - start, 3),
-            "cpu_seconds_import": round(time.process_time() - cpu, 3)}  # fmt: skip
-
-
-def run_loopml_warm(data: Path, out: Path, target: str, task: str) -> dict:
-    """loopml with scikit-learn imported before the clock starts: the profile's own cost."""
-    return run_loopml(data, out, target, task, warm=True)
-
-
-CONTENDERS = {"loopml": run_loopml, "ydata": run_ydata, "polars": run_polars,
-              "sklearn_import": run_sklearn_import, "loopml_warm": run_loopml_warm}  # fmt: skip
+CONTENDERS = {"loopml": run_loopml, "ydata": run_ydata, "polars": run_polars}
 TABLES = {"flights": write_flights, "large": write_large}
 
 
@@ -262,12 +240,6 @@ def markdown(result: dict) -> str:
         f"{result['ratios']['large_rss_mb']:,.0f} MB (targets < {TARGETS['large_seconds']:.0f} s"
         f", < {TARGETS['large_rss_mb']:,} MB: "
         f"{'met' if met['large_seconds'] and met['large_rss'] else 'missed'})",
-        f"- with scikit-learn already imported (loopml_warm, as after a run's training): "
-        f"{result['ratios']['warm_vs_ydata']}x faster than ydata, "
-        f"{result['ratios']['warm_vs_floor']}x the floor",
-        "- sklearn_import is not a contender: the wall time of `import sklearn.ensemble` "
-        "(for the isolation forest) in a fresh process after Polars and NumPy, part of "
-        "loopml's work above (it overlaps the Polars passes in a background thread)",
         f"- load average (1 min) before/after: {result['machine']['load_average_1min']} on "
         f"{result['machine']['cpus']} CPUs", "",
     ]  # fmt: skip
@@ -302,7 +274,7 @@ def main() -> None:
     try:
         tables = {
             "flights": (make("flights", tmp / "flights.parquet", 0), "arr_delay", "regression",
-                        ["polars", "loopml", "sklearn_import", "loopml_warm"]
+                        ["polars", "loopml"]
                         + ([] if args.skip_ydata else ["ydata"])),
             "large": (make("large", tmp / "large.parquet", args.rows), "target", "classification",
                       ["loopml"] + (["ydata"] if args.ydata_cap else [])),
@@ -321,13 +293,9 @@ def main() -> None:
     flights, large = result["flights"]["contenders"], result["large"]["contenders"]
     ours = flights["loopml"]["seconds_work"]
     ydata = flights.get("ydata", {}).get("seconds_work")
-    warm = flights["loopml_warm"]["seconds_work"]
     result["ratios"] = {
         "vs_ydata": round(ydata / ours, 1) if ydata else None,
         "vs_floor": round(ours / flights["polars"]["seconds_work"], 2),
-        # not the targets: the same with scikit-learn already imported
-        "warm_vs_ydata": round(ydata / warm, 1) if ydata else None,
-        "warm_vs_floor": round(warm / flights["polars"]["seconds_work"], 2),
         "large_seconds": large["loopml"]["seconds_work"],
         "large_rss_mb": large["loopml"]["peak_rss_mb"],
     }  # fmt: skip

@@ -1,41 +1,24 @@
-"""Anomalous rows: scikit-learn's isolation forest on a bounded sample.
+"""Anomalous rows: an isolation forest (``_iforest``) on a bounded sample.
 
 Numeric and boolean columns are scored as they are (missing values as the median, plus a
 missing flag); a categorical column as the share of rows having its value, so rare
-categories stand out. The forest is small and single-threaded: its cost does not grow with
-the table.
+categories stand out. The forest is small (100 trees of 256 rows): its cost does not grow
+with the table.
 """
 
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import polars as pl
 
 from loopml.core.records import Anomalies
+from loopml.explore._iforest import isolation_scores
 from loopml.explore._sections import cell_text
 
 MAX_ROWS = 10_000
 MAX_COLUMNS = 40
 TOP = 10
 SHOWN_COLUMNS = 16
-
-_warm: threading.Thread | None = None
-
-
-def warm_up() -> None:
-    """Start importing scikit-learn's ensemble module in a background thread, so the import
-    overlaps the Polars passes (which release the GIL) instead of adding to them."""
-    global _warm
-    if _warm is None:
-        import importlib
-
-        _warm = threading.Thread(
-            target=importlib.import_module, args=("sklearn.ensemble",), daemon=True
-        )
-        _warm.start()
-
 
 def anomalies(
     sample: pl.DataFrame, kinds: dict[str, str], *, seed: int = 0, max_rows: int = MAX_ROWS
@@ -49,13 +32,8 @@ def anomalies(
     matrix, used = _matrix(sample, kinds)
     if not used:
         return None
-    from sklearn.ensemble import IsolationForest
-
-    forest = IsolationForest(n_estimators=100, max_samples=min(256, sample.height),
-                             random_state=seed, n_jobs=1)  # fmt: skip
-    forest.fit(matrix)
-    scores = -forest.score_samples(matrix)  # higher: easier to isolate
-    flagged = int((scores > -forest.offset_).sum())  # what ``predict`` calls -1
+    scores = isolation_scores(matrix, trees=100, max_samples=256, seed=seed)
+    flagged = int((scores > 0.5).sum())  # easier to isolate than an average row
     top = np.argsort(-scores, kind="stable")[:TOP]
     shown = list(sample.columns[:SHOWN_COLUMNS])
     rows = sample.select(shown)[top.tolist()]
@@ -93,7 +71,7 @@ def _matrix(sample: pl.DataFrame, kinds: dict[str, str]) -> tuple[np.ndarray, li
     if not exprs:
         return np.empty((sample.height, 0)), []
     table = sample.select(exprs)
-    matrix = np.clip(table.to_numpy(), -1e30, 1e30)  # the forest works in float32
+    matrix = np.clip(table.to_numpy(), -1e30, 1e30)  # no infinity: a split needs a span
     varying = matrix.std(axis=0) > 0
     names = [n for n in used if varying[table.columns.index(n)]]
     return matrix[:, varying], names

@@ -10,7 +10,7 @@ import polars as pl
 from loopml.core.contract import PROVENANCE_COLUMNS
 from loopml.core.errors import EmptyDataError, TargetError, unknown_name
 from loopml.core.records import ColumnProfile, Profile, QuarantineSummary
-from loopml.explore._anomalies import anomalies, warm_up
+from loopml.explore._anomalies import anomalies
 from loopml.explore._columns import column_kind, describe, prepare, scalar_stats
 from loopml.explore._labels import check_labels
 from loopml.explore._leakage import find_leaks
@@ -97,7 +97,6 @@ def profile(
             unknown_name("time column", time_column, names),
             hint="Set problem.time_column in loopml.yaml to a date or datetime column.",
         )
-    warm_up()
     data = prepare(frame.select(names))
     kinds = {n: column_kind(data[n]) for n in names}
     if time_column is not None and kinds[time_column] != "datetime":
@@ -163,8 +162,6 @@ def profile(
         few, categorical, [n for n in numeric if kinds[n] == "numeric"]
     )
     rank = spearman(few, numeric)
-    # the whole-table Polars passes run without the GIL, so the scikit-learn import that
-    # warm_up started goes on beside them; the isolation forest that needs it comes last
     missing = missing_patterns(data)
     repeated = duplicates(data)
     trend = _trends(data, kinds, numeric, time_column, target, target_info)
