@@ -71,11 +71,15 @@ def _grow(x: np.ndarray, trees: int, psi: int, limit: int,
     tree, node = np.repeat(np.arange(trees), psi), np.zeros(trees * psi, dtype=np.int64)
     for depth in range(limit + 1):
         key = tree * size + node
-        ids, local, counts = np.unique(key, return_inverse=True, return_counts=True)
-        order = np.argsort(local, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        lo = np.minimum.reduceat(sample[order], starts, axis=0)
-        hi = np.maximum.reduceat(sample[order], starts, axis=0)
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        ids, counts = ordered[first], np.diff(np.r_[first, ordered.size])
+        local = np.empty_like(key)
+        local[order] = np.repeat(np.arange(ids.size), counts)
+        grouped = sample[order]
+        lo = np.minimum.reduceat(grouped, first, axis=0)
+        hi = np.maximum.reduceat(grouped, first, axis=0)
         varying = hi > lo
         split = varying.any(axis=1) & (counts > 1) & (depth < limit)
         ends = ids[~split]  # leaves: down the left children to the last level
