@@ -42,6 +42,7 @@ def test_a_cluster_with_a_sqlite_catalog_is_refused(project: Project) -> None:
     how to fix it, before the lake is read (there is no clean table yet)."""
     with project:
         for call in (lambda: project.validate(cluster="tcp://127.0.0.1:8786"),
+                     lambda: project.run(cluster="tcp://127.0.0.1:8786"),
                      lambda: project.predict(None, project.root / "o.parquet",
                                              table="clean/data", cluster="tcp://127.0.0.1:8786")):
             with pytest.raises(ConfigError) as caught:
@@ -49,6 +50,18 @@ def test_a_cluster_with_a_sqlite_catalog_is_refused(project: Project) -> None:
             assert "sqlite" in caught.value.message
             assert "tcp://127.0.0.1:8786" in caught.value.message
             assert "storage.catalog_url" in (caught.value.hint or "")
+        assert not project.lake.exists("clean/data")  # the run refused before ingesting
+        assert project.catalog.runs() == []
+
+
+def test_loopml_run_cluster_with_a_sqlite_catalog_says_so(project: Project, cli) -> None:
+    """'loopml run --cluster ADDRESS' on the SQLite catalog exits non-zero with the reason and
+    the fix, not a traceback."""
+    code, out = cli("run", "--cluster", "tcp://127.0.0.1:8786", "--project", str(project.root))
+    out = " ".join(out.split())  # as printed, wrapped to the terminal
+    assert code != 0
+    assert "PostgreSQL" in out and "storage.catalog_url" in out
+    assert "Traceback" not in out
 
 
 def test_a_bad_cluster_option_is_a_config_error(project: Project) -> None:
