@@ -20,8 +20,9 @@ from tests.e2e.test_cluster import _flights, cluster  # noqa: F401 (the cluster 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 # deterministic: trial counts, not the clock, so both runs try the same number of candidates
-# (the portfolio of both learners, then 4 Optuna trials); 2 folds keep it small
-TRAINING = {"learners": ["lightgbm", "linear"], "deterministic": True, "max_trials": 14,
+# (the 8 portfolio configurations of both learners, feature selection's, then Optuna trials
+# to 12 in all); 2 folds keep it small
+TRAINING = {"learners": ["lightgbm", "linear"], "deterministic": True, "max_trials": 12,
             "cv_folds": 2, "time_budget_s": 60}
 # Both runs test on the same 900 held-out rows (the split is seeded and the clean tables are
 # equal). The standard error of a ROC AUC near 0.75 on 900 rows with ~20% positives is about
@@ -98,7 +99,7 @@ def test_the_loop_on_a_cluster_equals_the_loop_in_one_process(
     assert len(searched) >= 2
     assert sum(payload["trials_per_worker"].values()) + payload["trials_here"] == len(tried)
     assert payload["trials_here"] <= 2  # feature selection's, at most two; the rest on workers
-    assert all(n >= 2 for n in payload["trials_per_worker"].values())
+    assert all(n >= 1 for n in payload["trials_per_worker"].values())
     run_id = remote["result"].run_id
     engine = sa.create_engine(postgres_url)
     try:
@@ -113,6 +114,7 @@ def test_the_loop_on_a_cluster_equals_the_loop_in_one_process(
     assert set(studies) == set(payload["studies"])
     assert all(name.startswith(f"loopml-{run_id}-") for name in studies)
     members = [name for name, _ in boards[1].ensemble] or [boards[1].best.name]
+    assert any(name.startswith("lightgbm/") for name in members)
     for name in members:
         if name.startswith("lightgbm/"):
             assert payload["final_fit"][name] == "lightgbm.dask"

@@ -234,10 +234,17 @@ def _final_members(
         warnings.simplefilter("ignore")
         if shared is not None:
             for j, (trial, _) in enumerate(chosen.members):
-                if refit[j] and trial.spec.learner in DASK_LEARNERS:
+                if not (refit[j] and trial.spec.learner in DASK_LEARNERS):
+                    continue
+                how = DASK_LEARNERS[trial.spec.learner]
+                try:
                     remote[j] = _fit_on_cluster(trial, views, contract, problem, weights, y,
                                                 shared)
-                    fitted_there[trial.name] = DASK_LEARNERS[trial.spec.learner]
+                    fitted_there[trial.name] = how
+                except Exception as exc:  # the member is refit here instead, and it is said
+                    from loopml.core.errors import first_line
+
+                    fitted_there[trial.name] = f"here ({how} failed: {first_line(exc)})"
         fits = list(fit_pool(workers).map(fit, range(len(chosen.members))))
     for (model, note), (_, w) in zip(fits, chosen.members, strict=True):
         reporter.advance("refit", note=note)

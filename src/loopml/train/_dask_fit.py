@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 DASK_LEARNERS = {"lightgbm": "lightgbm.dask", "xgboost": "xgboost.dask"}
+WAIT_FOR_WORKERS_S = 30
 
 
 def fit_on_cluster(client: Any, learner_key: str, model: Any, X: np.ndarray, y: np.ndarray,
@@ -26,14 +27,22 @@ def fit_on_cluster(client: Any, learner_key: str, model: Any, X: np.ndarray, y: 
     difference."""
     import numpy as np
 
+    from loopml.core.errors import ClusterError
+
+    try:  # a worker the nanny is restarting comes back within moments
+        client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+    except TimeoutError as exc:
+        raise ClusterError("The Dask cluster has no workers for the final fit.",
+                           hint="Start workers, or run with --cluster local.") from exc
     workers = workers_of(client)
-    threads = min(t for _, t in workers)
+    threads = min((t for _, t in workers), default=1)
     rows = max(1, math.ceil(len(y) / max(1, len(workers))))
     parts = _scatter_rows(client, [a for a, _ in workers], rows, X, y, sample_weight)
-    if learner_key == "lightgbm":
-        return _lightgbm(client, model, *parts, categorical=categorical, threads=threads)
-    if learner_key == "xgboost":
-        return _xgboost(client, model, *parts, y=np.asarray(y), threads=threads)
+    with client.as_current():  # lightgbm.dask waits on the current client, not the one given
+        if learner_key == "lightgbm":
+            return _lightgbm(client, model, *parts, categorical=categorical)
+        if learner_key == "xgboost":
+            return _xgboost(client, model, *parts, y=np.asarray(y), threads=threads)
     raise ValueError(f"no distributed fit for {learner_key!r}")
 
 
@@ -60,13 +69,13 @@ def _scatter_rows(client: Any, workers: list[str], rows: int, X: np.ndarray, y: 
     return array(X), array(y), array(weights)
 
 
-def _lightgbm(client: Any, model: Any, dX: Any, dy: Any, dw: Any, *, categorical: int,
-              threads: int) -> Any:
+def _lightgbm(client: Any, model: Any, dX: Any, dy: Any, dw: Any, *, categorical: int) -> Any:
     import lightgbm.dask as lgbd
 
     cls = (lgbd.DaskLGBMClassifier if hasattr(model, "predict_proba")
            else lgbd.DaskLGBMRegressor)
-    params = {**model.get_params(), "n_jobs": threads}
+    # lightgbm.dask gives each worker its own thread count
+    params = {k: v for k, v in model.get_params().items() if k != "n_jobs"}
     distributed = cls(client=client, **params)
     distributed.fit(dX, dy, sample_weight=dw,
                     categorical_feature=list(range(categorical)) or "auto")
