@@ -222,9 +222,11 @@ class Project:
 
         from loopml.pipeline._cluster import require_shared_catalog
         from loopml.pipeline._run import run
+        from loopml.pipeline._train_cluster import warm_up
 
         ctx = self.compute_context(cluster)
         require_shared_catalog(ctx.config)  # before anything is ingested
+        warm_up(ctx)  # the workers import while this process ingests and profiles
         update: dict[str, Any] = {}
         if time_budget is not None:
             update["time_budget_s"] = time_budget

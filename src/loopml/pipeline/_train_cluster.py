@@ -54,3 +54,30 @@ def log_training(ctx: Context, run_id: str | None, result: TrainResult) -> None:
         "final_fit": dict(where.get("final_fit", {})),
         "seconds": board.seconds,
     })
+
+
+def warm_up(ctx: Context) -> None:
+    """Have every worker import what trials need now, while this process ingests and
+    profiles, so that a fresh worker's first trial does not spend the time budget on imports.
+    Nothing waits for it; a worker that fails to import fails the search later with the
+    reason."""
+    if ctx.config.compute.local:
+        return
+    from distributed import fire_and_forget
+
+    with connect(ctx.config) as client:
+        workers = list(client.scheduler_info(n_workers=-1)["workers"])
+        for address in workers:
+            fire_and_forget(client.submit(_imports, workers=[address], pure=False,
+                                          key=f"loopml-warm-up-{uuid.uuid4().hex[:12]}"))
+
+
+def _imports() -> None:
+    import importlib
+
+    for name in ("optuna", "sklearn.pipeline", "sklearn.linear_model", "loopml.train",
+                 "loopml.features", "loopml.evaluate", "lightgbm", "xgboost"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a learner the project may not use; the search says if it does
+            pass
