@@ -6,6 +6,7 @@ trip), so the bundle, its compiled form and serving are the same as after a loca
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from loopml.train._parallel import workers_of
@@ -77,8 +78,10 @@ def _lightgbm(client: Any, model: Any, dX: Any, dy: Any, dw: Any, *, categorical
     # lightgbm.dask gives each worker its own thread count
     params = {k: v for k, v in model.get_params().items() if k != "n_jobs"}
     distributed = cls(client=client, **params)
-    distributed.fit(dX, dy, sample_weight=dw,
-                    categorical_feature=list(range(categorical)) or "auto")
+    with warnings.catch_warnings():  # it says so of n_jobs even when n_jobs is left unset
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        distributed.fit(dX, dy, sample_weight=dw,
+                        categorical_feature=list(range(categorical)) or "auto")
     return distributed.to_local()
 
 

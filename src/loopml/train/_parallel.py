@@ -157,7 +157,7 @@ class ClusterSearch:
                 slots=len(self.workers), budget=budget,
                 stop_at=None if runner.clock.deterministic else stop_at,
                 first_fold=first_fold, seed=seed, workers=[address],
-                allow_other_workers=False, pure=False,
+                allow_other_workers=True, pure=False,  # a lost worker's share runs elsewhere
                 key=f"loopml-search-{self.shared.study_prefix}-{slot}")
             for slot, (address, _) in enumerate(self.workers)
         ]

@@ -70,3 +70,20 @@ def test_a_bad_cluster_option_is_a_config_error(project: Project) -> None:
         project.validate(cluster="my-scheduler")
     assert "--cluster my-scheduler" in caught.value.message
     assert "tcp://scheduler:8786" in (caught.value.hint or "")
+
+
+def test_a_local_run_records_where_it_trained(tmp_path: Path) -> None:
+    """A run without a cluster logs a 'train' event: cluster 'local', no workers, every trial
+    here, no Optuna study in a shared storage."""
+    rows = "".join(f"{i},{i % 3},{'ab'[i % 2]}\n" for i in range(60))
+    (tmp_path / "data.csv").write_text("x,y,c\n" + rows)
+    project = Project.init(tmp_path / "data.csv", target="y", directory=tmp_path, training={
+        "learners": ["linear"], "deterministic": True, "max_trials": 3, "cv_folds": 2})
+    with project:
+        result = project.run()
+        [event] = project.catalog.events(kind="train")
+    payload = event["payload"]
+    assert event["subject"] == result.run_id
+    assert (payload["cluster"], payload["workers"], payload["studies"]) == ("local", 0, [])
+    tried = [c for c in result.leaderboard.candidates if c.origin != "ensemble"]
+    assert payload["trials"] == payload["trials_here"] == len(tried) > 0
