@@ -58,7 +58,11 @@ class _Payload:
 
 
 def storage_kwargs() -> dict[str, Any]:
-    """Engine arguments that put Optuna's tables in ``STUDY_SCHEMA`` (PostgreSQL)."""
+    """Engine arguments that put Optuna's tables in ``STUDY_SCHEMA`` (PostgreSQL).
+
+    >>> storage_kwargs()
+    {'connect_args': {'options': '-c search_path=loopml_optuna'}}
+    """
     return {"connect_args": {"options": f"-c search_path={STUDY_SCHEMA}"}}
 
 
