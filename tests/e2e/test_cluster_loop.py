@@ -125,3 +125,50 @@ def test_the_loop_on_a_cluster_equals_the_loop_in_one_process(
     for run in (local, remote):
         assert run["scored"].height == run["rows"]
         assert run["scored"]["_prediction"].null_count() == 0
+
+
+def test_a_worker_killed_mid_search_has_its_trials_run_again_elsewhere(
+    cluster: str, postgres_url: str, tmp_path: Path  # noqa: F811 (the fixture)
+) -> None:
+    """The first worker to start its share of the Optuna search dies (its process exits);
+    the share runs again on a live worker, and the run registers a model as usual."""
+    import os
+
+    from distributed import Client
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    marker = tmp_path / "killed"
+
+    class KillOnce(WorkerPlugin):  # defined here, so it reaches the workers by value
+        name = "loopml-test-kill-once"
+
+        def __init__(self, path: str):
+            self.path = path
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish == "executing" and str(key).startswith("loopml-search-"):
+                try:
+                    fd = os.open(self.path, os.O_CREAT | os.O_EXCL)  # only the first dies
+                except FileExistsError:
+                    return
+                os.close(fd)
+                os._exit(1)
+
+    _flights(tmp_path / "data")
+    file = _project(tmp_path / "p", tmp_path / "data", postgres_url)
+    with Client(cluster, set_as_default=False) as client:
+        client.register_plugin(KillOnce(str(marker)))
+        try:
+            with Project(file) as project:
+                result = project.run(cluster=cluster)
+                [event] = project.catalog.events(kind="train")
+        finally:
+            client.unregister_worker_plugin(KillOnce.name)
+    assert marker.exists()  # a worker did die mid-search
+    assert result.model_version.version == 1 and result.evaluation.score > 0.6
+    searched = [c for c in result.leaderboard.candidates if c.origin == "search"]
+    assert len(searched) == TRAINING["max_trials"] - sum(
+        c.origin == "portfolio" for c in result.leaderboard.candidates)
+    payload = event["payload"]
+    assert sum(payload["trials_per_worker"].values()) + payload["trials_here"] == len(
+        [c for c in result.leaderboard.candidates if c.origin != "ensemble"])

@@ -106,8 +106,10 @@ class ClusterSearch:
         payload = _Payload(token=shared.study_prefix, frame=cache.frame, y=cache.y,
                            folds=cache.folds, contract=cache.contract, task=task,
                            problem=runner.problem, weights=runner.weights)
-        # the search rows reach each worker once, not once per trial
-        [self.data] = self.client.scatter([payload], broadcast=True, hash=False)
+        # the search rows reach each worker once, not once per trial: a task that holds
+        # them (not scattered data, which a lost worker takes with it; a task is recomputed)
+        self.data = self.client.submit(_hold, payload, pure=False,
+                                       key=f"loopml-rows-{shared.study_prefix}")
         self.per_worker: dict[str, int] = {a: 0 for a, _ in self.workers}
         self.studies: list[str] = []
 
@@ -181,12 +183,13 @@ class ClusterSearch:
 
     def _gather(self, futures: list[Any]) -> list[Any]:
         from distributed import KilledWorker
+        from distributed.client import FutureCancelledError
 
         from loopml.core.errors import ClusterError, first_line
 
         try:
             return list(self.client.gather(futures))
-        except (KilledWorker, OSError, TimeoutError) as exc:
+        except (KilledWorker, FutureCancelledError, OSError, TimeoutError) as exc:
             raise ClusterError(
                 f"The search on the Dask cluster at {self.shared.address} failed: "
                 f"{first_line(exc)}",
@@ -216,6 +219,11 @@ def _number(trial: Trial) -> int:
 
 
 # ---- on the workers -------------------------------------------------------------------------
+
+
+def _hold(payload: _Payload) -> _Payload:
+    return payload
+
 
 _CACHES: dict[tuple[str, tuple[str, ...]], FoldCache] = {}  # this worker's fold views
 _CACHES_LOCK = threading.Lock()
