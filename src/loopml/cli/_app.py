@@ -126,6 +126,7 @@ def init(
 def run(
     time_budget: Annotated[Optional[int], typer.Option("--time-budget", min=1, help="Seconds for the model search (default: training.time_budget_s).")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Count trials instead of watching the clock, so the same data, settings and seed give the same model on any machine (default: training.deterministic).")] = False,
+    cluster: ClusterOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Train, evaluate and register a model.
@@ -133,14 +134,16 @@ def run(
     Ingests new files, validates them (bad rows to quarantine), profiles, splits,
     searches models within the time budget, evaluates on the test split once and
     registers the winner (champion only if it beats the current one). Prints the
-    accuracy-versus-fit-time frontier and why the winner won.
+    accuracy-versus-fit-time frontier and why the winner won. On a Dask cluster
+    (--cluster or compute.cluster) the search's trials run on the workers and
+    LightGBM / XGBoost final fits on all of them together.
     """
     from loopml.cli._render import RichReporter, show_run
 
     proj = _project(project)
     with proj, RichReporter() as reporter:
         result = proj.run(time_budget=time_budget, deterministic=deterministic or None,
-                          reporter=reporter)
+                          cluster=cluster, reporter=reporter)
     show_run(result)
 
 

@@ -311,8 +311,10 @@ class StorageConfig(_Section):
 
 class ComputeConfig(_Section):
     """Where stages run: ``local`` (one process) or a Dask scheduler's address, where
-    validation and batch scoring run per partition of a table on the workers and merge. A
-    cluster needs a catalog that every machine reaches: PostgreSQL."""
+    validation and batch scoring run per partition of a table on the workers and merge, and
+    training runs its search trials on the workers (Optuna studies in the catalog) and its
+    LightGBM / XGBoost final fit with ``lightgbm.dask`` / ``xgboost.dask``. A cluster needs a
+    catalog that every machine reaches: PostgreSQL."""
 
     cluster: str = "local"
 

@@ -225,15 +225,21 @@ class Project:
         return replay_dead_letters(self.context, model)
 
     def run(self, *, time_budget: int | None = None, deterministic: bool | None = None,
-            reporter: Reporter = SILENT) -> RunResult:
+            cluster: str | None = None, reporter: Reporter = SILENT) -> RunResult:
         """Ingest, validate, profile, split, train, evaluate and register: one run.
         ``time_budget`` and ``deterministic`` override ``training`` for this run (the run's
-        recorded params hold the values used)."""
+        recorded params hold the values used); ``cluster`` (``local`` or a Dask scheduler's
+        address) overrides ``compute.cluster``: on a cluster the search's trials run on the
+        workers and LightGBM / XGBoost final fits use ``lightgbm.dask`` / ``xgboost.dask``."""
         from dataclasses import replace
 
+        from loopml.pipeline._cluster import require_shared_catalog
         from loopml.pipeline._run import run
+        from loopml.pipeline._train_cluster import warm_up
 
-        ctx = self.context
+        ctx = self.compute_context(cluster)
+        require_shared_catalog(ctx.config)  # before anything is ingested
+        warm_up(ctx)  # the workers import while this process ingests and profiles
         update: dict[str, Any] = {}
         if time_budget is not None:
             update["time_budget_s"] = time_budget

@@ -214,13 +214,17 @@ def train_model(
         c for c in contract.names
         if c != target and c not in problem.exclude and c in frame.columns
     ]
-    result = train(
-        splits, contract=contract, columns=columns, task=problem.task, target=target,
-        config=config.training, positive_label=positive, group_column=problem.group_column,
-        reporter=reporter,
-    )
+    from loopml.pipeline._train_cluster import log_training, shared_search
+
+    with shared_search(ctx, run_id) as shared:  # None: in this process
+        result = train(
+            splits, contract=contract, columns=columns, task=problem.task, target=target,
+            config=config.training, positive_label=positive, group_column=problem.group_column,
+            reporter=reporter, shared=shared,
+        )
     if run_id is not None:
         ctx.catalog.log_leaderboard(run_id, result.leaderboard)
+        log_training(ctx, run_id, result)
 
     reporter.start("evaluate", total=None)
     evaluation = evaluate(  # the test split, scored once

@@ -14,6 +14,7 @@ import numpy as np
 
 from loopml.core.records import Candidate, Leaderboard, TrainResult
 from loopml.train._budget import MIN_RESERVE_S
+from loopml.train._dask_fit import DASK_LEARNERS
 from loopml.train._ensemble import greedy_ensemble
 from loopml.train._final import REFIT_GROWTH, FoldBag, SearchedModel
 from loopml.train._learners import get_learner
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from loopml.core.progress import Reporter
     from loopml.train._budget import Clock
     from loopml.train._cv import Trial
+    from loopml.train._parallel import ClusterSearch, SharedSearch
     from loopml.train._search import _Runner
 
 # relative fit cost by learner, for ``prefer`` in deterministic mode (times differ by machine)
@@ -46,6 +48,7 @@ def finish(
     config: TrainingConfig, clock: Clock, cv_text: str, dropped: list[tuple[str, str]],
     selected_out: list[tuple[str, str]], class_weights: dict[Any, float] | None,
     covered: np.ndarray, y: np.ndarray, reporter: Reporter,
+    shared: SharedSearch | None = None, on_cluster: ClusterSearch | None = None,
 ) -> TrainResult:
     problem = runner.problem
     clock.phase("ensemble")
@@ -72,8 +75,8 @@ def finish(
 
     clock.phase("final fit")
     reporter.start("refit", total=len(chosen.members))
-    members, final_fit = _final_members(chosen, frame, target, contract, runner, clock,
-                                        class_weights, reporter)
+    members, final_fit, fitted_there = _final_members(
+        chosen, frame, target, contract, runner, clock, class_weights, reporter, shared)
     reporter.finish("refit", note=final_fit)
     columns = [c for c in contract.names if any(c in t.columns for t, _ in chosen.members)]
     if len(members) == 1 and calibrator is None and threshold is None:
@@ -112,6 +115,8 @@ def finish(
         feature_columns=tuple(columns), classes=problem.classes,
         positive_label=None if problem.positive is None or problem.classes is None
         else problem.classes[problem.positive],
+        cluster=None if on_cluster is None else on_cluster.record(
+            fitted_there, trials=len(runner.trials)),
     )
 
 
@@ -166,11 +171,14 @@ def _calibrate(oof: np.ndarray, y: np.ndarray, problem: Any,
 def _final_members(
     chosen: Choice, frame: pl.DataFrame, target: str, contract: Contract, runner: _Runner,
     clock: Clock, class_weights: dict[Any, float] | None, reporter: Reporter,
-) -> tuple[list[tuple[Any, float]], str]:
+    shared: SharedSearch | None = None,
+) -> tuple[list[tuple[Any, float]], str, dict[str, str]]:
     """Each member refit on train + validation while its estimated refit fits in what is
     left of the budget (always, in deterministic mode), else its fold models as a bag.
 
-    Members refit side by side, one per core (one member gets every core)."""
+    Members refit side by side, one per core (one member gets every core); with ``shared``,
+    LightGBM and XGBoost members are fitted by the cluster's workers together, one after
+    another, here. Also returns, by member name, how each was fitted on the cluster."""
     from loopml.train._cv import build_view, fit_pool
     from loopml.train._search import refit_estimate
 
@@ -202,6 +210,8 @@ def _final_members(
 
         trial = chosen.members[j][0]
         learner = get_learner(trial.spec.learner)
+        if j in remote:
+            return remote[j]
         if not refit[j]:
             return (FoldBag(trial.fold_models, task=problem.task, classes=problem.classes),
                     f"{trial.name}: fold models")
@@ -217,14 +227,53 @@ def _final_members(
         return (Pipeline([("features", view), ("model", model)]),
                 f"{trial.name} {time.perf_counter() - t0:.1f} s")
 
+    remote: dict[int, tuple[Any, str]] = {}
+    fitted_there: dict[str, str] = {}
     out: list[tuple[Any, float]] = []
     with warnings.catch_warnings():  # here, not in the fits' threads: the filters are global
         warnings.simplefilter("ignore")
+        if shared is not None:
+            for j, (trial, _) in enumerate(chosen.members):
+                if not (refit[j] and trial.spec.learner in DASK_LEARNERS):
+                    continue
+                how = DASK_LEARNERS[trial.spec.learner]
+                try:
+                    remote[j] = _fit_on_cluster(trial, views, contract, problem, weights, y,
+                                                shared)
+                    fitted_there[trial.name] = how
+                except Exception as exc:  # the member is refit here instead, and it is said
+                    from loopml.core.errors import first_line
+
+                    fitted_there[trial.name] = f"here ({how} failed: {first_line(exc)})"
         fits = list(fit_pool(workers).map(fit, range(len(chosen.members))))
     for (model, note), (_, w) in zip(fits, chosen.members, strict=True):
         reporter.advance("refit", note=note)
         out.append((model, w))
-    return out, "refit" if all(refit.values()) else "bagged"
+    return out, "refit" if all(refit.values()) else "bagged", fitted_there
+
+
+def _fit_on_cluster(trial: Trial, views: dict[Any, tuple[Any, np.ndarray]], contract: Contract,
+                    problem: Any, weights: np.ndarray | None, y: np.ndarray,
+                    shared: SharedSearch) -> tuple[Any, str]:
+    """One member refit on all rows by the cluster's workers (its rounds as a refit here)."""
+    from sklearn.pipeline import Pipeline
+
+    from loopml.train._dask_fit import fit_on_cluster
+
+    learner = get_learner(trial.spec.learner)
+    view, X = views[(trial.columns, learner.view)]
+    params = dict(trial.spec.params)
+    if learner.rounds_param and trial.rounds:
+        params[learner.rounds_param] = max(1, int(np.mean(trial.rounds) * REFIT_GROWTH))
+    model = learner.make(params, problem.task, problem.seed, problem.threads,
+                         problem.deterministic)
+    t0 = time.perf_counter()
+    fitted = fit_on_cluster(shared.client, trial.spec.learner, model, X, y,
+                            categorical=_categorical(contract, trial.columns),
+                            sample_weight=weights)
+    return (Pipeline([("features", view), ("model", fitted)]),
+            f"{trial.name} {time.perf_counter() - t0:.1f} s on "
+            f"{DASK_LEARNERS[trial.spec.learner]}")
 
 
 def _categorical(contract: Contract, columns: tuple[str, ...]) -> int:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from loopml.core.config import TrainingConfig
     from loopml.core.contract import Contract
+    from loopml.train._parallel import ClusterSearch, SharedSearch
 
 SEARCH_TRIALS = 6  # deterministic mode without max_trials: Optuna trials after the portfolio
 TUNED_FAMILIES = 2  # the model-based search tunes this many of the best learners
@@ -49,6 +50,7 @@ def train(
     positive_label: Any = None,
     group_column: str | None = None,
     reporter: Reporter = SILENT,
+    shared: SharedSearch | None = None,
 ) -> TrainResult:
     """Search learners and configurations within ``config.time_budget_s`` (all of it:
     search, ensembling and the final fit) and return the chosen model as one
@@ -56,6 +58,11 @@ def train(
 
     ``columns`` are the candidate feature columns; ``group_column`` keeps each group's rows
     in one fold. Clustering goes to ``cluster`` (same arguments, no target).
+
+    With ``shared`` (a ``SharedSearch``), the portfolio and the model-based search run
+    their trials on the Dask cluster's workers (the latter through Optuna studies in a
+    storage they share), and a LightGBM or XGBoost final model is fitted by the workers
+    together (``lightgbm.dask``, ``xgboost.dask``).
     """
     import polars as pl
 
@@ -93,9 +100,17 @@ def train(
     runner.full_rows, runner.folds = frame.height, folds
     reporter.start("search", total=float(config.time_budget_s))
 
+    on_cluster = None
+    if shared is not None:
+        from loopml.train._parallel import ClusterSearch
+
+        on_cluster = ClusterSearch(shared, runner, cache, task)  # the rows go out once
     clock.phase("portfolio")
     shape = Shape(rows=search.height, features=len(kept), classes=len(problem.classes or ()))
-    for spec in portfolio(keys, task, shape):
+    specs = portfolio(keys, task, shape)
+    if on_cluster is not None:
+        on_cluster.portfolio(runner, cache, specs)
+    for spec in specs if on_cluster is None else ():
         if runner.done():
             break
         if runner.affordable(spec):
@@ -107,7 +122,7 @@ def train(
     clock.phase("select")
     cache, selected_out = _select_features(runner, cache, contract, search, y, folds, task)
     clock.phase("search")
-    _tune(runner, cache, keys, task, config)
+    _tune(runner, cache, keys, task, config, on_cluster)
     reporter.finish("search", note=f"{len(runner.trials)} candidates")
 
     from loopml.train._choose import finish
@@ -115,7 +130,8 @@ def train(
     return finish(
         runner, frame=frame, target=target, contract=contract, config=config, clock=clock,
         cv_text=cv_text, dropped=dropped, selected_out=selected_out, class_weights=weights,
-        covered=cache.covered, y=y, reporter=reporter,
+        covered=cache.covered, y=y, reporter=reporter, shared=shared,
+        on_cluster=on_cluster,
     )
 
 
@@ -202,9 +218,10 @@ def _loss(score: float, problem: Problem) -> float:
 
 
 def _tune(runner: _Runner, cache: FoldCache, keys: list[str], task: str,
-          config: TrainingConfig) -> None:
+          config: TrainingConfig, on_cluster: ClusterSearch | None = None) -> None:
     """Optuna TPE on the best learners (by their best portfolio candidate), in turn, while
-    the budget lasts (deterministic mode: a fixed number of trials)."""
+    the budget lasts (deterministic mode: a fixed number of trials); on the workers of a
+    cluster when ``on_cluster`` is given."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -218,6 +235,12 @@ def _tune(runner: _Runner, cache: FoldCache, keys: list[str], task: str,
     budget = None
     if config.deterministic:
         budget = (config.max_trials - len(runner.trials)) if config.max_trials else SEARCH_TRIALS
+    if on_cluster is not None:
+        if budget is None and runner.limit is not None:
+            budget = runner.limit - len(runner.trials)
+        if (budget is None or budget > 0) and not runner.done():
+            on_cluster.tune(runner, cache, families, budget, seed=config.seed)
+        return
     direction = "maximize" if runner.problem.greater_is_better else "minimize"
     studies = {
         fam: optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(

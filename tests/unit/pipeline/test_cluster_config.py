@@ -42,6 +42,7 @@ def test_a_cluster_with_a_sqlite_catalog_is_refused(project: Project) -> None:
     how to fix it, before the lake is read (there is no clean table yet)."""
     with project:
         for call in (lambda: project.validate(cluster="tcp://127.0.0.1:8786"),
+                     lambda: project.run(cluster="tcp://127.0.0.1:8786"),
                      lambda: project.predict(None, project.root / "o.parquet",
                                              table="clean/data", cluster="tcp://127.0.0.1:8786")):
             with pytest.raises(ConfigError) as caught:
@@ -49,6 +50,18 @@ def test_a_cluster_with_a_sqlite_catalog_is_refused(project: Project) -> None:
             assert "sqlite" in caught.value.message
             assert "tcp://127.0.0.1:8786" in caught.value.message
             assert "storage.catalog_url" in (caught.value.hint or "")
+        assert not project.lake.exists("clean/data")  # the run refused before ingesting
+        assert project.catalog.runs() == []
+
+
+def test_loopml_run_cluster_with_a_sqlite_catalog_says_so(project: Project, cli) -> None:
+    """'loopml run --cluster ADDRESS' on the SQLite catalog exits non-zero with the reason and
+    the fix, not a traceback."""
+    code, out = cli("run", "--cluster", "tcp://127.0.0.1:8786", "--project", str(project.root))
+    out = " ".join(out.split())  # as printed, wrapped to the terminal
+    assert code != 0
+    assert "PostgreSQL" in out and "storage.catalog_url" in out
+    assert "Traceback" not in out
 
 
 def test_a_bad_cluster_option_is_a_config_error(project: Project) -> None:
@@ -57,3 +70,20 @@ def test_a_bad_cluster_option_is_a_config_error(project: Project) -> None:
         project.validate(cluster="my-scheduler")
     assert "--cluster my-scheduler" in caught.value.message
     assert "tcp://scheduler:8786" in (caught.value.hint or "")
+
+
+def test_a_local_run_records_where_it_trained(tmp_path: Path) -> None:
+    """A run without a cluster logs a 'train' event: cluster 'local', no workers, every trial
+    here, no Optuna study in a shared storage."""
+    rows = "".join(f"{i},{i % 3},{'ab'[i % 2]}\n" for i in range(60))
+    (tmp_path / "data.csv").write_text("x,y,c\n" + rows)
+    project = Project.init(tmp_path / "data.csv", target="y", directory=tmp_path, training={
+        "learners": ["linear"], "deterministic": True, "max_trials": 3, "cv_folds": 2})
+    with project:
+        result = project.run()
+        [event] = project.catalog.events(kind="train")
+    payload = event["payload"]
+    assert event["subject"] == result.run_id
+    assert (payload["cluster"], payload["workers"], payload["studies"]) == ("local", 0, [])
+    tried = [c for c in result.leaderboard.candidates if c.origin != "ensemble"]
+    assert payload["trials"] == payload["trials_here"] == len(tried) > 0

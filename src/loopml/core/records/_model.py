@@ -122,6 +122,9 @@ class TrainResult:
     feature_columns: tuple[str, ...]
     classes: tuple[Any, ...] | None = None
     positive_label: Any = None
+    # where the search ran when not only in this process: the Dask scheduler's address,
+    # the trials each worker ran, the Optuna studies, and how members were fitted there
+    cluster: dict[str, Any] | None = None
 
 
 # ---- evaluate ----------------------------------------------------------------------------
