@@ -153,11 +153,11 @@ def sort_counts(counts: pl.DataFrame) -> pl.DataFrame:
 
 
 def keep_frequent(counts: pl.DataFrame, keep: int) -> tuple[pl.DataFrame, int]:
-    """Misra-Gries: at most ``keep`` values, every count less the (keep+1)-th largest, and
+    """``counts`` in any order, sorted as ``sort_counts``; beyond ``keep`` values, Misra-Gries: at most ``keep`` values, every count less the (keep+1)-th largest, and
     that amount (each value's count is now under its true one by at most the sum of these
     amounts over the merges)."""
     if counts.height <= keep:
-        return counts, 0
-    cut = int(counts["count"].sort(descending=True)[keep])
-    kept = counts.with_columns(pl.col("count") - cut).filter(pl.col("count") > 0)
+        return sort_counts(counts), 0
+    cut = int(counts["count"].top_k(keep + 1).min())  # type: ignore[arg-type]
+    kept = counts.filter(pl.col("count") > cut).with_columns(pl.col("count") - cut)
     return sort_counts(kept), cut

@@ -8,7 +8,9 @@ distinct counts and value counts while a column has at most ``DISTINCT_CAP`` val
 Sketched beyond: quantiles (``QuantileSketch``: exact up to 65,536 values, then a rank
 error the sketch states, ``rank_error``), distinct counts (HyperLogLog, within
 ``HLL_ERROR``) and, for text and categories, the ``TOP_KEEP`` most frequent values
-(Misra-Gries: each count under its true one by at most ``count_error``). Histograms are
+(Misra-Gries: each count under its true one by at most ``count_error``). The statistics
+state these errors where they apply: ``quantile_rank_error`` (a share of the values),
+``distinct_error`` (a share of the count) and ``top_count_error`` (rows). Histograms are
 counted in a second pass over the parts (``count_bins``) on bins fixed from the merged
 minimum, maximum and 1st/99th percentiles (``plan_bins``), so their counts are exact.
 
@@ -46,6 +48,7 @@ from loopml.explore._columns import (
     time_period,
 )
 from loopml.explore._sketch import (
+    HLL_ERROR,
     DistinctSketch,
     QuantileSketch,
     keep_frequent,
@@ -160,13 +163,16 @@ def _summarize(series: pl.Series) -> ColumnSummary:
     elif base == "datetime" and values.len():
         t = values.dt.epoch("ms").cast(pl.Float64) / 1000
         col.lo, col.hi = float(t.min()), float(t.max())  # type: ignore[arg-type]
-    counts = sort_counts(values.alias("value").value_counts().cast({"count": pl.Int64}))
-    if counts.height > DISTINCT_CAP:
+    many = values.n_unique() > DISTINCT_CAP
+    if many:
         col.complete, col.distinct_sketch = False, DistinctSketch.of(values)
-        if base in ("string", "boolean"):
-            col.counts, col.count_error = keep_frequent(counts, TOP_KEEP)
+    if many and base not in ("string", "boolean"):
+        return col  # no value counts for numbers and moments
+    counts = values.alias("value").value_counts().cast({"count": pl.Int64})
+    if many:
+        col.counts, col.count_error = keep_frequent(counts, TOP_KEEP)
     else:
-        col.counts = counts
+        col.counts = sort_counts(counts)
     return col
 
 
@@ -251,12 +257,18 @@ def _finish(col: ColumnSummary) -> tuple[str, dict[str, Any]]:
         stats["zeros"], stats["negatives"] = col.zeros, col.negatives
         if n and m2 > 0 and col.lo != col.hi:  # a constant's skewness is undefined
             stats["skew"] = math.sqrt(n) * m3 / m2**1.5
+        if col.sketch is not None and col.sketch.error:
+            stats["quantile_rank_error"] = col.sketch.rank_error
     elif kind == "datetime" and col.lo is not None:
         stats["min"], stats["max"] = col.lo, col.hi
     elif kind == "boolean" and n:
         stats["true_share"] = mean
     elif kind == "text" and n:
         stats.update(mean_length=mean, min_length=col.lo, max_length=col.hi)
+    if not col.complete:  # the errors of what was sketched, stated beside the statistics
+        stats["distinct_error"] = HLL_ERROR
+        if col.count_error:
+            stats["top_count_error"] = col.count_error
     return kind, stats
 
 
