@@ -22,6 +22,12 @@ from loopml.explore._summary import (
     plan_bins,
     summarize,
 )
+from loopml.explore._trendparts import (
+    count_trends,
+    finish_trends,
+    merge_trend_counts,
+    plan_trends,
+)
 
 __all__ = [
     "ColumnSummary",
@@ -30,6 +36,10 @@ __all__ = [
     "TableSummary",
     "check_labels",
     "count_bins",
+    "count_trends",
+    "finish_trends",
+    "merge_trend_counts",
+    "plan_trends",
     "find_leaks",
     "merge",
     "merge_bins",

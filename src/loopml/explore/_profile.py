@@ -31,7 +31,7 @@ HIGH_CARDINALITY = 200
 SKEWED = 3.0
 LEAK = 0.9
 # with a summary of every row, the sections computed on the rows given instead
-SAMPLED_ROWS_SECTIONS = "missingness patterns, duplicates, trends, leakage and label checks"
+SAMPLED_ROWS_SECTIONS = "missingness patterns, duplicates, leakage and label checks"
 
 
 def profile(
@@ -78,8 +78,9 @@ def profile(
     histogram counts of ``count_bins``), the column statistics, distributions, class counts
     and row count are the summary's, over every row of the table, and ``frame`` is a sample
     of the table's rows: the sections that need rows (missingness patterns, duplicates,
-    trends, leakage and label checks, and the sampled sections above) use it, and
-    ``Profile.sampling`` says so when it holds fewer rows than the table.
+    leakage and label checks, and the sampled sections above; trends too unless the summary
+    counted them by part) use it, and ``Profile.sampling`` says so when it holds fewer rows
+    than the table.
 
     >>> import polars as pl
     >>> frame = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 50, "y": [0, 0, 1, 1] * 50})
@@ -188,11 +189,14 @@ def profile(
     # warm_up started goes on beside them; the isolation forest that needs it comes last
     missing = missing_patterns(data)
     repeated = duplicates(data)
-    trend = _trends(data, kinds, numeric, time_column, target, target_info)
+    trend = (summary.trends if summary is not None and summary.counted_trends
+             else _trends(data, kinds, numeric, time_column, target, target_info))
     odd = anomalies(sample, kinds, seed=seed)
     sampling = []
     if data.height < rows:
-        sampling.append((SAMPLED_ROWS_SECTIONS, data.height))
+        counted = summary is not None and summary.counted_trends
+        sampling.append((SAMPLED_ROWS_SECTIONS + ("" if counted or trend is None
+                                                  else ", trends"), data.height))
     if sample.height < rows:
         sampling.append(("relationships to the target, Pearson correlations", sample.height))
     if few.height < rows:

@@ -92,11 +92,15 @@ class ColumnSummary:
 @dataclass(slots=True)
 class TableSummary:
     """Every profiled column's summary; ``bins``: the histogram counts of the whole table
-    (``merge_bins`` of every part's ``count_bins``) on the bins of ``plan_bins``."""
+    (``merge_bins`` of every part's ``count_bins``) on the bins of ``plan_bins``; ``trends``
+    (with ``counted_trends``): the trends of every row, counted by part (``_trendparts``)."""
 
     rows: int
     columns: dict[str, ColumnSummary]
     bins: dict[str, Any] = field(default_factory=dict)
+    # the trends over every row (``finish_trends``), when they were counted by part
+    trends: Any = None
+    counted_trends: bool = False
 
     def finished(self) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
         """(kind of each column, its statistics as ``scalar_stats`` gives them)."""

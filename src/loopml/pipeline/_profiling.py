@@ -1,8 +1,8 @@
 """The profile of a lake table version, part by part: each Parquet file is summarized (in this
 process or on the Dask workers, ``_cluster``) and the summaries merged, so the column
 statistics cover every row with the memory of a few parts; a second pass counts the
-histograms on bins fixed from the merged summary; the sections that need rows use a sample
-read with a deterministic row filter."""
+histograms and the trends per period on bins and periods fixed from the merged summary; the
+sections that need rows use a sample read with a deterministic row filter."""
 
 from __future__ import annotations
 
@@ -27,7 +27,14 @@ def summarize_table(ctx: Context, table: str, *, version: int | None = None,
                     sample_rows: int = SAMPLE_ROWS) -> tuple[TableSummary | None, pl.DataFrame]:
     """(the merged summary of every row of ``table`` at ``version`` with its histogram
     counts, or None for a table without rows; a sample of about ``sample_rows`` rows)."""
-    from loopml.explore import merge, merge_bins, plan_bins
+    from loopml.explore import (
+        finish_trends,
+        merge,
+        merge_bins,
+        merge_trend_counts,
+        plan_bins,
+        plan_trends,
+    )
 
     with connect(ctx.config) as client:
         parts = [p for p in ctx.lake.parts(table, version=version) if p.rows]
@@ -38,10 +45,21 @@ def summarize_table(ctx: Context, table: str, *, version: int | None = None,
         if summary is None:
             return None, ctx.lake.read(table, version=version).head(0)
         plans = plan_bins(summary)
+        problem = ctx.config.problem
+        time_column = problem.time_column if problem.time_column in summary.columns else None
+        trend_plan = plan_trends(summary, target=problem.target, task=problem.task,
+                                 positive_label=problem.positive_label, time_column=time_column)
         bins: dict[str, Any] = {}
+        trends = None
         for batch in _batches(parts):
-            bins = merge_bins(bins, *map_parts(client, ctx.lake, batch, _bins_part, plans))
+            found = map_parts(client, ctx.lake, batch, _bins_part, plans, trend_plan)
+            bins = merge_bins(bins, *(b for b, _ in found))
+            if trend_plan is not None:
+                trends = merge_trend_counts(*([] if trends is None else [trends]),
+                                            *(t for _, t in found))
         summary.bins = bins
+        summary.counted_trends = True
+        summary.trends = None if trends is None else finish_trends(trends, trend_plan)
         sample = read_sample(client, ctx.lake, parts, rows=sample_rows,
                              seed=ctx.config.training.seed)
     return summary, sample
@@ -73,10 +91,12 @@ def _summarize_part(rows: pl.DataFrame, part: TablePart) -> TableSummary:
     return summarize(rows)
 
 
-def _bins_part(rows: pl.DataFrame, part: TablePart, plans: dict[str, Any]) -> dict[str, Any]:
-    from loopml.explore import count_bins
+def _bins_part(rows: pl.DataFrame, part: TablePart, plans: dict[str, Any],
+               trend_plan: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
+    from loopml.explore import count_bins, count_trends
 
-    return count_bins(rows, plans)
+    trends = None if trend_plan is None else count_trends(rows, trend_plan)
+    return count_bins(rows, plans), trends
 
 
 def _sample_part(rows: pl.DataFrame, part: TablePart, share: float, seed: int) -> pl.DataFrame:

@@ -82,7 +82,7 @@ def test_a_summary_profile_names_the_sections_it_sampled(half_year) -> None:
                 summary=summary)
     assert p.rows == half_year.height
     sampled = dict(p.sampling)
-    assert sampled["missingness patterns, duplicates, trends, leakage and label checks"] == (
+    assert sampled["missingness patterns, duplicates, leakage and label checks, trends"] == (
         20_000)
     assert sum(next(c for c in p.columns if c.name == "hour").histogram[1]) == (
         half_year["hour"].count())
@@ -112,3 +112,28 @@ def test_many_distinct_values_are_counted_by_sketch_within_its_error() -> None:
     for value, count in word.counts.head(20).iter_rows():
         assert truth[value] - word.count_error <= count <= truth[value]
     assert word.counts.row(0)[0] == frame["word"].mode()[0]
+
+
+def test_trends_counted_by_part_equal_the_whole_frame_trends(late_profile, half_year) -> None:
+    """Rows, the positive class's rate and numeric means per period, summed by part, are the
+    trends of the whole frame; a profile given them shows them and samples the rest."""
+    from loopml.explore import count_trends, finish_trends, merge_trend_counts, plan_trends
+
+    parts = list(half_year.iter_slices(30_000))
+    summary = _by_parts(half_year, 30_000)
+    plan = plan_trends(summary, target="late", task="classification")
+    counts = merge_trend_counts(*(count_trends(p, plan) for p in parts))
+    by_parts = finish_trends(counts, plan)
+    assert by_parts is not None and late_profile.trends is not None
+    assert (by_parts.time_column, by_parts.period, by_parts.labels, by_parts.rows) == (
+        late_profile.trends.time_column, late_profile.trends.period,
+        late_profile.trends.labels, late_profile.trends.rows)
+    assert by_parts.target == pytest.approx(late_profile.trends.target, abs=2e-6)
+    assert [n for n, _ in by_parts.means] == [n for n, _ in late_profile.trends.means]
+    for (_, mine), (_, theirs) in zip(by_parts.means, late_profile.trends.means, strict=True):
+        assert mine == pytest.approx(theirs, abs=2e-6, rel=1e-6)
+    summary.trends, summary.counted_trends = by_parts, True
+    p = profile(half_year.sample(20_000, seed=2), source="flights", target="late",
+                task="classification", summary=summary)
+    assert p.trends == by_parts
+    assert "missingness patterns, duplicates, leakage and label checks" in dict(p.sampling)
