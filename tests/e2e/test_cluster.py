@@ -1,18 +1,21 @@
 """The same project on a Dask cluster: a real ``distributed.LocalCluster`` of two worker
-processes validates the clean table and scores it part by part, with the catalog in
+processes validates, profiles and scores the clean table part by part, with the catalog in
 PostgreSQL, and gets what one process gets: the same counts, rules broken and quarantine
-reasons as validating the whole table at once, and the same predictions row for row as
-scoring the table locally and as scoring it exported to a file."""
+reasons as validating the whole table at once, the same profile statistics, and the same
+predictions row for row as scoring the table locally and as scoring it exported to a file;
+also when a worker's process is killed mid-stage."""
 
 from __future__ import annotations
 
 import os
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
+from distributed.diagnostics.plugin import WorkerPlugin
 from polars.testing import assert_frame_equal
 
 from loopml.core.contract import PROVENANCE_COLUMNS, Contract
@@ -135,3 +138,152 @@ def test_validation_and_scoring_on_a_cluster_equal_one_process(
     assert_frame_equal(local_log.select("_record", "_prediction", "_score"),
                        cluster_log.select("_record", "_prediction", "_score"))
 
+
+
+# ---- the profile by parts, and workers killed mid-stage -------------------------------------
+
+
+class _KillAtPart(WorkerPlugin):
+    """A worker plugin killing its worker's process (``os.kill`` of its own pid, SIGKILL)
+    when the worker starts on a table part: every time, or once in the whole cluster when
+    ``marker`` is a file path (the first worker to create the file dies)."""
+
+    name = "loopml-test-kill-at-part"
+    idempotent = False
+
+    def __init__(self, marker: str | None) -> None:
+        self.marker = marker
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        import signal
+
+        if finish != "executing" or not str(key).startswith("loopml-part-"):
+            return
+        if self.marker is not None:
+            try:
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextmanager
+def _killing(address: str, marker: Path | None):
+    """Workers die at parts while the block runs. Nothing here waits for the nannies to
+    start the killed workers again: the other worker carries on alone."""
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        client.register_plugin(_KillAtPart(None if marker is None else str(marker)))
+        try:
+            yield
+        finally:
+            client.unregister_worker_plugin(_KillAtPart.name)
+
+
+@contextmanager
+def _fresh_cluster():
+    """Two new worker processes for one kill: the second death of a part's worker fails the
+    part (allowed-failures 1), so no outcome waits for the nannies to start killed workers
+    again."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+            env=WORKER_ENV, silence_logs=50) as local:
+        yield local.scheduler_address
+
+
+def _same_profile(a, b) -> None:
+    """Exact statistics equal; moments up to float rounding (sketches merge alike)."""
+    assert (a.rows, a.sampled_rows, a.sampling) == (b.rows, b.sampled_rows, b.sampling)
+    assert a.target_distribution == b.target_distribution
+    assert a.duplicates == b.duplicates and a.missing == b.missing
+    for x, y in zip(a.columns, b.columns, strict=True):
+        assert (x.name, x.kind, x.count, x.nulls, x.distinct) == (
+            y.name, y.kind, y.count, y.nulls, y.distinct)
+        assert (x.histogram, x.top_values, x.warnings) == (y.histogram, y.top_values,
+                                                           y.warnings), x.name
+        assert x.stats.keys() == y.stats.keys()
+        for key, value in x.stats.items():
+            assert y.stats[key] == pytest.approx(value, rel=1e-12, abs=1e-12), (x.name, key)
+        assert x.target_relation == y.target_relation and x.association == y.association
+
+
+def _project(folder: Path, postgres_url: str) -> Project:
+    _flights(folder / "data")
+    project = Project.init(folder / "data", target="delayed", directory=folder / "p",
+                           name="flights", training=TRAINING)
+    config = yaml.safe_load(project.file.read_text())
+    config["storage"]["catalog_url"] = postgres_url
+    project.file.write_text(yaml.safe_dump(config, sort_keys=False))
+    return Project(project.file)
+
+
+def test_profile_on_a_cluster_equals_one_process_also_with_a_killed_worker(
+    cluster: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """The profile computed part by part on 2 worker processes equals the local one and
+    counts every row, also when a worker's process is killed while it works on a part."""
+    from loopml.pipeline._run import clean_profile
+
+    with _project(tmp_path, postgres_url) as project:
+        project.ingest()
+        assert len(project.lake.parts("clean/data")) == 3
+        whole = project.lake.read("clean/data")
+        local = clean_profile(project.context)
+        on_cluster = clean_profile(project.compute_context(cluster))
+        report = project.profile(output=tmp_path / "profile.html", cluster=cluster)
+        with _fresh_cluster() as fresh, _killing(fresh, tmp_path / "killed"):
+            killed = clean_profile(project.compute_context(fresh))
+        assert (tmp_path / "killed").exists()  # a worker died mid-stage
+
+    assert local.rows == on_cluster.rows == whole.height > 5000  # 6,000 less the quarantine
+    assert {c.count + c.nulls for c in on_cluster.columns} == {whole.height}
+    assert len(on_cluster.columns) == 8
+    delay = next(c for c in on_cluster.columns if c.name == "dep_delay")
+    assert delay.count == whole["dep_delay"].count()
+    assert delay.stats["mean"] == pytest.approx(whole["dep_delay"].mean(), rel=1e-12)
+    assert delay.stats["median"] == pytest.approx(whole["dep_delay"].median())  # exact here
+    _same_profile(local, on_cluster)
+    _same_profile(local, killed)
+    assert report.exists()
+
+
+def test_a_killed_worker_costs_a_retry_and_a_worker_killed_every_time_an_error(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A worker killed mid-stage costs a retry, not a different result, for validation and
+    scoring; workers killed at every try end the stage with a ClusterError naming the part
+    and the worker, and nothing is written."""
+    from loopml.core.errors import ClusterError
+
+    with _project(tmp_path, postgres_url) as project:
+        project.run()
+        local_valid = project.validate()
+        local_scored = project.predict(None, tmp_path / "local.parquet", table="clean/data")
+        with _fresh_cluster() as fresh, _killing(fresh, tmp_path / "killed-validate"):
+            killed_valid = project.validate(cluster=fresh)
+        with _fresh_cluster() as fresh, _killing(fresh, tmp_path / "killed-score"):
+            killed_scored = project.predict(None, tmp_path / "killed.parquet",
+                                            table="clean/data", cluster=fresh)
+        for stage in ("validate", "score"):  # a worker died in each stage
+            assert (tmp_path / f"killed-{stage}").exists()
+
+        logged_before = project.lake.ref("predictions/flights").version
+        with _fresh_cluster() as fresh, _killing(fresh, None), pytest.raises(
+                ClusterError) as failed:
+            project.predict(None, tmp_path / "never.parquet", table="clean/data",
+                            cluster=fresh)
+        logged_after = project.lake.ref("predictions/flights").version
+
+    assert killed_valid.report.rows_in == local_valid.report.rows_in
+    assert _violations(killed_valid.report) == _violations(local_valid.report)
+    assert_frame_equal(killed_valid.quarantined, local_valid.quarantined)
+    assert_frame_equal(pl.read_parquet(killed_scored), pl.read_parquet(local_scored))
+
+    message = str(failed.value)
+    assert "clean/data@v" in message and "part " in message and "tcp://" in message
+    assert logged_after == logged_before  # the failed scoring logged nothing
+    assert not (tmp_path / "never.parquet").exists()

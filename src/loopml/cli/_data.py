@@ -381,19 +381,22 @@ def profile(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the "
                       "report (default: .loopml/reports/profile/SOURCE.html).",
                       show_default=False)] = None,
+    cluster: ClusterOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Profile the clean table: the EDA report, without training.
 
     Statistics, missingness patterns, correlations, the target against each feature,
     trends over the time column, anomalous rows, duplicates and the quarantine by reason,
-    in one HTML file that says which sections used a sample.
+    in one HTML file that says which sections used a sample. The column statistics are
+    computed file by file over every row, on the Dask cluster when one is set (--cluster or
+    compute.cluster).
     """
     from loopml.cli._render import RichReporter, console
 
     proj = _project(project)
     with proj, RichReporter() as reporter:
-        path = proj.profile(output=output, reporter=reporter)
+        path = proj.profile(output=output, reporter=reporter, cluster=cluster)
     console().print(f"Wrote [bold]{path}[/]")
 
 

@@ -31,7 +31,14 @@ def histogram(
     Values below ``lo`` or above ``hi`` (the tails of a skewed column) are counted in two
     overflow bins labelled ``< lo`` and ``> hi``.
     """
-    values = series.drop_nulls()
+    layout = histogram_layout(lo=lo, hi=hi, integer=integer, bins=bins)
+    return histogram_labels(layout, histogram_counts(series, layout))
+
+
+def histogram_layout(*, lo: float, hi: float, integer: bool,
+                     bins: int = HISTOGRAM_BINS) -> tuple[float, float, int, bool]:
+    """(first edge, width, bins, integer): the bins ``histogram`` counts in, fixed before
+    counting so that counts of several parts of a column add up."""
     lo, hi = float(lo), float(hi)
     if integer and hi - lo + 1 <= 32:  # few integer values (days of a month): one bar each
         start, width, n = lo, 1.0, int(hi - lo) + 1
@@ -41,8 +48,22 @@ def histogram(
         n = int((hi - start) // width) + 1 if math.isfinite(start) else 0  # [a, b): hi in last
         if not 0 < n <= 4 * bins:  # near the float limits, or a width below their precision
             start, width, n = lo, (hi / bins - lo / bins) or 1.0, bins
+    return start, width, n, integer
+
+
+def histogram_counts(series: pl.Series, layout: tuple[float, float, int, bool]) -> np.ndarray:
+    """The non-null values per bin of ``layout``: below, each bin, above (n + 2 counts)."""
+    start, width, n, _ = layout
+    values = series.drop_nulls()
     index = ((values - start) / width).floor().clip(-1, n).cast(pl.Int64)
-    counts = np.bincount(index.to_numpy() + 1, minlength=n + 2)
+    return np.bincount(index.to_numpy() + 1, minlength=n + 2).astype(np.int64)
+
+
+def histogram_labels(
+    layout: tuple[float, float, int, bool], counts: np.ndarray
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Labelled bins of ``histogram_counts``; the overflow bins only when not empty."""
+    start, width, n, integer = layout
     labels = [
         fmt(start + i * width)
         if integer and width == 1

@@ -143,16 +143,36 @@ def time_histogram(series: pl.Series) -> tuple[tuple[str, ...], tuple[int, ...]]
         return None
     moments = values.cast(pl.Datetime("us")) if series.dtype == pl.Date else values
     lo, hi = moments.min(), moments.max()
-    span_s = (hi - lo).total_seconds()  # type: ignore[operator]
+    every = time_period((hi - lo).total_seconds())  # type: ignore[operator]
+    return time_bars(period_counts(series, every), every)
+
+
+def time_period(span_s: float) -> str:
+    """The calendar period giving at most ~40 bars over ``span_s`` seconds."""
     periods = [
         ("1m", 60), ("15m", 900), ("1h", 3600), ("6h", 21600), ("1d", 86400),
         ("1w", 604800), ("1mo", 2629800), ("3mo", 7889400), ("1y", 31557600),
     ]  # fmt: skip
-    every = next((p for p, s in periods if span_s / s <= 40), "10y")
+    return next((p for p, s in periods if span_s / s <= 40), "10y")
+
+
+def period_counts(series: pl.Series, every: str) -> pl.DataFrame:
+    """Non-null values per period starting at ``t`` (columns t, n); the counts of several
+    parts of a column add up."""
+    values = series.drop_nulls()
+    moments = values.cast(pl.Datetime("us")) if series.dtype == pl.Date else values
     truncated = moments.dt.truncate(every)
-    counts = truncated.value_counts().rename({truncated.name: "t", "count": "n"})
+    return truncated.value_counts().rename({truncated.name: "t", "count": "n"})
+
+
+def time_bars(counts: pl.DataFrame, every: str) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+    """``period_counts`` as bars, every period from the first to the last, empty ones zero."""
+    if counts.height == 0:
+        return None
+    counts = counts.group_by("t").agg(pl.col("n").sum())
     grid = pl.datetime_range(
-        truncated.min(), truncated.max(), every, eager=True, time_zone=moments.dtype.time_zone
+        counts["t"].min(), counts["t"].max(), every, eager=True,
+        time_zone=counts["t"].dtype.time_zone,  # type: ignore[union-attr]
     ).alias("t")
     filled = grid.to_frame().join(counts, on="t", how="left").fill_null(0)
     short = every.endswith(("d", "w", "mo", "y"))

@@ -7,7 +7,6 @@ from typing import Any
 
 import polars as pl
 
-from loopml.core.contract import PROVENANCE_COLUMNS
 from loopml.core.errors import EmptyDataError, TargetError, unknown_name
 from loopml.core.records import ColumnProfile, Profile, QuarantineSummary
 from loopml.explore._anomalies import anomalies
@@ -16,7 +15,10 @@ from loopml.explore._labels import check_labels
 from loopml.explore._leakage import find_leaks
 from loopml.explore._pairs import PAIR_ROWS, categorical_matrices, spearman
 from loopml.explore._sections import duplicates, missing_patterns, trends
+from loopml.explore._summary import TableSummary, plan_bins, profiled_columns
+from loopml.explore._summary import described as summary_described
 from loopml.explore._target import (
+    class_counts,
     class_distribution,
     correlations,
     encode_target,
@@ -28,6 +30,8 @@ MOSTLY_MISSING = 0.5
 HIGH_CARDINALITY = 200
 SKEWED = 3.0
 LEAK = 0.9
+# with a summary of every row, the sections computed on the rows given instead
+SAMPLED_ROWS_SECTIONS = "missingness patterns, duplicates, leakage and label checks"
 
 
 def profile(
@@ -42,6 +46,7 @@ def profile(
     max_rows: int = 200_000,
     seed: int = 0,
     quarantine: QuarantineSummary | None = None,
+    summary: TableSummary | None = None,
 ) -> Profile:
     """Profile a clean table: per-column statistics and distributions, missingness, target
     balance, each feature's relationship to the target and a correlation matrix.
@@ -69,6 +74,14 @@ def profile(
     class balance) on the features less ``exclude`` (``problem.exclude``) and the leakage
     suspects.
 
+    With a ``summary`` (``summarize`` of each part of the table, ``merge``d, with the
+    histogram counts of ``count_bins``), the column statistics, distributions, class counts
+    and row count are the summary's, over every row of the table, and ``frame`` is a sample
+    of the table's rows: the sections that need rows (missingness patterns, duplicates,
+    leakage and label checks, and the sampled sections above; trends too unless the summary
+    counted them by part) use it, and ``Profile.sampling`` says so when it holds fewer rows
+    than the table.
+
     >>> import polars as pl
     >>> frame = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 50, "y": [0, 0, 1, 1] * 50})
     >>> p = profile(frame, source="demo", target="y", task="classification")
@@ -81,15 +94,18 @@ def profile(
         raise TargetError(
             unknown_name("task", task, TASKS), hint="Set problem.task in loopml.yaml."
         )
-    names = [n for n in frame.columns if n not in PROVENANCE_COLUMNS and not n.startswith("_")]
+    names = profiled_columns(frame)
+    if summary is not None:
+        names = [n for n in names if n in summary.columns]
     if target is not None and target not in names:
         raise TargetError(
             unknown_name("target column", target, names),
             hint="Set problem.target in loopml.yaml to one of the table's columns.",
         )
-    if frame.height == 0 or not names:
+    rows = frame.height if summary is None else summary.rows
+    if rows == 0 or frame.height == 0 or not names:
         raise EmptyDataError(
-            f"Source {source!r} has {frame.height} rows and {len(names)} profilable columns.",
+            f"Source {source!r} has {rows} rows and {len(names)} profilable columns.",
             hint="Ingest some data first; columns starting with '_' are not profiled.",
         )
     if time_column is not None and time_column not in names:
@@ -98,7 +114,12 @@ def profile(
             hint="Set problem.time_column in loopml.yaml to a date or datetime column.",
         )
     data = prepare(frame.select(names))
-    kinds = {n: column_kind(data[n]) for n in names}
+    if summary is None:
+        kinds = {n: column_kind(data[n]) for n in names}
+        stats = scalar_stats(data, kinds)
+    else:
+        kinds, stats = summary.finished()
+        kinds = {n: kinds[n] for n in names}
     if time_column is not None and kinds[time_column] != "datetime":
         raise TargetError(
             f"The time column {time_column!r} must hold dates or datetimes; it is "
@@ -110,7 +131,6 @@ def profile(
             f"Regression needs a numeric target; {target!r} is {data[target].dtype}.",
             hint="Use task: classification, or pick a numeric target column.",
         )
-    stats = scalar_stats(data, kinds)
     counts = {n: (s["distinct"] - (1 if s["nulls"] else 0), s["count"])
               for n, s in stats.items()}  # n_unique counts a null as a value
     leakage = find_leaks(data, target=target, task=task, time_column=time_column,
@@ -126,12 +146,14 @@ def profile(
                                      positive_label=positive_label, seed=seed)
 
     sample = data.sample(n=max_rows, seed=seed) if data.height > max_rows else data
-    target_info = _target_side(data, sample, target, task, positive_label)
+    target_info = _target_side(data, sample, target, task, positive_label, summary)
+    plans = plan_bins(summary) if summary is not None else {}
 
     columns = []
     for name in names:
         col_stats = stats[name]
-        described = describe(data[name], kinds[name], col_stats)
+        described = (describe(data[name], kinds[name], col_stats) if summary is None
+                     else summary_described(summary, name, kinds[name], col_stats, plans))
         relation_fields: dict[str, Any] = {}
         if target_info is not None and name != target and kinds[name] != "text":
             labelled, encoded = target_info["sample"], target_info["encoded"]
@@ -148,7 +170,7 @@ def profile(
             **described,
             **relation_fields,
         )
-        columns.append(_with_warnings(column, rows=data.height,
+        columns.append(_with_warnings(column, rows=rows,
                                       suspected=tuple(suspected.get(name, ()))))
         if name == target and target_info is not None and task == "regression":
             target_info["distribution"] = column.histogram
@@ -164,18 +186,23 @@ def profile(
     rank = spearman(few, numeric)
     missing = missing_patterns(data)
     repeated = duplicates(data)
-    trend = _trends(data, kinds, numeric, time_column, target, target_info)
+    trend = (summary.trends if summary is not None and summary.counted_trends
+             else _trends(data, kinds, numeric, time_column, target, target_info))
     odd = anomalies(sample, kinds, seed=seed)
     sampling = []
-    if sample.height < data.height:
+    if data.height < rows:
+        counted = summary is not None and summary.counted_trends
+        sampling.append((SAMPLED_ROWS_SECTIONS + ("" if counted or trend is None
+                                                  else ", trends"), data.height))
+    if sample.height < rows:
         sampling.append(("relationships to the target, Pearson correlations", sample.height))
-    if few.height < data.height:
+    if few.height < rows:
         sampling.append(("Spearman, Cramér's V and correlation ratio", few.height))
-    if odd is not None and odd.sampled_rows < data.height:
+    if odd is not None and odd.sampled_rows < rows:
         sampling.append(("anomalies", odd.sampled_rows))
     return Profile(
         source=source,
-        rows=data.height,
+        rows=rows,
         target=target,
         task=task,
         columns=tuple(columns),
@@ -216,7 +243,8 @@ def _trends(
 
 
 def _target_side(
-    data: pl.DataFrame, sample: pl.DataFrame, target: str | None, task: str, configured: Any
+    data: pl.DataFrame, sample: pl.DataFrame, target: str | None, task: str, configured: Any,
+    summary: TableSummary | None,
 ) -> dict[str, Any] | None:
     """The target's distribution, its positive class, its encoding on the sampled rows that
     have it, and the index of the class whose share the relationships show."""
@@ -224,7 +252,10 @@ def _target_side(
         return None
     labelled = sample.filter(pl.col(target).is_not_null())
     if task == "classification":
-        labels, counts, positive, index = class_distribution(data[target], configured)
+        counts_of = None if summary is None else summary.columns[target].counts
+        labels, counts, positive, index = (
+            class_distribution(data[target], configured) if counts_of is None
+            else class_counts(counts_of, configured))
         shown = labels[index] if index >= 0 else None
         distribution = (labels, counts)
     else:  # regression: the target column's histogram, filled in by the caller

@@ -50,8 +50,14 @@ def class_distribution(
     >>> class_distribution(pl.Series("y", ["a", "b", "b", "c"]))
     (('b', 'a', 'c'), (2, 1, 1), None, 0)
     """
-    name = series.name
-    counts = series.drop_nulls().value_counts()
+    return class_counts(series.drop_nulls().value_counts(), configured)
+
+
+def class_counts(
+    counts: pl.DataFrame, configured: Any = None
+) -> tuple[tuple[str, ...], tuple[int, ...], Any, int]:
+    """``class_distribution`` from the classes' counts (columns: the class, ``count``)."""
+    name = counts.columns[0]
     counts = counts.with_columns(pl.col(name).cast(pl.String).alias("_text"))
     counts = counts.sort(["count", "_text"], descending=[True, False])
     texts = tuple(counts["_text"].to_list())

@@ -92,7 +92,16 @@ def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T]
               *args: Any) -> list[T]:
     """``fn(rows, part, *args)`` for every part, in the parts' order: one after another here
     when ``client`` is None, else as one task per part on the cluster's workers, which read
-    their part from the lake themselves. ``args`` are sent to each worker once.
+    their part from the lake themselves. ``args`` go to the cluster once, as a task every
+    part depends on, so that the scheduler computes them again if the worker holding them
+    dies.
+
+    A worker that dies while it works on a part (killed, out of memory) costs that part a
+    try: the scheduler runs it again on another worker, up to
+    ``distributed.scheduler.allowed-failures`` times (3 by default), and the stage gets the
+    same results. A part whose every try killed its worker ends the stage with a
+    ``ClusterError`` naming the part and the last worker; the results of the other parts are
+    dropped, and as the stages write only once every part is done, nothing is written.
 
     >>> import tempfile, polars as pl
     >>> from loopml.lake import Lake
@@ -106,26 +115,48 @@ def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T]
         return [fn(lake.read_part(p), p, *args) for p in parts]
     if not parts:
         return []
+    import uuid
+
     from distributed import KilledWorker
 
+    keys = {f"loopml-part-{uuid.uuid4().hex[:8]}-{p.index}": p for p in parts}
+    futures: list[Any] = []
     try:
-        [shared] = client.scatter([args], broadcast=True, hash=False)
+        shared = client.submit(_unbox, _Box(args), pure=False,
+                               key=f"loopml-args-{uuid.uuid4().hex}")
         futures = client.map(_on_worker, list(parts), lake_uri=lake.uri,
                              storage_options=lake.storage_options, fn=fn, args=shared,
-                             pure=False, key=[f"loopml-part-{p.index}-{p.path}" for p in parts])
+                             pure=False, key=list(keys))
         return list(client.gather(futures))
     except KilledWorker as exc:
+        client.cancel(futures)
+        part = keys.get(str(exc.task))
+        where = (f"part {part.index} ({part.path}, {part.rows:,} rows)" if part is not None
+                 else f"the task {exc.task!r}")
+        worker = getattr(exc.last_worker, "address", exc.last_worker)
         raise ClusterError(
-            f"A worker died on every try at a part of {parts[0].table}@v{parts[0].version}: "
-            f"{first_line(exc)}",
-            hint="Nothing was written. Give the workers more memory (the part's rows are read "
-            "whole), or use smaller files ('loopml lake optimize' rewrites them).",
+            f"A worker died on every one of {exc.allowed_failures + 1} tries at {where} of "
+            f"{parts[0].table}@v{parts[0].version}; the last was {worker}.",
+            hint="Nothing was written. Read the workers' logs for why they died; give them "
+            "more memory (a part's rows are read whole), or use smaller files ('loopml lake "
+            "optimize' rewrites them).",
         ) from exc
     except (OSError, TimeoutError) as exc:  # the scheduler went away mid-stage
         raise ClusterError(
             f"Lost the Dask cluster while working on {parts[0].table}: {first_line(exc)}",
             hint="Nothing was written; run the command again once the scheduler is back.",
         ) from exc
+
+
+class _Box:
+    """The shared arguments, as one opaque value (Dask looks inside tuples for tasks)."""
+
+    def __init__(self, value: tuple[Any, ...]) -> None:
+        self.value = value
+
+
+def _unbox(box: _Box) -> tuple[Any, ...]:
+    return box.value
 
 
 def _on_worker(part: TablePart, *, lake_uri: str, storage_options: dict[str, str] | None,

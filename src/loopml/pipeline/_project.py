@@ -198,12 +198,15 @@ class Project:
 
         return quarantine_rows(self.context, source, reason=reason, limit=limit)
 
-    def profile(self, *, output: Path | None = None, reporter: Reporter = SILENT) -> Path:
+    def profile(self, *, output: Path | None = None, reporter: Reporter = SILENT,
+                cluster: str | None = None) -> Path:
         """Profile the problem source's clean table (with its quarantine by reason) into one
-        HTML report, ``.loopml/reports/profile/<source>.html`` by default; returns its path."""
+        HTML report, ``.loopml/reports/profile/<source>.html`` by default; returns its path.
+        The column statistics are computed part by part (on ``cluster`` or
+        ``compute.cluster`` when set) over every row."""
         from loopml.pipeline._run import profile_clean
 
-        return profile_clean(self.context, output=output, reporter=reporter)
+        return profile_clean(self.compute_context(cluster), output=output, reporter=reporter)
 
     def replay(self, source: str) -> dict[str, Any]:
         """Re-validate a source's quarantine against the current contract."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from loopml.core.config import ProjectConfig
+    from loopml.core.records import Profile
     from loopml.pipeline._context import Context
 
 
@@ -63,8 +64,8 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
         frame = ctx.lake.read(clean_ref.name, version=clean_ref.version)
         reports_dir = ctx.reports_dir / run_id
         reports = validation_reports(ingests, reports_dir)
-        reports["profile"] = str(profile_step(ctx, frame, reports_dir / "profile.html",
-                                              reporter=reporter))
+        reports["profile"] = str(profile_step(ctx, clean_ref.version,
+                                              reports_dir / "profile.html", reporter=reporter))
         trained = train_model(ctx, frame, run_id=run_id, reporter=reporter)
         reports["model"] = str(model_report(ctx, trained, reports_dir))
         reporter.start("register", total=None)
@@ -141,28 +142,42 @@ def validation_reports(ingests: list[IngestResult], folder: Path) -> dict[str, s
     return out
 
 
-def profile_step(ctx: Context, frame: pl.DataFrame, path: Path, *, reporter: Reporter) -> Path:
-    """Profile the clean table, with the source's quarantine counts by reason, into ``path``
-    (plotly.js shared in the project's reports folder when ``path`` is inside it)."""
-    from loopml.core.records import QuarantineSummary
-    from loopml.explore import profile
-    from loopml.pipeline._replay import quarantine_summary
+def profile_step(ctx: Context, version: int | None, path: Path, *, reporter: Reporter) -> Path:
+    """Profile the clean table at ``version`` (default: the latest) into ``path`` (plotly.js
+    shared in the project's reports folder when ``path`` is inside it)."""
     from loopml.reports import write_report
 
     problem = ctx.config.problem
     reporter.start("profile", total=None)
-    held = next(q for q in quarantine_summary(ctx) if q["source"] == problem.source)
-    quarantine = QuarantineSummary(table=held["table"], version=held["version"],
-                                   rows=held["rows"], by_reason=tuple(held["by_reason"].items()))
-    time_column = problem.time_column if problem.time_column in frame.columns else None
-    prof = profile(frame, source=problem.source, target=problem.target, task=problem.task,
-                   positive_label=problem.positive_label, time_column=time_column,
-                   exclude=problem.exclude, quarantine=quarantine)
+    prof = clean_profile(ctx, version)
     inside = path.resolve().is_relative_to(ctx.reports_dir.resolve())
     path = write_report(prof, path, title=f"Profile of {problem.source}",
                         assets=ctx.reports_dir if inside else None)
     reporter.finish("profile", note=f"{len(prof.columns)} columns")
     return path
+
+
+def clean_profile(ctx: Context, version: int | None = None) -> Profile:
+    """The profile of the problem source's clean table at ``version`` (default: the latest),
+    with the source's quarantine counts by reason. The column statistics are computed part
+    by part over every row (``summarize_table``: on the Dask workers with
+    ``compute.cluster`` set); the sections that need rows use a sample of them
+    (``Profile.sampling``)."""
+    from loopml.core.records import QuarantineSummary
+    from loopml.explore import profile
+    from loopml.pipeline._profiling import summarize_table
+    from loopml.pipeline._replay import quarantine_summary
+
+    problem = ctx.config.problem
+    summary, frame = summarize_table(ctx, table_name("clean", problem.source), version=version)
+    held = next(q for q in quarantine_summary(ctx) if q["source"] == problem.source)
+    quarantine = QuarantineSummary(table=held["table"], version=held["version"],
+                                   rows=held["rows"], by_reason=tuple(held["by_reason"].items()))
+    time_column = problem.time_column if problem.time_column in frame.columns else None
+    return profile(frame, source=problem.source, target=problem.target, task=problem.task,
+                   positive_label=problem.positive_label, time_column=time_column,
+                   exclude=problem.exclude, quarantine=quarantine, summary=summary,
+                   seed=ctx.config.training.seed)
 
 
 def profile_clean(ctx: Context, *, output: Path | None, reporter: Reporter) -> Path:
@@ -177,7 +192,7 @@ def profile_clean(ctx: Context, *, output: Path | None, reporter: Reporter) -> P
             hint="Run 'loopml ingest' (or 'loopml run') first.",
         )
     path = Path(output) if output is not None else ctx.reports_dir / "profile" / f"{source}.html"
-    return profile_step(ctx, ctx.lake.read(name), path, reporter=reporter)
+    return profile_step(ctx, None, path, reporter=reporter)
 
 
 def train_model(

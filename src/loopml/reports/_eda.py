@@ -138,10 +138,13 @@ def quarantine_section(page: Page, profile: Profile) -> dict[str, Any] | None:
 def sampling_notes(profile: Profile) -> list[str]:
     """One sentence per section, saying whether it used every row or a sample of how many."""
     rows = num(profile.rows)
-    notes = [f"Column statistics, missingness, duplicates and trends: all {rows} rows."]
+    sampled = {section for section, _ in profile.sampling}
+    if any("missingness" in s for s in sampled):  # a table profiled part by part
+        notes = [f"Column statistics and distributions: all {rows} rows."]
+    else:
+        notes = [f"Column statistics, missingness, duplicates and trends: all {rows} rows."]
     notes += [f"{section[:1].upper()}{section[1:]}: a random sample of {num(n)} rows."
               for section, n in profile.sampling]  # fmt: skip
-    sampled = {section for section, _ in profile.sampling}
     if not any("Pearson" in s for s in sampled) and profile.target is not None:
         notes.append(f"Relationships to the target and correlations: all {rows} rows.")
     if profile.anomalies is not None and "anomalies" not in sampled:

@@ -25,8 +25,11 @@ STAT_NAMES = {
     "skew": "skewness", "true_share": "share true", "top_share": "top value share",
     "other_share": "share beyond top values", "mean_length": "mean length",
     "min_length": "min length", "max_length": "max length", "span_days": "span (days)",
+    "quantile_rank_error": "quantiles' rank error (±, sketched)",
+    "distinct_error": "distinct count error (±, sketched)",
+    "top_count_error": "top value counts low by at most (sketched)",
 }  # fmt: skip
-SHARE_STATS = {"true_share", "top_share", "other_share"}
+SHARE_STATS = {"true_share", "top_share", "other_share", "quantile_rank_error", "distinct_error"}
 MAX_RANKED = 40
 MAX_SCORES = 15  # single-feature scores listed in the leakage section
 METRIC_NAMES = {"roc_auc": "ROC AUC", "balanced_accuracy": "balanced accuracy", "r2": "R²"}
