@@ -93,3 +93,8 @@ def test_a_single_row_all_null_and_only_categorical_frames_are_profiled():
     cats = pl.DataFrame({"a": ["x", "y"] * 30, "b": ["p", "p", "q"] * 20}).cast(pl.Categorical)
     p = profile(cats, source="s", target="a", task="classification")
     assert [m.method for m in p.matrices] == ["cramers_v"]
+    # the label model's folds: a feature with no value (or too few to reach every fold)
+    few = pl.DataFrame({"y": ["a", "b", "a", "b"], "n": [None, None, None, None],
+                        "m": [1.0, None, None, None], "x": [1.0, 2.0, 3.0, 4.0]},
+                       schema_overrides={"n": pl.Float64})
+    assert profile(few, source="s", target="y", task="classification").rows == 4

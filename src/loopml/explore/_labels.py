@@ -156,6 +156,13 @@ def _mislabels(
     if folds < 2:  # a class with one row cannot be held out and learned at once
         return {"sampled_rows": sample.height}
     x, categorical = _matrix(sample, features)
+    # a column must have a value in every training fold (all missing there, the model's
+    # binning fails); fewer values than one held-out fold's rows cannot promise that
+    present = (~np.isnan(x)).sum(axis=0)
+    usable = present > -(-len(y) // folds)
+    if not usable.any():
+        return {"sampled_rows": sample.height}
+    x, categorical = x[:, usable], [c for c, u in zip(categorical, usable, strict=True) if u]
     model_name = (f"HistGradientBoostingClassifier ({MODEL_TREES} trees of {MODEL_LEAVES} "
                   "leaves)")
     with threadpool_limits(limits=MODEL_THREADS):
