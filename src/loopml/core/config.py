@@ -312,9 +312,14 @@ class StorageConfig(_Section):
 class ComputeConfig(_Section):
     """Where stages run: ``local`` (one process) or a Dask scheduler's address, where
     validation and batch scoring run per partition of a table on the workers and merge. A
-    cluster needs a catalog that every machine reaches: PostgreSQL."""
+    cluster needs a catalog that every machine reaches: PostgreSQL.
+
+    ``sample_rows`` bounds the rows of the clean table that training, its drift reference
+    and the profile read: a larger table is read as a deterministic sample of this many rows
+    (chosen by row hash, part by part), so memory follows this number, not the table."""
 
     cluster: str = "local"
+    sample_rows: PositiveInt = 2_000_000
 
     @field_validator("cluster")
     @classmethod

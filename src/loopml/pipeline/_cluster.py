@@ -128,6 +128,66 @@ def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T]
         ) from exc
 
 
+def iter_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T],
+               *args: Any, ahead: int = 4) -> Iterator[T]:
+    """``map_parts`` one result at a time, in the parts' order, for a caller that writes each
+    away before the next: here each part is read only when the one before was taken; on a
+    cluster at most ``ahead`` parts are worked on or waiting to be taken, so neither this
+    process nor the workers hold more than a few parts' results.
+
+    >>> import tempfile, polars as pl
+    >>> from loopml.lake import Lake
+    >>> lake = Lake(tempfile.mkdtemp())
+    >>> for x in ([1, 2], [3]):
+    ...     _ = lake.append("clean/t", pl.DataFrame({"x": x}))
+    >>> sorted(iter_parts(None, lake, lake.parts("clean/t"), lambda rows, part: rows.height))
+    [1, 2]
+    """
+    if client is None:
+        for p in parts:
+            yield fn(lake.read_part(p), p, *args)
+        return
+    if not parts:
+        return
+    from collections import deque
+
+    from distributed import KilledWorker
+
+    try:
+        [shared] = client.scatter([args], broadcast=True, hash=False)
+        queue: deque[Any] = deque()
+        waiting = iter(parts)
+
+        def submit() -> None:
+            part = next(waiting, None)
+            if part is not None:
+                queue.append(client.submit(
+                    _on_worker, part, lake_uri=lake.uri, storage_options=lake.storage_options,
+                    fn=fn, args=shared, pure=False,
+                    key=f"loopml-part-{part.index}-{part.path}"))
+
+        for _ in range(max(1, ahead)):
+            submit()
+        while queue:
+            future = queue.popleft()
+            result = future.result()
+            future.release()
+            submit()
+            yield result
+    except KilledWorker as exc:
+        raise ClusterError(
+            f"A worker died on every try at a part of {parts[0].table}@v{parts[0].version}: "
+            f"{first_line(exc)}",
+            hint="Give the workers more memory (the part's rows are read whole), or use "
+            "smaller files ('loopml lake optimize' rewrites them).",
+        ) from exc
+    except (OSError, TimeoutError) as exc:  # the scheduler went away mid-stage
+        raise ClusterError(
+            f"Lost the Dask cluster while working on {parts[0].table}: {first_line(exc)}",
+            hint="Run the command again once the scheduler is back.",
+        ) from exc
+
+
 def _on_worker(part: TablePart, *, lake_uri: str, storage_options: dict[str, str] | None,
                fn: PartFn[T], args: tuple[Any, ...]) -> T:
     from loopml.lake import Lake
