@@ -43,6 +43,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -163,12 +164,18 @@ def stage(name: str, args: list[str], folder: Path, rows: int, *, also: list[int
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # the bench stopped: stop the stage too
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            done.set()
+            poller.join()
         seconds = time.perf_counter() - start
-        done.set()
-        poller.join()
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):  # validate exits 1 when a row breaks an error rule
+    if code not in ((0, 1) if name.startswith("validate") else (0,)):  # validate: 1 = bad rows
         raise SystemExit(f"loopml {' '.join(args)} failed ({code}); see {log}")
     peak_mb = max(peak[0], usage.ru_maxrss * 1024) / 2**20
     result = {"stage": name, "seconds": round(seconds, 2), "rows": rows,
@@ -207,25 +214,35 @@ def make_project(folder: Path, rows: int, *, catalog_url: str | None, budget: in
     os.replace(folder / "full.csv", folder / "data.csv")
 
 
-def one_size(work: Path, rows: int, *, budget: int) -> dict:
+def one_size(work: Path, rows: int, *, budget: int, done: Any = None) -> dict:
+    """The five stages on ``rows`` rows; ``done(partial)`` after each, so that a run stopped
+    part-way keeps what it measured."""
     print(f"{rows:,} rows", flush=True)
     folder = work / f"rows-{rows}"
+    started = time.perf_counter()
     make_project(folder, rows, catalog_url=None, budget=budget)
+    generated = round(time.perf_counter() - started)
     log = folder / "stages.log"
-    out = []
+    out: list[dict] = []
+
+    def measured(result: dict) -> None:
+        out.append(result)
+        if done is not None:
+            done({"rows": rows, "stages": out, "complete": False, "data_seconds": generated})
+
     try:
-        out.append(stage("ingest", ["ingest"], folder, rows, log=log))
-        (folder / "data.csv").unlink()  # the lake holds it now: room for the next stages
-        out.append(stage("validate", ["validate"], folder, rows, log=log))
-        out.append(stage("profile", ["profile"], folder, rows, log=log))
-        out.append(stage("run", ["run", "--time-budget", str(budget)], folder, rows, log=log))
-        out.append(stage("predict", ["predict", "--table", "clean/data", "-o",
-                                     "scored.parquet"], folder, rows, log=log))
+        measured(stage("ingest", ["ingest"], folder, rows, log=log))
+        measured(stage("validate", ["validate"], folder, rows, log=log))
+        measured(stage("profile", ["profile"], folder, rows, log=log))
+        measured(stage("run", ["run", "--time-budget", str(budget)], folder, rows, log=log))
+        measured(stage("predict", ["predict", "--table", "clean/data", "-o",
+                                   "scored.parquet"], folder, rows, log=log))
     finally:
         details = _details(folder)
         shutil.copy(log, work / f"stages-{rows}.log")
         shutil.rmtree(folder, ignore_errors=True)
-    return {"rows": rows, "stages": out, **details}
+    return {"rows": rows, "stages": out, "complete": len(out) == len(STAGES),
+            "data_seconds": generated, **details}
 
 
 def _details(folder: Path) -> dict:
@@ -265,7 +282,6 @@ def cluster_size(work: Path, rows: int, *, budget: int) -> dict:
     try:
         make_project(folder, rows, catalog_url=url, budget=budget)
         out.append(stage("ingest", ["ingest"], folder, rows, log=log))
-        (folder / "data.csv").unlink()
         out.append(stage("run", ["run", "--time-budget", str(budget)], folder, rows, log=log))
         out.append(stage("validate", ["validate"], folder, rows, log=log))
         out.append(stage("predict", ["predict", "--table", "clean/data", "-o",
@@ -315,8 +331,18 @@ def _same_scores(a: Path, b: Path) -> bool:
 
 
 def write_results(results: dict) -> None:
+    """Write this process's sizes over what the file holds (another size may be running in
+    another process), then the table and the plot of all."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    held = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sizes": {}}
+    held["sizes"].update(results["sizes"])
+    results = {**held, **{k: v for k, v in results.items() if k != "sizes"},
+               "sizes": held["sizes"]}
+    if results.get("cluster") is None:
+        results.pop("cluster", None)
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(tmp, RESULTS)
     TABLE.write_text(markdown(results))
     plot(results)
 
@@ -330,19 +356,28 @@ def markdown(results: dict) -> str:
         f"{results['budget']}` (LightGBM, 2 folds). Each stage is one CLI process; peak RSS is "
         "summed over its process tree (and the cluster's workers), polled every 0.2 s.",
         "",
-        "| rows | stage | where | seconds | rows/s | peak RSS (MB) |",
-        "|---:|---|---|---:|---:|---:|",
+        "| rows | stage | where | seconds | rows/s | CPU seconds | rows per CPU second | "
+        "peak RSS (MB) |",
+        "|---:|---|---|---:|---:|---:|---:|---:|",
     ]
     runs = sorted(results["sizes"].values(), key=lambda r: r["rows"])
     runs += [results["cluster"]] if results.get("cluster") else []
     for run in runs:
         for s in run["stages"]:
+            per_cpu = round(run["rows"] / max(s["cpu_seconds"], 0.01))
             lines.append(f"| {run['rows']:,} | {s['stage']} | {s.get('where', 'local')} | "
-                         f"{s['seconds']:,.1f} | {s['rows_per_s']:,} | {s['peak_rss_mb']:,} |")
+                         f"{s['seconds']:,.1f} | {s['rows_per_s']:,} | {s['cpu_seconds']:,.1f} "
+                         f"| {per_cpu:,} | {s['peak_rss_mb']:,} |")
     lines += ["", "Targets: rows/s flat across sizes (linear cost); peak RSS flat beyond "
               f"the sampling limit; the largest run under {TARGET_RSS_MB:,} MB."]
     for run in sorted(results["sizes"].values(), key=lambda r: r["rows"]):
+        if not run["stages"]:
+            continue
         peak = max(s["peak_rss_mb"] for s in run["stages"])
+        if not run.get("complete", True):
+            lines.append(f"- {run['rows']:,} rows: stopped after {run['stages'][-1]['stage']} "
+                         f"(peak RSS so far {peak:,} MB)")
+            continue
         sampled = (run.get("trained_on") or {})
         lines.append(f"- {run['rows']:,} rows: peak RSS {peak:,} MB over all stages "
                      f"({'under' if peak < TARGET_RSS_MB else 'OVER'} the target); trained on "
@@ -407,10 +442,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="where to generate data (deleted afterwards)")
     args = parser.parse_args()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-ups on kill
 
     from loopml.core.config import ComputeConfig
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sizes": {}}
+    results: dict = {"sizes": {}}
     results.update({
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                    f"{platform.python_implementation()} {platform.python_version()}",
@@ -424,7 +462,11 @@ def main() -> None:
             write_results(results)
         for rows in args.rows if args.rows is not None else (
                 [] if args.cluster else [1_000_000, 10_000_000]):
-            results["sizes"][str(rows)] = one_size(work, rows, budget=args.budget)
+            def partial(run: dict, rows: int = rows) -> None:
+                results["sizes"][str(rows)] = run
+                write_results(results)
+
+            results["sizes"][str(rows)] = one_size(work, rows, budget=args.budget, done=partial)
             write_results(results)
     finally:
         logs = Path(tempfile.gettempdir()) / "loopml-scale-logs"
