@@ -238,11 +238,21 @@ def one_size(work: Path, rows: int, *, budget: int, done: Any = None) -> dict:
         measured(stage("predict", ["predict", "--table", "clean/data", "-o",
                                    "scored.parquet"], folder, rows, log=log))
     finally:
-        details = _details(folder)
+        details = {**_details(folder), "model": chosen_model(log)}
         shutil.copy(log, work / f"stages-{rows}.log")
         shutil.rmtree(folder, ignore_errors=True)
     return {"rows": rows, "stages": out, "complete": len(out) == len(STAGES),
             "data_seconds": generated, **details}
+
+
+def chosen_model(log: Path) -> str | None:
+    """The model ``loopml run`` chose, as its summary names it (what batch scoring runs)."""
+    if not log.exists():
+        return None
+    for line in log.read_text().splitlines():
+        if "│ chosen" in line:
+            return line.split("│")[2].strip().rstrip(":")
+    return None
 
 
 def _details(folder: Path) -> dict:
@@ -374,6 +384,9 @@ def markdown(results: dict) -> str:
         if not run["stages"]:
             continue
         peak = max(s["peak_rss_mb"] for s in run["stages"])
+        if run.get("model"):
+            lines.append(f"- {run['rows']:,} rows: the run chose {run['model']}; batch scoring "
+                         "runs every member of it on every row")
         if not run.get("complete", True):
             lines.append(f"- {run['rows']:,} rows: stopped after {run['stages'][-1]['stage']} "
                          f"(peak RSS so far {peak:,} MB)")
@@ -439,10 +452,17 @@ def main() -> None:
                         help="10 M rows on a 2-worker LocalCluster against one process")
     parser.add_argument("--cluster-rows", type=int, default=10_000_000)
     parser.add_argument("--budget", type=int, default=60, help="seconds of model search")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="folder for scale.json/.md/.png (default: bench/results)")
     parser.add_argument("--work", type=Path, default=None,
                         help="where to generate data (deleted afterwards)")
     args = parser.parse_args()
     import signal
+
+    global RESULTS, TABLE, PLOT
+    if args.results is not None:
+        args.results.mkdir(parents=True, exist_ok=True)
+        RESULTS, TABLE, PLOT = (args.results / f"scale.{ext}" for ext in ("json", "md", "png"))
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-ups on kill
 
