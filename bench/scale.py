@@ -246,13 +246,23 @@ def one_size(work: Path, rows: int, *, budget: int, done: Any = None) -> dict:
 
 
 def chosen_model(log: Path) -> str | None:
-    """The model ``loopml run`` chose, as its summary names it (what batch scoring runs)."""
+    """The model ``loopml run`` chose (what batch scoring runs): its name in the run's
+    summary, with the members and weights of an ensemble from the leaderboard."""
     if not log.exists():
         return None
-    for line in log.read_text().splitlines():
-        if "│ chosen" in line:
-            return line.split("│")[2].strip().rstrip(":")
-    return None
+    lines = log.read_text().splitlines()
+    name = next((ln.split("│")[2].split(" (")[0].strip() for ln in lines if "│ chosen" in ln),
+                None)
+    members = []
+    if "Leaderboard:" in "\n".join(lines):
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("Leaderboard:"))
+        for ln in lines[start:]:
+            if ln.startswith("└"):
+                break
+            cells = [c.strip() for c in ln.split("│")[1:-1]]
+            if len(cells) >= 6 and cells[-1] and cells[-1] != "weight":
+                members.append(f"{cells[0]} x{cells[-1]}")
+    return f"{name} of {', '.join(members)}" if name and members else name
 
 
 def _details(folder: Path) -> dict:

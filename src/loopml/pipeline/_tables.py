@@ -75,9 +75,6 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
     from loopml.serve import PredictionLog
 
     check_out(out)
-    name = ctx.lake.table(table)
-    mv, bundle = ctx.load(model)
-    log_table = table_name("predictions", mv.name)
     request_id = f"batch-{uuid.uuid4().hex[:12]}"
     pending: list[pl.DataFrame] = []
     counts = {"rows": 0, "scored": 0, "rejected": 0, "commits": 0}
@@ -98,6 +95,9 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
         counts["commits"] += 1
 
     with connect(ctx.config) as client:
+        name = ctx.lake.table(table)
+        mv, bundle = ctx.load(model)
+        log_table = table_name("predictions", mv.name)
         parts = ctx.lake.parts(name, version=version)
         at = parts[0].version if parts else (
             ctx.lake.ref(name).version if version is None else version)
