@@ -3,16 +3,16 @@ its drift reference and the profile read of a clean table larger than ``compute.
 so that their memory follows the sample, not the table.
 
 A row is kept when its key - the clean row's ``_row_hash`` mixed with the seed (a hash of its
-table position where it has none) - is among the ``rows`` lowest of the version. One pass over
-the parts keeps the keys below a threshold set a little above the expected share, so that at
-most one part and about ``rows`` kept rows are held at once; the few extra rows are then cut
-to the ``rows`` lowest keys. The same version, ``rows`` and seed give the same rows in the
-same (table) order, wherever and however often it is read.
+table position where it has none) - is among the ``rows`` lowest of the version, ties broken
+by position. A first pass reads the key column alone, part by part, holding at most about
+twice ``rows`` candidate keys, and so finds the cut; a second reads each part whole and keeps
+its rows at or below the cut. At most one part and the sample are held at once, whatever
+the keys' distribution. The same version, ``rows`` and seed give the same rows in the same
+(table) order, wherever and however often it is read.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from loopml.core.errors import LakeError
@@ -23,10 +23,9 @@ if TYPE_CHECKING:
     from loopml.core.records import TablePart, TableSample
     from loopml.lake import Lake
 
-_KEY = "__loopml_sample_key"
-_AT = "__loopml_sample_at"
+_KEY = "key"
+_AT = "at"
 _SPAN = 2**64
-_LOW = -(2**63)
 
 
 def read_sample(lake: Lake, table: str, *, version: int | None = None, rows: int,
@@ -46,7 +45,10 @@ def read_sample(lake: Lake, table: str, *, version: int | None = None, rows: int
     >>> frame.equals(read_sample(lake, "clean/t", rows=300)[0])
     True
     """
+    import polars as pl
+
     from loopml.core.records import TableSample
+    from loopml.quality import ROW_HASH
 
     if rows < 1:
         raise LakeError(f"A sample of {table} needs at least one row; {rows} were asked for.",
@@ -58,70 +60,78 @@ def read_sample(lake: Lake, table: str, *, version: int | None = None, rows: int
         frame = lake.read(table, version=at)
         return frame, TableSample(table=table, version=at, rows_in_table=frame.height,
                                   rows_read=frame.height, method="all", seed=seed)
-    threshold = _threshold(rows, total)
+    by_hash = ROW_HASH in lake.scan(table, version=at).collect_schema().names()
+    key, position = _cut(lake, parts, rows, seed, by_hash=by_hash)
     kept: list[pl.DataFrame] = []
-    method = "position"
     for part in parts:
         frame = lake.read_part(part)
-        keys, by_hash = _keys(frame, part, seed)
-        method = "row_hash" if by_hash else method
-        frame = frame.with_columns(keys.alias(_KEY), _positions(part).alias(_AT))
-        kept.append(frame if threshold is None else frame.filter(frame[_KEY] < threshold))
-        del frame
-    sample = _lowest(kept, rows)
+        keys = _keys(frame, part, seed)
+        at_ = _positions(part)
+        chosen = frame.filter((keys < key) | ((keys == key) & (at_ <= position)))
+        kept.append(_compact(chosen))
+        del frame, chosen
+    sample = pl.concat(kept, how="diagonal_relaxed") if len(kept) > 1 else kept[0]
     return sample, TableSample(table=table, version=at, rows_in_table=total,
-                               rows_read=sample.height, method=method, seed=seed)
+                               rows_read=sample.height,
+                               method="row_hash" if by_hash else "position", seed=seed)
 
 
-def _threshold(rows: int, total: int) -> int | None:
-    """The key below which about ``rows`` plus a margin of the ``total`` rows fall: five
-    standard deviations of the binomial count, so a pass almost never keeps fewer than
-    ``rows`` (it then returns the fewer: a sample is at most ``rows``); None when the
-    margin takes in every row."""
-    wanted = rows + 5 * math.sqrt(rows) + 16
-    if wanted >= total:
-        return None
-    return _LOW + math.ceil(_SPAN * wanted / total)
-
-
-def _keys(frame: pl.DataFrame, part: TablePart, seed: int) -> tuple[pl.Series, bool]:
-    """Each row's sampling key (Int64, spread evenly over its range) and whether the row
-    hashes gave them: ``_row_hash`` where the row has one, else a hash of its table
-    position; both mixed with ``seed`` so another seed draws other rows."""
+def _cut(lake: Lake, parts: tuple[TablePart, ...], rows: int, seed: int, *,
+         by_hash: bool) -> tuple[int, int]:
+    """The (key, position) of the ``rows``-th lowest key (ties by position): one pass over
+    the key column alone, holding at most about twice ``rows`` candidates."""
     import polars as pl
 
     from loopml.quality import ROW_HASH
 
-    at = pl.int_range(part.offset, part.offset + frame.height, dtype=pl.Int64, eager=True)
-    by_position = at.hash(seed=seed + 1).reinterpret(signed=True)
-    mix = _mix(seed)
-    if ROW_HASH not in frame.columns or frame.height == 0:
-        return by_position, False
-    hashes = frame[ROW_HASH].cast(pl.Int64)
-    both = pl.DataFrame({"h": hashes, "p": by_position})
-    keys = both.select(
-        pl.when(pl.col("h").is_not_null()).then(pl.col("h").xor(pl.lit(mix, dtype=pl.Int64)))
-        .otherwise(pl.col("p"))
+    held: list[pl.DataFrame] = []
+    for part in parts:
+        hashes = lake.read_part(part, columns=[ROW_HASH]) if by_hash else None
+        keys = _keys(hashes, part, seed)
+        held.append(pl.DataFrame({_KEY: keys, _AT: _positions(part)}))
+        if sum(f.height for f in held) > 2 * rows:
+            held = [pl.concat(held).sort(_KEY, _AT).head(rows)]
+    lowest = pl.concat(held).sort(_KEY, _AT).head(rows)
+    return lowest.row(rows - 1)
+
+
+def _keys(frame: pl.DataFrame | None, part: TablePart, seed: int) -> pl.Series:
+    """Each row's sampling key (Int64): ``_row_hash`` where the row has one, else a hash of
+    its table position; both mixed with ``seed`` so another seed draws other rows."""
+    import polars as pl
+
+    from loopml.quality import ROW_HASH
+
+    by_position = _positions(part).hash(seed=seed + 1).reinterpret(signed=True)
+    if frame is None or ROW_HASH not in frame.columns or frame.height == 0:
+        return by_position.alias(_KEY)
+    both = pl.DataFrame({"h": frame[ROW_HASH].cast(pl.Int64), "p": by_position})
+    return both.select(
+        pl.when(pl.col("h").is_not_null())
+        .then(pl.col("h").xor(pl.lit(_mix(seed), dtype=pl.Int64)))
+        .otherwise(pl.col("p")).alias(_KEY)
     ).to_series()
-    return keys, hashes.null_count() < frame.height
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in buffers of its own: Polars' filtered text columns still point into the
+    whole part's text buffers, so the kept rows of every part would hold all the parts'
+    text in memory."""
+    import polars as pl
+
+    text = [c for c, t in frame.schema.items() if t in (pl.String, pl.Binary)]
+    if not text:
+        return frame
+    out = pl.from_arrow(frame.select(text).to_arrow(compat_level=pl.CompatLevel.oldest()))
+    assert isinstance(out, pl.DataFrame)
+    return frame.with_columns(out.get_columns())
 
 
 def _positions(part: TablePart) -> pl.Series:
     import polars as pl
 
-    return pl.int_range(part.offset, part.offset + part.rows, dtype=pl.Int64, eager=True)
-
-
-def _lowest(kept: list[pl.DataFrame], rows: int) -> pl.DataFrame:
-    """The ``rows`` rows of lowest key (ties by position) among ``kept``, in table order,
-    without the helper columns."""
-    import polars as pl
-
-    frame = pl.concat(kept, how="diagonal_relaxed") if len(kept) > 1 else kept[0]
-    if frame.height > rows:
-        key, at = frame.select(_KEY, _AT).sort(_KEY, _AT).row(rows - 1)
-        frame = frame.filter((pl.col(_KEY) < key) | ((pl.col(_KEY) == key) & (pl.col(_AT) <= at)))
-    return frame.drop(_KEY, _AT)
+    return pl.int_range(part.offset, part.offset + part.rows, dtype=pl.Int64, eager=True,
+                        ).alias(_AT)
 
 
 def _mix(seed: int) -> int:
