@@ -384,7 +384,7 @@ def markdown(results: dict) -> str:
     runs += [results["cluster"]] if results.get("cluster") else []
     for run in runs:
         for s in run["stages"]:
-            per_cpu = round(run["rows"] / max(s["cpu_seconds"], 0.01))
+            per_cpu = round(s.get("rows", run["rows"]) / max(s["cpu_seconds"], 0.01))
             lines.append(f"| {run['rows']:,} | {s['stage']} | {s.get('where', 'local')} | "
                          f"{s['seconds']:,.1f} | {s['rows_per_s']:,} | {s['cpu_seconds']:,.1f} "
                          f"| {per_cpu:,} | {s['peak_rss_mb']:,} |")
@@ -411,6 +411,9 @@ def markdown(results: dict) -> str:
         lines.append(f"- {c['rows']:,} rows on a LocalCluster of {c['workers']} workers: "
                      f"predictions {'identical to' if c['same_predictions'] else 'DIFFERENT from'}"
                      " one process's.")
+    notes = results.get("notes") or []
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
