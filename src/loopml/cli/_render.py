@@ -154,6 +154,8 @@ def show_run(result: RunResult) -> None:
     else:
         table.add_row("ingest", "no new files; trained on the existing clean table")
     table.add_row("splits", ", ".join(f"{k} {v:,}" for k, v in result.split_sizes.items()))
+    if result.sampled is not None and not result.sampled.whole:
+        table.add_row("trained on", result.sampled.note)
     lb = result.leaderboard
     for name, text in search_rows(lb):
         table.add_row(name, text)
@@ -426,6 +428,10 @@ def show_lineage(found: dict[str, Any]) -> None:
         table.add_row("lake versions", ", ".join(
             f"{t} v{v}" for t, v in found["lake_versions"].items()) or "-")
         table.add_row("contract", str(found["contract_fingerprint"] or "-"))
+    if found.get("trained_on"):
+        from loopml.core.records import TableSample
+
+        table.add_row("trained on", TableSample(**found["trained_on"]).note)
     if found["shadow"]:
         table.add_row("shadow", f"{len(found['shadow'])} rows scored by v"
                       f"{found['shadow'][0].get('_model_version')}")

@@ -23,6 +23,7 @@ from loopml.core.records import (
     FeatureReference,
     ModelBundle,
     Reference,
+    TableSample,
 )
 
 MODEL_FILE = "model.joblib"
@@ -52,6 +53,8 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
     }
     if bundle.cleaning is not None:
         meta["cleaning"] = bundle.cleaning
+    if bundle.trained_on is not None:
+        meta["trained_on"] = asdict(bundle.trained_on)
     (folder / META_FILE).write_text(json.dumps(meta, indent=2))
     reference = asdict(replace(bundle.reference, sample=None))
     reference.pop("sample")
@@ -99,6 +102,7 @@ def load_bundle(folder: str | Path, *, model: Any = None) -> ModelBundle:
         serving_form="pickle" if model is None else "compiled",
         serving_reason=_why(record, compiled=model is not None),
         cleaning=meta.get("cleaning"),
+        trained_on=table_sample(meta.get("trained_on")),
     )
 
 
@@ -152,6 +156,7 @@ def reference_from_dict(raw: dict[str, Any]) -> Reference:
         features=tuple(feature(f) for f in raw["features"]),
         prediction=None if pred is None else feature(pred),
         rows=raw.get("rows", 0),
+        sampled=table_sample(raw.get("sampled")),
         calibration=None if cal is None else Calibration(
             target=cal["target"], scores=tuple(cal["scores"]),
             probabilities=tuple(cal["probabilities"]), rows=cal.get("rows", 0),
@@ -166,11 +171,17 @@ def evaluation_from_dict(raw: dict[str, Any]) -> Evaluation:
         return value
 
     raw = {k: (tup(v) if isinstance(v, list) else v) for k, v in raw.items()}
+    raw["sampled"] = table_sample(raw.get("sampled"))
     raw["cluster_profiles"] = tuple(
         ClusterProfile(**{**p, "traits": tuple(ClusterTrait(**t) for t in p["traits"])})
         for p in raw.get("cluster_profiles", ())
     )
     return Evaluation(**raw)
+
+
+def table_sample(raw: dict[str, Any] | None) -> TableSample | None:
+    """A ``TableSample`` from its JSON form (None for bundles written before samples)."""
+    return None if raw is None else TableSample(**raw)
 
 
 def to_native(value: Any) -> Any:

@@ -311,12 +311,18 @@ class StorageConfig(_Section):
 
 class ComputeConfig(_Section):
     """Where stages run: ``local`` (one process) or a Dask scheduler's address, where
-    validation and batch scoring run per partition of a table on the workers and merge, and
-    training runs its search trials on the workers (Optuna studies in the catalog) and its
-    LightGBM / XGBoost final fit with ``lightgbm.dask`` / ``xgboost.dask``. A cluster needs a
-    catalog that every machine reaches: PostgreSQL."""
+    validation, profiling and batch scoring run per partition of a table on the workers and
+    merge, and training runs its search trials on the workers (Optuna studies in the catalog)
+    and its LightGBM / XGBoost final fit with ``lightgbm.dask`` / ``xgboost.dask``. A cluster
+    needs a catalog that every machine reaches: PostgreSQL.
+
+    ``sample_rows`` bounds the rows of the clean table that training, its drift reference
+    and the profile's row-wise sections read: a larger table is read as a deterministic sample
+    of this many rows (chosen by row hash, part by part), so memory follows this number, not
+    the table."""
 
     cluster: str = "local"
+    sample_rows: PositiveInt = 2_000_000
 
     @field_validator("cluster")
     @classmethod

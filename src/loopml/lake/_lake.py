@@ -365,11 +365,12 @@ class Lake:
 
         return parts_of(self._open(self.path(table), version), table)
 
-    def read_part(self, part: TablePart) -> pl.DataFrame:
-        """The rows of one of ``parts``, with the table's columns and types."""
+    def read_part(self, part: TablePart, *, columns: list[str] | None = None) -> pl.DataFrame:
+        """The rows of one of ``parts``, with the table's columns and types (only
+        ``columns`` when given)."""
         from loopml.lake._parts import read_part
 
-        return read_part(self._open(self.path(part.table), part.version), part)
+        return read_part(self._open(self.path(part.table), part.version), part, columns)
 
     def exists(self, table: str) -> bool:
         return self.version(table) is not None

@@ -30,11 +30,11 @@ def parts_of(dt: Any, table: str) -> tuple[TablePart, ...]:
     return tuple(out)
 
 
-def read_part(dt: Any, part: TablePart) -> pl.DataFrame:
+def read_part(dt: Any, part: TablePart, columns: list[str] | None = None) -> pl.DataFrame:
     """The rows of one file of the opened table ``dt`` (at ``part.version``) with the table's
-    columns and types: partition columns filled in, columns added after the file was
-    written null."""
-    frame = _read(dt, part.table, part.path)
+    columns and types (or only ``columns``): partition columns filled in, columns added
+    after the file was written null."""
+    frame = _read(dt, part.table, part.path, columns)
     if frame.height != part.rows:
         raise LakeError(
             f"{part.table}@v{part.version}: the file {part.path} holds {frame.height} rows, "
@@ -45,7 +45,7 @@ def read_part(dt: Any, part: TablePart) -> pl.DataFrame:
     return frame
 
 
-def _read(dt: Any, table: str, path: str) -> pl.DataFrame:
+def _read(dt: Any, table: str, path: str, columns: list[str] | None = None) -> pl.DataFrame:
     import polars as pl
     import pyarrow.dataset as pds
 
@@ -59,7 +59,7 @@ def _read(dt: Any, table: str, path: str) -> pl.DataFrame:
                             hint="Read the parts of this very version ('Lake.parts').")
         one = pds.FileSystemDataset(found, schema=whole.schema, format=whole.format,
                                     filesystem=whole.filesystem)
-        arrow = one.to_table()
+        arrow = one.to_table(columns=columns)
     except LakeError:
         raise
     except Exception as exc:  # delta-rs and pyarrow raise several types for one cause

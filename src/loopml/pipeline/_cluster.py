@@ -117,19 +117,29 @@ def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T]
         return []
     import uuid
 
-    from distributed import KilledWorker
-
     keys = {f"loopml-part-{uuid.uuid4().hex[:8]}-{p.index}": p for p in parts}
     futures: list[Any] = []
-    try:
+    with _failures(client, parts, keys, futures):
         shared = client.submit(_unbox, _Box(args), pure=False,
                                key=f"loopml-args-{uuid.uuid4().hex}")
-        futures = client.map(_on_worker, list(parts), lake_uri=lake.uri,
-                             storage_options=lake.storage_options, fn=fn, args=shared,
-                             pure=False, key=list(keys))
+        futures.extend(client.map(_on_worker, list(parts), lake_uri=lake.uri,
+                                  storage_options=lake.storage_options, fn=fn, args=shared,
+                                  pure=False, key=list(keys)))
         return list(client.gather(futures))
+    raise AssertionError("unreachable")  # _failures raises
+
+
+@contextmanager
+def _failures(client: Any, parts: Sequence[TablePart], keys: dict[str, TablePart],
+              futures: Any) -> Iterator[None]:
+    """A part that killed a worker at every try, or a lost scheduler, as a ``ClusterError``
+    (the other parts' ``futures`` cancelled)."""
+    from distributed import KilledWorker
+
+    try:
+        yield
     except KilledWorker as exc:
-        client.cancel(futures)
+        client.cancel(list(futures))
         part = keys.get(str(exc.task))
         where = (f"part {part.index} ({part.path}, {part.rows:,} rows)" if part is not None
                  else f"the task {exc.task!r}")
@@ -146,17 +156,6 @@ def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T]
             f"Lost the Dask cluster while working on {parts[0].table}: {first_line(exc)}",
             hint="Nothing was written; run the command again once the scheduler is back.",
         ) from exc
-
-
-class _Box:
-    """The shared arguments, as one opaque value (Dask looks inside tuples for tasks)."""
-
-    def __init__(self, value: tuple[Any, ...]) -> None:
-        self.value = value
-
-
-def _unbox(box: _Box) -> tuple[Any, ...]:
-    return box.value
 
 
 def _on_worker(part: TablePart, *, lake_uri: str, storage_options: dict[str, str] | None,

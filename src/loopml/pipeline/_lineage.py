@@ -17,7 +17,8 @@ def request_lineage(lake: Lake, catalog: Catalog, model: str, request_id: str) -
     """Everything behind the request ``request_id`` to ``model``'s server, as plain data:
     ``predictions`` (each record's features, prediction and score as logged), ``version``,
     ``model`` (the version's record and files), ``run`` (params, metrics, lake versions,
-    contract fingerprint, git commit), ``sources`` (the ingests behind the run's lake versions:
+    contract fingerprint, git commit), ``trained_on`` (the clean table's rows it trained on:
+    all, or a sample of how many), ``sources`` (the ingests behind the run's lake versions:
     files or cursors, counts, table versions) and ``shadow`` (rows a shadow model logged)."""
     import polars as pl
 
@@ -41,6 +42,8 @@ def request_lineage(lake: Lake, catalog: Catalog, model: str, request_id: str) -
                                                                           "run": None}
     run = found["run"]
     versions = dict(run["lake_versions"]) if run else {}
+    sampled = catalog.events(subject=f"{model}@{version}", kind="trained_on", limit=1) if (
+        version is not None) else []
     return {
         "request_id": request_id,
         "model_name": model,
@@ -52,5 +55,7 @@ def request_lineage(lake: Lake, catalog: Catalog, model: str, request_id: str) -
         "run": run,
         "lake_versions": versions,
         "contract_fingerprint": None if run is None else run["contract_fingerprint"],
+        # the clean table's rows the model trained on (all, or a sample), when recorded
+        "trained_on": sampled[0]["payload"] if sampled else None,
         "sources": catalog.ingests_behind(versions),
     }

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Evidence,
         ModelBundle,
         ModelVersion,
+        TableSample,
         Trigger,
         WindowReport,
     )
@@ -73,9 +74,9 @@ def loop_once(ctx: Context, *, reporter: Reporter = SILENT, now: datetime | None
     from loopml.pipeline._run import test_split_evidence
 
     evidence_window, training_log = evidence_split(ctx, served)
-    clean, extra = training_frame(ctx, training_log, versions)
+    clean, extra, sampled = training_frame(ctx, training_log, versions)
     trained, version = retrain(ctx, clean, extra, fired, reporter=reporter,
-                               lake_versions=versions)
+                               lake_versions=versions, sampled=sampled)
     evidence: list[Evidence] = []
     problem = None
     try:
@@ -336,10 +337,11 @@ def evidence_split(ctx: Context, served: pl.DataFrame) -> tuple[pl.DataFrame | N
 
 
 def training_frame(ctx: Context, log: pl.DataFrame, versions: dict[str, int] | None = None
-                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The clean table (split as for every model; at ``versions`` when given) and the
-    labelled log rows in its columns (features, ``_label`` as the target), which join the
-    training split."""
+                   ) -> tuple[pl.DataFrame, pl.DataFrame, TableSample]:
+    """The clean table (split as for every model; at ``versions`` when given; sampled as
+    ``loopml run`` samples it beyond ``compute.sample_rows``), the labelled log rows in its
+    columns (features, ``_label`` as the target), which join the training split, and where
+    the clean rows came from."""
     import polars as pl
 
     problem = ctx.config.problem
@@ -347,12 +349,14 @@ def training_frame(ctx: Context, log: pl.DataFrame, versions: dict[str, int] | N
     if target is None:
         raise LoopError("A model without a target cannot be retrained on ground truth.")
     table = table_name("clean", problem.source)
-    clean = ctx.lake.read(table, version=(versions or {}).get(table))
+    from loopml.pipeline._run import clean_sample
+
+    clean, sampled = clean_sample(ctx, table, version=(versions or {}).get(table))
     columns = [c for c in ctx.contract().names
                if c != target and c not in problem.exclude and c in clean.columns]
     base = clean.select([*columns, target])
     if log.height == 0:
-        return base, base.head(0)
+        return base, base.head(0), sampled
     present = [c for c in columns if c in log.columns]
     labels = _as_target(log["_label"], base[target], problem.task)
     extra = log.select(present).with_columns(labels.alias(target))
@@ -360,7 +364,7 @@ def training_frame(ctx: Context, log: pl.DataFrame, versions: dict[str, int] | N
         [pl.col(c).cast(base.schema[c], strict=False) for c in present]
         + [pl.lit(None, dtype=base.schema[c]).alias(c) for c in columns if c not in present]
     ).select(base.columns)
-    return base, extra
+    return base, extra, sampled
 
 
 def _as_target(labels: pl.Series, target: pl.Series, task: str) -> pl.Series:
@@ -378,8 +382,8 @@ def _as_target(labels: pl.Series, target: pl.Series, task: str) -> pl.Series:
 
 
 def retrain(ctx: Context, clean: pl.DataFrame, extra: pl.DataFrame, fired: tuple[Trigger, ...],
-            *, reporter: Reporter, lake_versions: dict[str, int] | None = None
-            ) -> tuple[Trained, ModelVersion]:
+            *, reporter: Reporter, lake_versions: dict[str, int] | None = None,
+            sampled: TableSample | None = None) -> tuple[Trained, ModelVersion]:
     """Train a challenger on the clean table's training split plus the ``extra`` labelled
     rows, with the project's training settings, and register it (alias challenger until the
     decision); one catalog run of kind "retrain", recording the ``lake_versions`` the rows
@@ -393,7 +397,8 @@ def retrain(ctx: Context, clean: pl.DataFrame, extra: pl.DataFrame, fired: tuple
         code_version=VERSION,
     )
     try:
-        trained = train_model(ctx, clean, run_id=run_id, reporter=reporter, extra=extra)
+        trained = train_model(ctx, clean, run_id=run_id, reporter=reporter, extra=extra,
+                              sampled=sampled)
         version = register_bundle(ctx, trained, run_id=run_id)
         catalog.set_alias(name, "challenger", version.version)
         catalog.finish_run(run_id, status="finished", metrics=dict(trained.evaluation.metrics),

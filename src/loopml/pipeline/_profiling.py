@@ -60,13 +60,13 @@ def summarize_table(ctx: Context, table: str, *, version: int | None = None,
         summary.bins = bins
         summary.counted_trends = True
         summary.trends = None if trends is None else finish_trends(trends, trend_plan)
-        sample = read_sample(client, ctx.lake, parts, rows=sample_rows,
-                             seed=ctx.config.training.seed)
+        sample = sample_parts(client, ctx.lake, parts, rows=sample_rows,
+                              seed=ctx.config.training.seed)
     return summary, sample
 
 
-def read_sample(client: Any, lake: Lake, parts: Sequence[TablePart], *, rows: int,
-                seed: int) -> pl.DataFrame:
+def sample_parts(client: Any, lake: Lake, parts: Sequence[TablePart], *, rows: int,
+                 seed: int) -> pl.DataFrame:
     """About ``rows`` rows of the parts' table, the same ones wherever and in whatever order
     the parts are read: a row is kept when the hash of its table position (with ``seed``)
     falls below rows / the table's rows."""

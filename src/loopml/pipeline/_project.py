@@ -320,7 +320,7 @@ class Project:
         if cluster is None:
             return ctx
         try:
-            compute = ComputeConfig(cluster=cluster)
+            compute = ComputeConfig(**{**ctx.config.compute.model_dump(), "cluster": cluster})
         except ValidationError as exc:
             raise ConfigError(f"--cluster {cluster}: {exc.errors()[0]['msg']}",
                               hint="Give 'local' or a scheduler address such as "

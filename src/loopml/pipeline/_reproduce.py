@@ -59,7 +59,7 @@ def reproduce(ctx: Context, ref: str, *, reporter: Reporter = SILENT) -> Reprodu
     """Retrain the model ``ref`` (``NAME@VERSION`` or ``NAME@ALIAS``) from the lake version,
     contract, config and seed its run recorded, compare its test-split outputs with the
     original's, and log the outcome as a ``reproduce`` event of the model version."""
-    from loopml.pipeline._run import train_model
+    from loopml.pipeline._run import clean_sample, train_model
     from loopml.registry import parse_model_ref
 
     started = time.monotonic()
@@ -78,9 +78,11 @@ def reproduce(ctx: Context, ref: str, *, reporter: Reporter = SILENT) -> Reprodu
             "the loop trained on labelled predictions cannot, yet.",
         )
     contract, contract_from = _contract(ctx, run, original, source)
-    frame = ctx.lake.read(clean, version=run.lake_versions[clean])
     rctx = replace(ctx, config=config, contracts={**ctx.contracts, source: contract})
-    trained = train_model(rctx, frame, run_id=None, reporter=reporter)
+    # the rows the run trained on: the same sample of the same version (the recorded
+    # compute.sample_rows and seed)
+    frame, sampled = clean_sample(rctx, clean, version=run.lake_versions[clean])
+    trained = train_model(rctx, frame, run_id=None, reporter=reporter, sampled=sampled)
 
     test = trained.splits.test
     before, compared = outputs(original, test)

@@ -23,6 +23,7 @@ from loopml.core.records import (
     Reference,
     RunResult,
     Splits,
+    TableSample,
     TrainResult,
     to_plain,
 )
@@ -61,12 +62,13 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
     try:
         ingests = ingest_all(ctx, run_id=run_id, reporter=reporter)
         clean_ref = ctx.lake.ref(table_name("clean", config.problem.source))
-        frame = ctx.lake.read(clean_ref.name, version=clean_ref.version)
+        frame, sampled = clean_sample(ctx, clean_ref.name, version=clean_ref.version)
         reports_dir = ctx.reports_dir / run_id
         reports = validation_reports(ingests, reports_dir)
         reports["profile"] = str(profile_step(ctx, clean_ref.version,
                                               reports_dir / "profile.html", reporter=reporter))
-        trained = train_model(ctx, frame, run_id=run_id, reporter=reporter)
+        trained = train_model(ctx, frame, run_id=run_id, reporter=reporter, sampled=sampled)
+        del frame  # the splits hold what training needs
         reports["model"] = str(model_report(ctx, trained, reports_dir))
         reporter.start("register", total=None)
         version = register_bundle(ctx, trained, run_id=run_id)
@@ -93,8 +95,20 @@ def run(ctx: Context, *, reporter: Reporter) -> RunResult:
         run_id=run_id, ingests=tuple(ingests), leaderboard=trained.result.leaderboard,
         evaluation=trained.evaluation, model_version=version, decision=decision,
         reports=reports, seconds=round(time.monotonic() - started, 3),
-        split_sizes=trained.splits.sizes,
+        split_sizes=trained.splits.sizes, sampled=sampled,
     )
+
+
+def clean_sample(ctx: Context, table: str, *, version: int | None = None,
+                 config: ProjectConfig | None = None) -> tuple[pl.DataFrame, TableSample]:
+    """The clean table at ``version`` as training reads it: whole up to
+    ``compute.sample_rows`` rows, else that many rows sampled by row hash with the training
+    seed (``config``'s, default the project's), the same rows on every read."""
+    from loopml.pipeline._sample import read_sample
+
+    config = config or ctx.config
+    return read_sample(ctx.lake, table, version=version, rows=config.compute.sample_rows,
+                       seed=config.training.seed)
 
 
 def run_params(config: ProjectConfig) -> dict[str, Any]:
@@ -197,14 +211,16 @@ def profile_clean(ctx: Context, *, output: Path | None, reporter: Reporter) -> P
 
 def train_model(
     ctx: Context, frame: pl.DataFrame, *, run_id: str | None, reporter: Reporter,
-    extra: pl.DataFrame | None = None,
+    extra: pl.DataFrame | None = None, sampled: TableSample | None = None,
 ) -> Trained:
     """Split ``frame``, search models within the budget, evaluate the winner on the test split
     once and build its bundle with the drift reference (train + validation rows).
 
     ``extra`` rows (labelled predictions, in ``frame``'s columns) join the training split
     only: ``frame`` (the clean table) is split exactly as for every other model of the project,
-    so all of them share one held-out test split that none trained on."""
+    so all of them share one held-out test split that none trained on. ``sampled`` says
+    which rows of the clean table ``frame`` is (``clean_sample``); the evaluation, drift
+    reference and bundle record it."""
     import polars as pl
 
     from loopml.evaluate import evaluate
@@ -246,13 +262,14 @@ def train_model(
         result.model, splits.test, task=problem.task, target=target,
         metric=result.leaderboard.metric, positive_label=positive,
     )
+    evaluation = replace(evaluation, sampled=sampled)
     reporter.finish("evaluate", note=f"{evaluation.metric} {evaluation.score:.4f}")
     kept = list(result.feature_columns)  # the search may drop useless columns
     bundle = ModelBundle(
         model=result.model, contract=contract.select(kept), task=problem.task,
         target=target, feature_columns=tuple(kept), classes=result.classes,
         positive_label=positive, reference=Reference(features=()), evaluation=evaluation,
-        cleaning=None if cleaning is None else cleaning.recorded(),
+        cleaning=None if cleaning is None else cleaning.recorded(), trained_on=sampled,
     )
     bundle = with_reference(ctx, bundle, splits)
     return Trained(bundle=bundle, evaluation=evaluation, splits=splits, result=result)
@@ -279,6 +296,7 @@ def with_reference(ctx: Context, bundle: ModelBundle, splits: Splits) -> ModelBu
         columns=columns, predictions=output, bins=monitoring.bins,
         sample_rows=monitoring.domain_rows, seed=ctx.config.training.seed,
     )
+    reference = replace(reference, sampled=bundle.trained_on)
     if bundle.task == "classification" and bundle.target is not None and outputs.height >= 2:
         labels = splits.test[bundle.target].to_list()
         calibration = build_calibration(
@@ -313,6 +331,8 @@ def register_bundle(ctx: Context, trained: Trained, *, run_id: str | None) -> Mo
             metrics={k: v for k, v in evaluation.metrics.items() if v == v},
         )
     ctx.catalog.log_event("serving_form", mv.ref, record)
+    if trained.bundle.trained_on is not None:  # what 'loopml lineage' says it trained on
+        ctx.catalog.log_event("trained_on", mv.ref, to_plain(trained.bundle.trained_on))
     return mv
 
 

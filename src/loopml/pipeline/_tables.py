@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.contract import PROVENANCE_COLUMNS
+from loopml.core.errors import SourceError
 from loopml.lake import table_name
-from loopml.pipeline._cluster import connect, map_parts
+from loopml.pipeline._cluster import connect, iter_parts, map_parts
 
 if TYPE_CHECKING:
     import polars as pl
@@ -54,45 +55,132 @@ def revalidate(ctx: Context, source: str | None = None, *,
     return done
 
 
+SCORE_BATCH_ROWS = 1_000_000  # rows a table scoring scores, and logs, at a time at most
+
+
 def score_table(ctx: Context, table: str, out: Path, *, version: int | None = None,
-                model: str | None = None) -> Path:
+                model: str | None = None, batch_rows: int = SCORE_BATCH_ROWS) -> Path:
     """Score every row of a lake table version (``clean/flights``, or its SQL name
     ``clean_flights``) part by part, as ``loopml predict`` scores a file: the table's rows in
     order with ``_prediction``, ``_score`` and ``_reasons``, written to ``out``, and the
-    scored rows logged to ``predictions/<model>`` in one commit (``_record`` is the row's
-    position in the table)."""
+    scored rows logged to ``predictions/<model>`` (``_record`` is the row's position in the
+    table; every row of one scoring has the same ``_request_id``).
+
+    Neither the table nor its predictions are held whole: each part is scored in batches of
+    at most ``batch_rows`` rows, its rows written to ``out`` as it comes (``out`` appears
+    when all are written), and the log appended at most ``batch_rows`` rows a commit."""
     import polars as pl
 
-    from loopml.pipeline._operate import check_out, write_scored
+    from loopml.pipeline._operate import check_out
     from loopml.serve import PredictionLog
 
     check_out(out)
-    with connect(ctx.config) as client:
-        name = ctx.lake.table(table)
-        mv, bundle = ctx.load(model)
-        parts = ctx.lake.parts(name, version=version)
-        found = map_parts(client, ctx.lake, parts, _score_part, bundle,
-                          ctx.config.problem.id_column)
-    scored_rows = _concat([f[0] for f in found]) if found else ctx.lake.read(
-        name, version=version).head(0)
-    write_scored(scored_rows, out)
-    logged = _concat([f[1] for f in found]) if found else None
-    rejected = sum(f[2] for f in found)
-    at = parts[0].version if parts else ctx.lake.ref(name).version
-    if logged is not None and logged.height:  # one commit, in the layout the server logs
+    request_id = f"batch-{uuid.uuid4().hex[:12]}"
+    pending: list[pl.DataFrame] = []
+    counts = {"rows": 0, "scored": 0, "rejected": 0, "commits": 0}
+
+    def flush(meta: dict[str, str]) -> None:  # the pending log rows as one commit
+        if not pending:
+            return
+        logged = _concat(pending)
+        pending.clear()
         ids = logged["_id"] if "_id" in logged.columns else None
         rows = PredictionLog.rows(
             logged.select(bundle.feature_columns), [logged["_prediction"], logged["_score"]],
-            request_id=f"batch-{uuid.uuid4().hex[:12]}", version=mv.version,
-            records=logged[_AT], ids=None if ids is None else ids.cast(pl.String),
+            request_id=request_id, version=mv.version, records=logged[_AT],
+            ids=None if ids is None else ids.cast(pl.String),
         )
-        ctx.lake.append(table_name("predictions", mv.name), rows,
-                        metadata={"loopml.stage": "predict", "loopml.table": f"{name}@{at}"})
+        ctx.lake.append(log_table, rows, metadata=meta)
+        counts["scored"] += logged.height
+        counts["commits"] += 1
+
+    with connect(ctx.config) as client:
+        name = ctx.lake.table(table)
+        mv, bundle = ctx.load(model)
+        log_table = table_name("predictions", mv.name)
+        parts = ctx.lake.parts(name, version=version)
+        at = parts[0].version if parts else (
+            ctx.lake.ref(name).version if version is None else version)
+        meta = {"loopml.stage": "predict", "loopml.table": f"{name}@{at}"}
+        with ScoredFile(out) as written:
+            for scored_rows, logged, rejected in iter_parts(
+                    client, ctx.lake, parts, _score_part, bundle, ctx.config.problem.id_column,
+                    batch_rows):
+                written.write(scored_rows)
+                counts["rows"] += scored_rows.height
+                counts["rejected"] += rejected
+                if logged.height:
+                    pending.append(logged)
+                if sum(f.height for f in pending) >= batch_rows:
+                    flush(meta)
+            flush(meta)
+            if not parts:
+                written.write(ctx.lake.read(name, version=at).head(0))
     ctx.catalog.log_event("predict", mv.ref, {
-        "table": f"{name}@{at}", "rows": scored_rows.height,
-        "scored": 0 if logged is None else logged.height, "rejected": rejected,
-        "out": str(out), "parts": len(parts), "cluster": ctx.config.compute.cluster})
+        "table": f"{name}@{at}", "rows": counts["rows"], "scored": counts["scored"],
+        "rejected": counts["rejected"], "out": str(out), "parts": len(parts),
+        "log_commits": counts["commits"], "request_id": request_id,
+        "cluster": ctx.config.compute.cluster})
     return out
+
+
+class ScoredFile:
+    """Scored rows written to ``out`` frame by frame (CSV and NDJSON appended, Parquet one
+    row group per frame), into a hidden file beside it that becomes ``out`` only when the
+    block ends without error."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.tmp = self.out.with_name(f".{self.out.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self.schema: Any = None
+        self._file: Any = None
+        self._parquet: Any = None
+
+    def __enter__(self) -> ScoredFile:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write(self, frame: pl.DataFrame) -> None:
+        try:
+            self._write(frame)
+        except OSError as exc:
+            raise SourceError(f"Cannot write {self.out}: {exc.strerror}.") from exc
+
+    def _write(self, frame: pl.DataFrame) -> None:
+        suffix = self.out.suffix.lower()
+        first = self.schema is None
+        if first:
+            self.schema = frame.schema
+        else:  # a part whose outputs are all null may hold them untyped
+            frame = frame.cast({c: t for c, t in self.schema.items() if c in frame.columns
+                                and frame.schema[c] != t and str(t) != "Null"}, strict=False)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            arrow = frame.to_arrow()
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.tmp, arrow.schema)
+            self._parquet.write_table(arrow.cast(self._parquet.schema))
+            return
+        if self._file is None:
+            self._file = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
+        if suffix == ".csv":
+            frame.write_csv(self._file, include_header=first)
+        else:
+            frame.write_ndjson(self._file)
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        import os
+
+        for handle in (self._parquet, self._file):
+            if handle is not None:
+                handle.close()
+        if kind is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        if self.schema is None:  # nothing written: an empty file of the format
+            self.tmp.touch()
+        os.replace(self.tmp, self.out)
 
 
 # ---- per part (these run on the workers) ----------------------------------------------------
@@ -107,13 +195,27 @@ def _validate_part(rows: pl.DataFrame, part: TablePart,
 
 
 def _score_part(rows: pl.DataFrame, part: TablePart, bundle: ModelBundle,
-                id_column: str | None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """(the part's rows with their outputs, its scored rows for the log, rows refused)."""
+                id_column: str | None, batch_rows: int = SCORE_BATCH_ROWS
+                ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """(the part's rows with their outputs, its scored rows for the log, rows refused),
+    scored ``batch_rows`` rows at a time."""
+    import polars as pl
+
+    if rows.height <= batch_rows:
+        return _score_batch(rows, part.offset, bundle, id_column)
+    done = [_score_batch(batch, part.offset + i * batch_rows, bundle, id_column)
+            for i, batch in enumerate(rows.iter_slices(batch_rows))]
+    return (pl.concat([d[0] for d in done]), _concat([d[1] for d in done]),
+            sum(d[2] for d in done))
+
+
+def _score_batch(rows: pl.DataFrame, offset: int, bundle: ModelBundle, id_column: str | None
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     import polars as pl
 
     from loopml.pipeline._operate import score_rows
 
-    at = pl.int_range(part.offset, part.offset + rows.height, dtype=pl.Int64, eager=True)
+    at = pl.int_range(offset, offset + rows.height, dtype=pl.Int64, eager=True)
     work = rows.drop([c for c in PROVENANCE_COLUMNS if c in rows.columns]).with_columns(
         at.alias(_AT))
     out, scored, rejected = score_rows(bundle, work, [_AT])

@@ -73,6 +73,10 @@ def _overview(
             ("Task", evaluation.task, ""),
             ("Test rows", num(evaluation.rows), "scored once"),
         ]
+        if evaluation.sampled is not None:
+            sampled = evaluation.sampled
+            out.append(("Trained on", f"{num(sampled.rows_read)} of "
+                        f"{num(sampled.rows_in_table)} rows", sampled.note))
     if leaderboard is not None:
         best = leaderboard.best
         out += [

@@ -44,17 +44,23 @@ def log_rows(
     import polars as pl
 
     now = datetime.now(UTC)
-    given_ids = None if ids is None else list(ids)
-    positions = range(features.height) if records is None else records.to_list()
-    key_rows = [
-        {"_request_id": request_id, "_record": i, "_model_version": version,
-         "_predicted_at": now}
-        for i in positions
-    ]  # fmt: skip
-    keys = pl.from_dicts(key_rows, schema=_log_id_schema())
-    if given_ids is not None:
-        text = [None if v is None else str(v) for v in given_ids]
-        keys = keys.with_columns(pl.Series("_id", text, dtype=pl.String))
+    n = features.height
+    schema = _log_id_schema()
+    # columns, not a dict per row: a batch scoring logs millions of rows at once
+    keys = pl.DataFrame({
+        "_request_id": pl.repeat(request_id, n, dtype=pl.String, eager=True),
+        "_record": pl.int_range(0, n, dtype=pl.Int64, eager=True) if records is None
+        else records.cast(pl.Int64),
+        "_model_version": pl.repeat(version, n, dtype=pl.Int64, eager=True),
+        "_predicted_at": pl.repeat(now, n, eager=True).cast(schema["_predicted_at"]),
+    })
+    if ids is not None:
+        if isinstance(ids, pl.Series) and ids.dtype == pl.String:
+            text = ids.alias("_id")
+        else:
+            text = pl.Series("_id", [None if v is None else str(v) for v in ids],
+                             dtype=pl.String)
+        keys = keys.with_columns(text)
     out = keys.hstack([*features.get_columns(), *outputs])
     if shadow:
         out = out.with_columns(pl.lit(True).alias("_shadow"))

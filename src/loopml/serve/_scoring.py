@@ -44,6 +44,7 @@ ARGMAX_CLASSIFIERS = frozenset(
         "KNeighborsClassifier",
         "GaussianNB",
         "CalibratedClassifierCV",
+        "FoldBag",  # loopml.train: the argmax of its averaged fold probabilities
     }
 )
 

@@ -39,6 +39,43 @@ class TablePart:
     rows: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableSample:
+    """Where a stage read a table that may not fit in memory: the version, its rows, and how
+    many of them it read and how they were chosen. ``method`` is ``"all"`` (the whole version,
+    as ``Lake.read`` gives it), ``"row_hash"`` (the rows whose clean-row hash, mixed with
+    ``seed``, is among the lowest: the same rows on every read of the version) or
+    ``"position"`` (the same by a hash of the row's table position, for a table without row
+    hashes).
+
+    >>> TableSample(table="clean/f", version=3, rows_in_table=10_000_000, rows_read=2_000_000,
+    ...             method="row_hash").note
+    'clean/f@v3: a sample of 2,000,000 of 10,000,000 rows (20.0%, by row hash, seed 0)'
+    """
+
+    table: str
+    version: int
+    rows_in_table: int
+    rows_read: int
+    method: str
+    seed: int = 0
+
+    @property
+    def whole(self) -> bool:
+        return self.method == "all"
+
+    @property
+    def note(self) -> str:
+        """One line a report or ``loopml lineage`` shows."""
+        at = f"{self.table}@v{self.version}"
+        if self.whole:
+            return f"{at}: all {self.rows_in_table:,} rows"
+        share = 100 * self.rows_read / max(self.rows_in_table, 1)
+        how = "row hash" if self.method == "row_hash" else "row position"
+        return (f"{at}: a sample of {self.rows_read:,} of {self.rows_in_table:,} rows "
+                f"({share:.1f}%, by {how}, seed {self.seed})")
+
+
 # ---- sources -----------------------------------------------------------------------------
 
 

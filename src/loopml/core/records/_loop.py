@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from loopml.core.records._base import Status
 
 if TYPE_CHECKING:
-    from loopml.core.records._data import IngestResult
+    from loopml.core.records._data import IngestResult, TableSample
     from loopml.core.records._model import Evaluation, Leaderboard, ModelVersion
 
 # ---- loop: triggers, comparison, decisions ----------------------------------------------
@@ -156,3 +156,4 @@ class RunResult:
     reports: dict[str, str]  # report name -> path
     seconds: float
     split_sizes: dict[str, int] = field(default_factory=dict)
+    sampled: TableSample | None = None  # where training read the clean table

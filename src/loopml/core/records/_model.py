@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import polars as pl
 
+    from loopml.core.records._data import TableSample
+
 
 # ---- train -------------------------------------------------------------------------------
 
@@ -172,6 +174,8 @@ class Evaluation:
     cluster_sizes: tuple[int, ...] | None = None
     cluster_profiles: tuple[ClusterProfile, ...] = ()  # clustering: what sets each apart
     feature_importance: tuple[tuple[str, ...], tuple[float, ...]] | None = None
+    # the table (sample) the splits were drawn from: the test rows are that sample's
+    sampled: TableSample | None = None
 
     @property
     def score(self) -> float:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from loopml.core.records._base import Status
-from loopml.core.records._data import Violation
+from loopml.core.records._data import TableSample, Violation
 
 if TYPE_CHECKING:
     import polars as pl
@@ -40,6 +40,8 @@ class ModelBundle:
     # the source's cleaning settings (``CleaningConfig.recorded()``) when it cleans: the
     # model learned from cleaned rows, so served rows are cleaned alike before scoring
     cleaning: dict[str, Any] | None = None
+    # the clean table's rows it was trained, tested and referenced on: all, or a sample
+    trained_on: TableSample | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +75,7 @@ class Reference:
     rows: int = 0
     sample: pl.DataFrame | None = None  # bounded sample of reference rows (domain classifier)
     calibration: Calibration | None = None  # score -> probability, from held-out rows
+    sampled: TableSample | None = None  # the table (sample) the reference rows came from
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
