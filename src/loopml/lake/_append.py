@@ -29,14 +29,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ADDED_ROWS = "loopml.added_rows"  # commit metadata: rows the commit added (one file)
+ADDED_ROWS = "loopml.added_rows"  # commit metadata: rows the commit added
+ADDED_FILES = "loopml.added_files"  # and its files, when more than one (a staged append)
 
 
 def append_file(dt: Any, path: str, data: pl.DataFrame, metadata: dict[str, str]) -> None:
     """Append ``data`` (already aligned to the table: its columns, order and types) to the
     open local table ``dt`` at ``path`` as one commit; ``dt`` is not brought to the new
     version, and the post-commit hooks are left to ``after_commit``."""
-    add = _write_file(path, data)
+    add = write_file(path, data)
     with commit_step(path):
         dt.create_write_transaction([add], mode="append", schema=dt.schema(),
                                     commit_properties=_properties(metadata, data),
@@ -83,14 +84,14 @@ def create_file(path: str, data: pl.DataFrame, metadata: dict[str, str]) -> None
     from deltalake.transaction import create_table_with_add_actions
 
     os.makedirs(path, exist_ok=True)
-    add = _write_file(path, data)
+    add = write_file(path, data)
     schema = Schema.from_arrow(data.head(0).to_arrow().schema)
     with commit_step(path):
         create_table_with_add_actions(path, schema, [add], mode="error",
                                       commit_properties=_properties(metadata, data))
 
 
-def _write_file(path: str, data: pl.DataFrame) -> Any:
+def write_file(path: str, data: pl.DataFrame) -> Any:
     """``data`` as one Parquet file in the table's folder: its ``add`` action."""
     from deltalake.transaction import AddAction
 
@@ -125,8 +126,9 @@ def with_metrics(commit: dict[str, Any]) -> dict[str, Any]:
     its row count in its metadata instead."""
     if ADDED_ROWS not in commit or commit.get("operationMetrics"):
         return commit
-    out = {k: v for k, v in commit.items() if k != ADDED_ROWS}
-    out["operationMetrics"] = {"num_added_files": 1, "num_removed_files": 0,
+    out = {k: v for k, v in commit.items() if k not in (ADDED_ROWS, ADDED_FILES)}
+    files = int(commit.get(ADDED_FILES, 1))
+    out["operationMetrics"] = {"num_added_files": files, "num_removed_files": 0,
                                "num_added_rows": int(commit[ADDED_ROWS])}
     return out
 

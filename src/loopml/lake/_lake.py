@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from loopml.lake._maintain import OptimizeResult
+    from loopml.lake._stage import StagedAppend
 
 ZONES = ("raw", "clean", "quarantine", "predictions", "feedback", "monitoring", "deadletter")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -99,6 +100,14 @@ class Lake:
         """
         return self._write(table, frame, mode="append", metadata=metadata,
                            partition_by=partition_by)
+
+    def staged(self, table: str, *, metadata: dict[str, str] | None = None) -> StagedAppend:
+        """Many batches appended as one commit: ``with lake.staged(t) as s: s.add(frame)``
+        writes each batch as it comes and commits them together on leaving the block (see
+        ``_stage``); an error in the block commits nothing."""
+        from loopml.lake._stage import StagedAppend
+
+        return StagedAppend(self, table, metadata)
 
     def overwrite(
         self,

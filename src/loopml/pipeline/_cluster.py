@@ -158,6 +158,68 @@ def _failures(client: Any, parts: Sequence[TablePart], keys: dict[str, TablePart
         ) from exc
 
 
+class _Box:
+    """The shared arguments, as one opaque value (Dask looks inside tuples for tasks)."""
+
+    def __init__(self, value: tuple[Any, ...]) -> None:
+        self.value = value
+
+
+def _unbox(box: _Box) -> tuple[Any, ...]:
+    return box.value
+
+
+def iter_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T],
+               *args: Any, ahead: int = 4) -> Iterator[T]:
+    """``map_parts`` one result at a time, in the parts' order, for a caller that writes each
+    away before the next: here each part is read only when the one before was taken; on a
+    cluster at most ``ahead`` parts are worked on or waiting to be taken, so neither this
+    process nor the workers hold more than a few parts' results. A killed worker costs a part
+    a try as in ``map_parts``; a part that kills every worker raises the same ``ClusterError``.
+
+    >>> import tempfile, polars as pl
+    >>> from loopml.lake import Lake
+    >>> lake = Lake(tempfile.mkdtemp())
+    >>> for x in ([1, 2], [3]):
+    ...     _ = lake.append("clean/t", pl.DataFrame({"x": x}))
+    >>> sorted(iter_parts(None, lake, lake.parts("clean/t"), lambda rows, part: rows.height))
+    [1, 2]
+    """
+    if client is None:
+        for p in parts:
+            yield fn(lake.read_part(p), p, *args)
+        return
+    if not parts:
+        return
+    import uuid
+    from collections import deque
+
+    keys: dict[str, TablePart] = {}
+    queue: deque[Any] = deque()
+    with _failures(client, parts, keys, queue):
+        shared = client.submit(_unbox, _Box(args), pure=False,
+                               key=f"loopml-args-{uuid.uuid4().hex}")
+        waiting = iter(parts)
+
+        def submit() -> None:
+            part = next(waiting, None)
+            if part is not None:
+                key = f"loopml-part-{uuid.uuid4().hex[:8]}-{part.index}"
+                keys[key] = part
+                queue.append(client.submit(
+                    _on_worker, part, lake_uri=lake.uri, storage_options=lake.storage_options,
+                    fn=fn, args=shared, pure=False, key=key))
+
+        for _ in range(max(1, ahead)):
+            submit()
+        while queue:
+            future = queue.popleft()
+            result = future.result()
+            future.release()
+            submit()
+            yield result
+
+
 def _on_worker(part: TablePart, *, lake_uri: str, storage_options: dict[str, str] | None,
                fn: PartFn[T], args: tuple[Any, ...]) -> T:
     from loopml.lake import Lake

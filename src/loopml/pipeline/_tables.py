@@ -67,8 +67,10 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
     table; every row of one scoring has the same ``_request_id``).
 
     Neither the table nor its predictions are held whole: each part is scored in batches of
-    at most ``batch_rows`` rows, its rows written to ``out`` as it comes (``out`` appears
-    when all are written), and the log appended at most ``batch_rows`` rows a commit."""
+    at most ``batch_rows`` rows, its rows written to ``out`` as it comes and to the log's data
+    files ``batch_rows`` rows at a time. Only when every part is scored do ``out`` appear and
+    the log's files become one commit: a scoring that fails half-way (a part that kills every
+    worker) leaves neither."""
     import polars as pl
 
     from loopml.pipeline._operate import check_out
@@ -79,7 +81,7 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
     pending: list[pl.DataFrame] = []
     counts = {"rows": 0, "scored": 0, "rejected": 0, "commits": 0}
 
-    def flush(meta: dict[str, str]) -> None:  # the pending log rows as one commit
+    def flush(stage: Any) -> None:  # the pending log rows as one file of the log's commit
         if not pending:
             return
         logged = _concat(pending)
@@ -90,9 +92,8 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
             request_id=request_id, version=mv.version, records=logged[_AT],
             ids=None if ids is None else ids.cast(pl.String),
         )
-        ctx.lake.append(log_table, rows, metadata=meta)
+        stage.add(rows)
         counts["scored"] += logged.height
-        counts["commits"] += 1
 
     with connect(ctx.config) as client:
         name = ctx.lake.table(table)
@@ -102,7 +103,7 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
         at = parts[0].version if parts else (
             ctx.lake.ref(name).version if version is None else version)
         meta = {"loopml.stage": "predict", "loopml.table": f"{name}@{at}"}
-        with ScoredFile(out) as written:
+        with ScoredFile(out) as written, ctx.lake.staged(log_table, metadata=meta) as stage:
             for scored_rows, logged, rejected in iter_parts(
                     client, ctx.lake, parts, _score_part, bundle, ctx.config.problem.id_column,
                     batch_rows):
@@ -112,8 +113,9 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
                 if logged.height:
                     pending.append(logged)
                 if sum(f.height for f in pending) >= batch_rows:
-                    flush(meta)
-            flush(meta)
+                    flush(stage)
+            flush(stage)
+            counts["commits"] = int(counts["scored"] > 0)
             if not parts:
                 written.write(ctx.lake.read(name, version=at).head(0))
     ctx.catalog.log_event("predict", mv.ref, {
