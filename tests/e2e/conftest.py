@@ -1,4 +1,5 @@
-"""Fixtures for end-to-end runs: a fresh PostgreSQL database (``cli`` is in tests/conftest.py)."""
+"""Fixtures for end-to-end runs: a fresh PostgreSQL database and a Dask ``LocalCluster`` (``cli``
+is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,18 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# OpenMP learners use one thread per worker, and idle threads sleep rather than spin
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+@pytest.fixture(scope="package")
+def cluster() -> Iterator[str]:
+    """Two worker processes with one thread each, shared by the end-to-end tests (a
+    worker a test kills is restarted by its nanny); its scheduler's address."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+                      env=WORKER_ENV, silence_logs=40) as local:
+        yield local.scheduler_address

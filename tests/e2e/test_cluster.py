@@ -22,24 +22,13 @@ from loopml.core.contract import PROVENANCE_COLUMNS, Contract
 from loopml.pipeline import Project
 from loopml.quality import validate
 from tests.conftest import nycflights_dir
+from tests.e2e.conftest import WORKER_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 TRAINING = {"learners": ["lightgbm"], "deterministic": True, "max_trials": 2, "cv_folds": 2,
             "time_budget_s": 30}
-# OpenMP learners use one thread per worker, and idle threads sleep rather than spin
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """Two worker processes with one thread each."""
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                      env=WORKER_ENV, silence_logs=40) as local:
-        yield local.scheduler_address
 
 
 def _flights(folder: Path) -> None:

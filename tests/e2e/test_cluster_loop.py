@@ -15,7 +15,7 @@ import yaml
 
 from loopml.core.records import RunResult
 from loopml.pipeline import Project
-from tests.e2e.test_cluster import _flights, cluster  # noqa: F401 (the cluster fixture)
+from tests.e2e.test_cluster import _flights
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -59,7 +59,7 @@ def _loop(file: Path, address: str | None, out: Path) -> dict:
 
 
 def test_the_loop_on_a_cluster_equals_the_loop_in_one_process(
-    cluster: str, postgres_url: str, tmp_path: Path  # noqa: F811 (the fixture)
+    cluster: str, postgres_url: str, tmp_path: Path
 ) -> None:
     """Same ingest and validation counts and quarantine reasons, same candidate learners,
     test quality within AUC_TOLERANCE, every clean row scored; the search's trials ran on
@@ -128,7 +128,7 @@ def test_the_loop_on_a_cluster_equals_the_loop_in_one_process(
 
 
 def test_a_worker_killed_mid_search_has_its_trials_run_again_elsewhere(
-    cluster: str, postgres_url: str, tmp_path: Path  # noqa: F811 (the fixture)
+    cluster: str, postgres_url: str, tmp_path: Path
 ) -> None:
     """The first worker to start its share of the Optuna search dies (its process exits);
     the share runs again on a live worker, and the run registers a model as usual."""
