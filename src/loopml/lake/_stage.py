@@ -48,6 +48,7 @@ class StagedAppend:
         self._held: list[pl.DataFrame] = []
         self._rows = 0
         self._done = False
+        self._schema: dict[str, Any] | None = None  # the table's, once looked up
 
     def __enter__(self) -> StagedAppend:
         return self
@@ -67,11 +68,10 @@ class StagedAppend:
         self._rows += frame.height
         fits = None
         if self.lake._local and not self._held:  # noqa: SLF001 - the lake's own helper
-            if not self.lake.exists(self.table):
-                self.lake.append(self.table, frame.head(0), metadata=self.metadata)
-            schema = self.lake._existing_schema(self._path)  # noqa: SLF001
-            if schema is not None and not self.lake.partition_columns(self.table):
-                fits = aligned(frame, schema)
+            if self._schema is None:
+                self._schema = self._table_schema(frame)
+            if self._schema:
+                fits = aligned(frame, self._schema)
         if fits is None:
             self._held.append(frame)
         else:
@@ -110,6 +110,15 @@ class StagedAppend:
             except OSError:
                 pass  # vacuum removes what is left
         self._adds = []
+
+    def _table_schema(self, first: pl.DataFrame) -> dict[str, Any]:
+        """The table's schema (made from ``first``'s columns, with no rows, when there is no
+        table yet); empty for a partitioned table, whose batches are held instead."""
+        if not self.lake.exists(self.table):
+            self.lake.append(self.table, first.head(0), metadata=self.metadata)
+        if self.lake.partition_columns(self.table):
+            return {}
+        return self.lake._existing_schema(self._path) or {}  # noqa: SLF001
 
     def _read_back(self) -> list[pl.DataFrame]:
         import polars as pl
