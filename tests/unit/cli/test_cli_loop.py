@@ -75,9 +75,12 @@ def test_models_events_check_and_rollback(cli, penguins_csv: Path,
     (evidence,) = decision["evidence"]
     assert evidence["name"] == "test split" and evidence["comparison"]["rows"] > 0
 
+    monkeypatch.setenv("COLUMNS", "200")  # one table row per line
     code, out = cli("check")
-    assert code == (0 if evidence["comparison"]["difference"] >= 0 else 1), out
-    assert "test split" in out and "pass" in out.lower()
+    passed = evidence["comparison"]["difference"] >= 0
+    assert code == (0 if passed else 1), out
+    (row,) = [line for line in out.splitlines() if "test split vs champion v1" in line]
+    assert ("pass" if passed else "FAIL") in row
     monkeypatch.setenv("LOOPML_LOOP__FLOORS", "{roc_auc: 0.9999}")
     code, out = cli("check")
     assert code == 1 and "floor roc_auc" in out and "FAIL" in out
