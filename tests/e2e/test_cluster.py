@@ -172,9 +172,9 @@ def _killing(address: str, marker: Path | None):
 
 @contextmanager
 def _fresh_cluster():
-    """Two new worker processes for one kill: the second death of a part's worker fails the
-    part (allowed-failures 1), so no outcome waits for the nannies to start killed workers
-    again."""
+    """Two new worker processes for the kills of one test: the second death of a part's
+    worker fails the part (allowed-failures 1), so no outcome waits for the nannies to start
+    killed workers again."""
     import dask
     from distributed import LocalCluster
 
@@ -252,19 +252,19 @@ def test_a_killed_worker_costs_a_retry_and_a_worker_killed_every_time_an_error(
         project.run()
         local_valid = project.validate()
         local_scored = project.predict(None, tmp_path / "local.parquet", table="clean/data")
-        with _fresh_cluster() as fresh, _killing(fresh, tmp_path / "killed-validate"):
-            killed_valid = project.validate(cluster=fresh)
-        with _fresh_cluster() as fresh, _killing(fresh, tmp_path / "killed-score"):
-            killed_scored = project.predict(None, tmp_path / "killed.parquet",
-                                            table="clean/data", cluster=fresh)
-        for stage in ("validate", "score"):  # a worker died in each stage
-            assert (tmp_path / f"killed-{stage}").exists()
+        with _fresh_cluster() as fresh:  # tasks are new keys in each stage: one cluster
+            with _killing(fresh, tmp_path / "killed-validate"):
+                killed_valid = project.validate(cluster=fresh)
+            with _killing(fresh, tmp_path / "killed-score"):
+                killed_scored = project.predict(None, tmp_path / "killed.parquet",
+                                                table="clean/data", cluster=fresh)
+            for stage in ("validate", "score"):  # a worker died in each stage
+                assert (tmp_path / f"killed-{stage}").exists()
 
-        logged_before = project.lake.ref("predictions/flights").version
-        with _fresh_cluster() as fresh, _killing(fresh, None), pytest.raises(
-                ClusterError) as failed:
-            project.predict(None, tmp_path / "never.parquet", table="clean/data",
-                            cluster=fresh)
+            logged_before = project.lake.ref("predictions/flights").version
+            with _killing(fresh, None), pytest.raises(ClusterError) as failed:
+                project.predict(None, tmp_path / "never.parquet", table="clean/data",
+                                cluster=fresh)
         logged_after = project.lake.ref("predictions/flights").version
 
     assert killed_valid.report.rows_in == local_valid.report.rows_in
