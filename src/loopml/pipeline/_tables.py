@@ -98,6 +98,11 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
     with connect(ctx.config) as client:
         name = ctx.lake.table(table)
         mv, bundle = ctx.load(model)
+        if client is None:  # parts come one by one: each is scored on every core
+            from loopml.core.cpu import available_threads
+            from loopml.train import use_threads
+
+            use_threads(bundle.model, available_threads())
         log_table = table_name("predictions", mv.name)
         parts = ctx.lake.parts(name, version=version)
         at = parts[0].version if parts else (

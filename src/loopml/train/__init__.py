@@ -10,6 +10,7 @@ share) the model-based search runs on the workers and LightGBM / XGBoost final f
 """
 
 from loopml.train._fastpath import CompiledModel, compile_model, serving_form
+from loopml.train._final import use_threads
 from loopml.train._learners import LEARNERS
 from loopml.train._parallel import SharedSearch
 from loopml.train._search import train
@@ -17,5 +18,5 @@ from loopml.train._split import split
 
 __all__ = [
     "LEARNERS", "CompiledModel", "SharedSearch", "compile_model", "serving_form", "split",
-    "train",
+    "train", "use_threads",
 ]

@@ -107,6 +107,29 @@ class SearchedModel(BaseEstimator):
         return total / total.sum() if total.sum() > 0 else total
 
 
+def use_threads(model: Any, threads: int) -> None:
+    """Let every learner of a fitted model predict on ``threads`` threads. Learners are fitted
+    with the threads their search gave them (often one, beside other trials); a batch
+    scoring in its own process uses the machine's cores instead. A served model keeps one.
+
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> forest = RandomForestClassifier(n_jobs=1)
+    >>> use_threads(FoldBag([forest], task="classification", classes=[0, 1]), 2)
+    >>> forest.n_jobs
+    2
+    """
+    if isinstance(model, SearchedModel):
+        for member, _ in model.members:
+            use_threads(member, threads)
+    elif isinstance(model, FoldBag):
+        for fold in model.models:
+            use_threads(fold, threads)
+    elif hasattr(model, "steps"):  # a Pipeline: its last step is the learner
+        use_threads(model.steps[-1][1], threads)
+    elif hasattr(model, "get_params") and "n_jobs" in model.get_params(deep=False):
+        model.set_params(n_jobs=threads)
+
+
 def raw_importances(pipeline: Any, columns: Sequence[str]) -> np.ndarray | None:
     """A fitted Pipeline's importances summed back onto the raw ``columns`` (one-hot,
     date-part and indicator columns count for the column they came from); None when the
