@@ -36,6 +36,7 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
     # the scikit-learn form: the compiled one is built for one record at a time (its forests
     # walk every tree level by level, slower than scikit-learn on large batches)
     mv, bundle = ctx.load(model)
+    on_every_core(bundle)
     data = data if data.is_absolute() else Path.cwd() / data
     batch = read_source(FileSource(name="predict", path=str(data)), base_dir=data.parent)
     raw = batch.frame
@@ -62,6 +63,15 @@ def predict_file(ctx: Context, data: Path, out: Path, *, model: str | None) -> P
                             "rejected": rejected, "out": str(out)},
     )
     return out
+
+
+def on_every_core(bundle: ModelBundle) -> None:
+    """A batch scoring in this process lets the model's learners predict on every core
+    (the search fitted them with one thread each, as a served model keeps)."""
+    from loopml.core.cpu import available_threads
+    from loopml.train import use_threads
+
+    use_threads(bundle.model, available_threads())
 
 
 def check_out(out: Path) -> None:

@@ -73,7 +73,7 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
     worker) leaves neither."""
     import polars as pl
 
-    from loopml.pipeline._operate import check_out
+    from loopml.pipeline._operate import check_out, on_every_core
     from loopml.serve import PredictionLog
 
     check_out(out)
@@ -99,10 +99,7 @@ def score_table(ctx: Context, table: str, out: Path, *, version: int | None = No
         name = ctx.lake.table(table)
         mv, bundle = ctx.load(model)
         if client is None:  # parts come one by one: each is scored on every core
-            from loopml.core.cpu import available_threads
-            from loopml.train import use_threads
-
-            use_threads(bundle.model, available_threads())
+            on_every_core(bundle)
         log_table = table_name("predictions", mv.name)
         parts = ctx.lake.parts(name, version=version)
         at = parts[0].version if parts else (
