@@ -16,9 +16,10 @@ one after another, as a user runs them:
 
 Each stage's wall seconds, rows/s (of the table's rows) and peak RSS are measured from
 outside: RSS summed over the CLI process and its children (and, in ``--cluster`` mode, the
-cluster's worker processes), polled every 0.2 s. ``--cluster`` runs the validate and predict
-stages at 10 M rows both in one process and on a ``distributed.LocalCluster`` of two worker
-processes (one thread each), with the catalog in a fresh PostgreSQL database.
+cluster's worker processes), polled every 0.2 s. ``--cluster`` runs the stages validate, profile,
+predict and run at 10 M rows both in one process and on a
+``distributed.LocalCluster`` of two worker processes (one thread each), with the catalog in a
+fresh PostgreSQL database.
 
 Targets: cost grows linearly in rows (rows/s flat across sizes), peak RSS flat in rows beyond
 ``compute.sample_rows``, and the 50 M run under 6 GB. Writes ``bench/results/scale.json``,
@@ -286,7 +287,8 @@ def _details(folder: Path) -> dict:
 
 
 def cluster_size(work: Path, rows: int, *, budget: int) -> dict:
-    """``rows`` on a 2-worker LocalCluster against one process (validate, predict)."""
+    """``rows`` on a 2-worker LocalCluster against one process: validate, profile, predict
+    (the same champion: predictions compared) and run (the search's trials on the workers)."""
     import sqlalchemy as sa
     from distributed import LocalCluster
 
@@ -304,6 +306,7 @@ def cluster_size(work: Path, rows: int, *, budget: int) -> dict:
         out.append(stage("ingest", ["ingest"], folder, rows, log=log))
         out.append(stage("run", ["run", "--time-budget", str(budget)], folder, rows, log=log))
         out.append(stage("validate", ["validate"], folder, rows, log=log))
+        out.append(stage("profile", ["profile"], folder, rows, log=log))
         out.append(stage("predict", ["predict", "--table", "clean/data", "-o",
                                      "local.parquet"], folder, rows, log=log))
         env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -313,8 +316,11 @@ def cluster_size(work: Path, rows: int, *, budget: int) -> dict:
             workers = [w.pid for w in _worker_procs()]
             address = local.scheduler_address
             for name, args in (("validate", ["validate", "--cluster", address]),
+                               ("profile", ["profile", "--cluster", address]),
                                ("predict", ["predict", "--table", "clean/data", "-o",
-                                            "cluster.parquet", "--cluster", address])):
+                                            "cluster.parquet", "--cluster", address]),
+                               ("run", ["run", "--time-budget", str(budget),
+                                        "--cluster", address])):  # last: a new version
                 result = stage(f"{name} (cluster)", args, folder, rows, also=workers, log=log)
                 result["stage"] = name
                 result["where"] = "cluster"
