@@ -68,7 +68,7 @@ def read_sample(lake: Lake, table: str, *, version: int | None = None, rows: int
         keys = _keys(frame, part, seed)
         at_ = _positions(part)
         chosen = frame.filter((keys < key) | ((keys == key) & (at_ <= position)))
-        kept.append(_compact(chosen))
+        kept.append(compact(chosen))
         del frame, chosen
     sample = pl.concat(kept, how="diagonal_relaxed") if len(kept) > 1 else kept[0]
     return sample, TableSample(table=table, version=at, rows_in_table=total,
@@ -113,7 +113,7 @@ def _keys(frame: pl.DataFrame | None, part: TablePart, seed: int) -> pl.Series:
     ).to_series()
 
 
-def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+def compact(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` in buffers of its own: Polars' filtered text columns still point into the
     whole part's text buffers, so the kept rows of every part would hold all the parts'
     text in memory."""
