@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
 
+from loopml.core.cpu import available_threads
 from loopml.core.errors import EmptyDataError, TargetError, unknown_name
 from loopml.core.records import ColumnProfile, Profile, QuarantineSummary
 from loopml.explore._anomalies import anomalies
@@ -133,8 +135,27 @@ def profile(
         )
     counts = {n: (s["distinct"] - (1 if s["nulls"] else 0), s["count"])
               for n, s in stats.items()}  # n_unique counts a null as a value
-    leakage = find_leaks(data, target=target, task=task, time_column=time_column,
-                         positive_label=positive_label, seed=seed, counts=counts)
+    # the sections below are NumPy and Polars work that releases the GIL: leakage, the
+    # anomalies and the target relationships run beside the rest on the process's cores
+    pool = ThreadPoolExecutor(max_workers=available_threads())
+    leaks_done = pool.submit(find_leaks, data, target=target, task=task,
+                             time_column=time_column, positive_label=positive_label, seed=seed,
+                             counts=counts)
+    sample = data.sample(n=max_rows, seed=seed) if data.height > max_rows else data
+    odd_done = pool.submit(anomalies, sample, kinds, seed=seed)
+    target_info = _target_side(data, sample, target, task, positive_label, summary)
+    related: dict[str, Future[Any]] = {}
+    if target_info is not None:
+        labelled, encoded = target_info["sample"], target_info["encoded"]
+        related = {name: pool.submit(relation, labelled[name], kinds[name], encoded)
+                   for name in names if name != target and kinds[name] != "text"}
+    pool.shutdown(wait=False)
+    plans = plan_bins(summary) if summary is not None else {}
+    described = {name: describe(data[name], kinds[name], stats[name]) if summary is None
+                 else summary_described(summary, name, kinds[name], stats[name], plans)
+                 for name in names}
+
+    leakage = leaks_done.result()
     suspected: dict[str, list[str]] = {}
     for suspect in leakage.suspects:
         suspected.setdefault(suspect.column, []).append(
@@ -145,29 +166,22 @@ def profile(
         label_quality = check_labels(data, target=target, task=task, exclude=skipped,
                                      positive_label=positive_label, seed=seed)
 
-    sample = data.sample(n=max_rows, seed=seed) if data.height > max_rows else data
-    target_info = _target_side(data, sample, target, task, positive_label, summary)
-    plans = plan_bins(summary) if summary is not None else {}
-
     columns = []
     for name in names:
         col_stats = stats[name]
-        described = (describe(data[name], kinds[name], col_stats) if summary is None
-                     else summary_described(summary, name, kinds[name], col_stats, plans))
         relation_fields: dict[str, Any] = {}
-        if target_info is not None and name != target and kinds[name] != "text":
-            labelled, encoded = target_info["sample"], target_info["encoded"]
-            triple, score = relation(labelled[name], kinds[name], encoded)
+        if name in related:
+            triple, score = related[name].result()
             relation_fields = {"target_relation": triple, "association": round(score, 4)}
         if name == target and target_info is not None and target_info["positive_index"] >= 0:
-            described["stats"]["positive_index"] = float(target_info["positive_index"])
+            described[name]["stats"]["positive_index"] = float(target_info["positive_index"])
         column = ColumnProfile(
             name=name,
             kind=kinds[name],
             count=int(col_stats["count"]),
             nulls=int(col_stats["nulls"]),
             distinct=int(col_stats["distinct"]) - (1 if col_stats["nulls"] else 0),
-            **described,
+            **described[name],
             **relation_fields,
         )
         columns.append(_with_warnings(column, rows=rows,
@@ -188,7 +202,7 @@ def profile(
     repeated = duplicates(data)
     trend = (summary.trends if summary is not None and summary.counted_trends
              else _trends(data, kinds, numeric, time_column, target, target_info))
-    odd = anomalies(sample, kinds, seed=seed)
+    odd = odd_done.result()
     sampling = []
     if data.height < rows:
         counted = summary is not None and summary.counted_trends
