@@ -139,7 +139,7 @@ def test_demo(browser, tmp_path: Path) -> None:
     from loopml.pipeline import demo
     from tests.browser import open_report
 
-    result = demo(tmp_path / "demo", time_budget=5, train_rows=6000, month_rows=300,
+    result = demo(tmp_path / "demo", time_budget=3, train_rows=6000, month_rows=300,
                   say=lambda *_: None)
     assert result.replayed == 6 * 300
     assert result.run.evaluation.metrics["roc_auc"] > 0.6
