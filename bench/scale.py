@@ -192,7 +192,8 @@ def stage(name: str, args: list[str], folder: Path, rows: int, *, also: list[int
 # ---- a size ------------------------------------------------------------------------------------
 
 
-def make_project(folder: Path, rows: int, *, catalog_url: str | None, budget: int) -> None:
+def make_project(folder: Path, rows: int, *, catalog_url: str | None, budget: int,
+                 ensemble: bool = True) -> None:
     """The data file and a project inferred from a sample drawn alike."""
     import yaml
 
@@ -208,7 +209,7 @@ def make_project(folder: Path, rows: int, *, catalog_url: str | None, budget: in
                    stdout=subprocess.DEVNULL)
     config = yaml.safe_load((folder / "loopml.yaml").read_text())
     config["training"] = {**config.get("training", {}), "time_budget_s": budget,
-                          "learners": ["lightgbm"], "cv_folds": 2}
+                          "learners": ["lightgbm"], "cv_folds": 2, "ensemble": ensemble}
     if catalog_url is not None:
         config["storage"]["catalog_url"] = catalog_url
     (folder / "loopml.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -286,7 +287,7 @@ def _details(folder: Path) -> dict:
         return {"details_error": str(exc)[:200]}
 
 
-def cluster_size(work: Path, rows: int, *, budget: int) -> dict:
+def cluster_size(work: Path, rows: int, *, budget: int, ensemble: bool = True) -> dict:
     """``rows`` on a 2-worker LocalCluster against one process: validate, profile, predict
     (the same champion: predictions compared) and run (the search's trials on the workers)."""
     import sqlalchemy as sa
@@ -299,10 +300,10 @@ def cluster_size(work: Path, rows: int, *, budget: int) -> dict:
         c.exec_driver_sql(f"CREATE DATABASE {database}")
     url = sa.make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
     folder = work / f"cluster-{rows}"
-    log = folder / "stages.log"
+    log, log_copy = folder / "stages.log", work / f"stages-cluster-{rows}.log"
     out = []
     try:
-        make_project(folder, rows, catalog_url=url, budget=budget)
+        make_project(folder, rows, catalog_url=url, budget=budget, ensemble=ensemble)
         out.append(stage("ingest", ["ingest"], folder, rows, log=log))
         out.append(stage("run", ["run", "--time-budget", str(budget)], folder, rows, log=log))
         out.append(stage("validate", ["validate"], folder, rows, log=log))
@@ -328,7 +329,7 @@ def cluster_size(work: Path, rows: int, *, budget: int) -> dict:
         same = _same_scores(folder / "local.parquet", folder / "cluster.parquet")
     finally:
         if log.exists():
-            shutil.copy(log, work / f"stages-cluster-{rows}.log")
+            shutil.copy(log, log_copy)
         shutil.rmtree(folder, ignore_errors=True)
         admin.dispose()
         time.sleep(1)
@@ -337,7 +338,7 @@ def cluster_size(work: Path, rows: int, *, budget: int) -> dict:
     for r in out:
         r.setdefault("where", "local")
     return {"rows": rows, "stages": out, "same_predictions": same, "workers": 2,
-            "threads_per_worker": 1}
+            "threads_per_worker": 1, "ensemble": ensemble, "model": chosen_model(log_copy)}
 
 
 def _worker_procs() -> list:
@@ -416,7 +417,8 @@ def markdown(results: dict) -> str:
         c = results["cluster"]
         lines.append(f"- {c['rows']:,} rows on a LocalCluster of {c['workers']} workers: "
                      f"predictions {'identical to' if c['same_predictions'] else 'DIFFERENT from'}"
-                     " one process's.")
+                     f" one process's; the scored model: {c.get('model') or '?'}"
+                     f"{'' if c.get('ensemble', True) else ' (training.ensemble: false)'}.")
     notes = results.get("notes") or []
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
@@ -470,6 +472,9 @@ def main() -> None:
     parser.add_argument("--cluster", action="store_true",
                         help="10 M rows on a 2-worker LocalCluster against one process")
     parser.add_argument("--cluster-rows", type=int, default=10_000_000)
+    parser.add_argument("--cluster-single-model", action="store_true",
+                        help="the cluster comparison with training.ensemble: false (a single "
+                        "model scores the 10 M rows twice in minutes, not a quarter hour)")
     parser.add_argument("--budget", type=int, default=60, help="seconds of model search")
     parser.add_argument("--results", type=Path, default=None,
                         help="folder for scale.json/.md/.png (default: bench/results)")
@@ -497,7 +502,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="loopml-scale-", dir=args.work))
     try:
         if args.cluster:
-            results["cluster"] = cluster_size(work, args.cluster_rows, budget=args.budget)
+            results["cluster"] = cluster_size(work, args.cluster_rows, budget=args.budget,
+                                              ensemble=not args.cluster_single_model)
             write_results(results)
         for rows in args.rows if args.rows is not None else (
                 [] if args.cluster else [1_000_000, 10_000_000]):
