@@ -160,6 +160,9 @@ def test_demo(browser, tmp_path: Path) -> None:
             following = result.months[result.months.index(m) + 1]
             assert following.served_by == (m.champion,)
     assert len(result.performance) == 6 and result.performance[-1][2] is not None
+    # the last drift is of the version that served December, even when December's cycle
+    # promoted a challenger that has served nothing yet
+    assert result.drift.version == result.months[-1].served_by[-1]
     for path in [*result.run.reports.values(), str(result.drift_report)]:
         opened = open_report(browser, Path(path))
         assert opened.errors == [] and opened.remote == [] and opened.undrawn == []

@@ -117,7 +117,9 @@ def demo(
         with Server(root, port) as server:
             months = replay_months(project, server, replay_file, rows=month_rows,
                                    reporter=reporter, say=say)
-        drift, path = project.monitor()  # every window, with December's labels too
+        # every window, with December's labels too, of the version that served December (a
+        # challenger promoted by December's cycle has served nothing yet)
+        drift, path = project.monitor(model=f"{project.model_name}@{months[-1].served_by[-1]}")
         performance = realised_by_month(project, months)
         metric = result.evaluation.metric
         say(f"Realised {metric} by month, once the labels arrived (served by):")
