@@ -287,7 +287,8 @@ def _details(folder: Path) -> dict:
         return {"details_error": str(exc)[:200]}
 
 
-def cluster_size(work: Path, rows: int, *, budget: int, ensemble: bool = True) -> dict:
+def cluster_size(work: Path, rows: int, *, budget: int, ensemble: bool = True,
+                 done: Any = None) -> dict:
     """``rows`` on a 2-worker LocalCluster against one process: validate, profile, predict
     (the same champion: predictions compared) and run (the search's trials on the workers)."""
     import sqlalchemy as sa
@@ -301,15 +302,22 @@ def cluster_size(work: Path, rows: int, *, budget: int, ensemble: bool = True) -
     url = sa.make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
     folder = work / f"cluster-{rows}"
     log, log_copy = folder / "stages.log", work / f"stages-cluster-{rows}.log"
-    out = []
+    out: list[dict] = []
+
+    def measured(result: dict) -> None:  # kept when the bench is stopped part-way
+        out.append({"where": "local", **result})
+        if done is not None:
+            done({"rows": rows, "stages": out, "same_predictions": None, "workers": 2,
+                  "threads_per_worker": 1, "ensemble": ensemble, "complete": False})
+
     try:
         make_project(folder, rows, catalog_url=url, budget=budget, ensemble=ensemble)
-        out.append(stage("ingest", ["ingest"], folder, rows, log=log))
-        out.append(stage("run", ["run", "--time-budget", str(budget)], folder, rows, log=log))
-        out.append(stage("validate", ["validate"], folder, rows, log=log))
-        out.append(stage("profile", ["profile"], folder, rows, log=log))
-        out.append(stage("predict", ["predict", "--table", "clean/data", "-o",
-                                     "local.parquet"], folder, rows, log=log))
+        measured(stage("ingest", ["ingest"], folder, rows, log=log))
+        measured(stage("run", ["run", "--time-budget", str(budget)], folder, rows, log=log))
+        measured(stage("validate", ["validate"], folder, rows, log=log))
+        measured(stage("profile", ["profile"], folder, rows, log=log))
+        measured(stage("predict", ["predict", "--table", "clean/data", "-o",
+                                   "local.parquet"], folder, rows, log=log))
         env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
         with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                           dashboard_address=None, env=env, silence_logs=40,
@@ -325,7 +333,7 @@ def cluster_size(work: Path, rows: int, *, budget: int, ensemble: bool = True) -
                 result = stage(f"{name} (cluster)", args, folder, rows, also=workers, log=log)
                 result["stage"] = name
                 result["where"] = "cluster"
-                out.append(result)
+                measured(result)
         same = _same_scores(folder / "local.parquet", folder / "cluster.parquet")
     finally:
         if log.exists():
@@ -335,8 +343,6 @@ def cluster_size(work: Path, rows: int, *, budget: int, ensemble: bool = True) -
         time.sleep(1)
         with sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT").connect() as c:
             c.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    for r in out:
-        r.setdefault("where", "local")
     return {"rows": rows, "stages": out, "same_predictions": same, "workers": 2,
             "threads_per_worker": 1, "ensemble": ensemble, "model": chosen_model(log_copy)}
 
@@ -416,8 +422,11 @@ def markdown(results: dict) -> str:
     if results.get("cluster"):
         c = results["cluster"]
         lines.append(f"- {c['rows']:,} rows on a LocalCluster of {c['workers']} workers: "
-                     f"predictions {'identical to' if c['same_predictions'] else 'DIFFERENT from'}"
-                     f" one process's; the scored model: {c.get('model') or '?'}"
+                     + {True: "predictions identical to one process's",
+                        False: "predictions DIFFERENT from one process's",
+                        None: "stopped before the predictions were compared"}[
+                         c.get("same_predictions")]
+                     + f"; the scored model: {c.get('model') or '?'}"
                      f"{'' if c.get('ensemble', True) else ' (training.ensemble: false)'}.")
     notes = results.get("notes") or []
     if notes:
@@ -502,8 +511,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="loopml-scale-", dir=args.work))
     try:
         if args.cluster:
+            def partial_cluster(run: dict) -> None:
+                results["cluster"] = run
+                write_results(results)
+
             results["cluster"] = cluster_size(work, args.cluster_rows, budget=args.budget,
-                                              ensemble=not args.cluster_single_model)
+                                              ensemble=not args.cluster_single_model,
+                                              done=partial_cluster)
             write_results(results)
         for rows in args.rows if args.rows is not None else (
                 [] if args.cluster else [1_000_000, 10_000_000]):
