@@ -308,7 +308,8 @@ def cluster_size(work: Path, rows: int, *, budget: int, ensemble: bool = True,
         out.append({"where": "local", **result})
         if done is not None:
             done({"rows": rows, "stages": out, "same_predictions": None, "workers": 2,
-                  "threads_per_worker": 1, "ensemble": ensemble, "complete": False})
+                  "threads_per_worker": 1, "ensemble": ensemble, "budget": budget,
+                  "complete": False})
 
     try:
         make_project(folder, rows, catalog_url=url, budget=budget, ensemble=ensemble)
@@ -344,7 +345,8 @@ def cluster_size(work: Path, rows: int, *, budget: int, ensemble: bool = True,
         with sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT").connect() as c:
             c.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     return {"rows": rows, "stages": out, "same_predictions": same, "workers": 2,
-            "threads_per_worker": 1, "ensemble": ensemble, "model": chosen_model(log_copy)}
+            "threads_per_worker": 1, "ensemble": ensemble, "budget": budget,
+            "model": chosen_model(log_copy)}
 
 
 def _worker_procs() -> list:
@@ -426,6 +428,7 @@ def markdown(results: dict) -> str:
                         False: "predictions DIFFERENT from one process's",
                         None: "stopped before the predictions were compared"}[
                          c.get("same_predictions")]
+                     + f"; `run --time-budget {c.get('budget', results['budget'])}`"
                      + f"; the scored model: {c.get('model') or '?'}"
                      f"{'' if c.get('ensemble', True) else ' (training.ensemble: false)'}.")
     notes = results.get("notes") or []
@@ -505,9 +508,11 @@ def main() -> None:
     results.update({
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                    f"{platform.python_implementation()} {platform.python_version()}",
-        "sample_rows": ComputeConfig().sample_rows, "budget": args.budget,
+        "sample_rows": ComputeConfig().sample_rows,
         "target_rss_mb": TARGET_RSS_MB,
     })
+    if args.rows is not None or not args.cluster:  # the sizes' budget (the cluster has its own)
+        results["budget"] = args.budget
     work = Path(tempfile.mkdtemp(prefix="loopml-scale-", dir=args.work))
     try:
         if args.cluster:
