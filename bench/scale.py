@@ -16,10 +16,9 @@ one after another, as a user runs them:
 
 Each stage's wall seconds, rows/s (of the table's rows) and peak RSS are measured from
 outside: RSS summed over the CLI process and its children (and, in ``--cluster`` mode, the
-cluster's worker processes), polled every 0.2 s. ``--cluster`` runs the stages validate, profile,
-predict and run at 10 M rows both in one process and on a
-``distributed.LocalCluster`` of two worker processes (one thread each), with the catalog in a
-fresh PostgreSQL database.
+cluster's worker processes), polled every 0.2 s. ``--cluster`` runs the stages validate,
+profile, predict and run at 10 M rows both in one process and on a ``distributed.LocalCluster``
+of two worker processes (one thread each), with the catalog in a fresh PostgreSQL database.
 
 Targets: cost grows linearly in rows (rows/s flat across sizes), peak RSS flat in rows beyond
 ``compute.sample_rows``, and the 50 M run under 6 GB. Writes ``bench/results/scale.json``,
