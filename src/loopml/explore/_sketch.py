@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from loopml.core.frames import own_buffers
+
 EXACT_VALUES = 65_536  # a quantile sketch keeps every value up to this many
 SKETCH_K = 4_096  # beyond them, at most this many values per level of weight 2^h
 HLL_P = 14  # 16,384 registers: a distinct count's standard error is 1.04 / 128 = 0.8%
@@ -79,9 +81,9 @@ class QuantileSketch:
             if level.size > self.k:
                 level = np.sort(level)
                 keep = level.size % 2  # an odd value out stays at its level
-                held, halved = level[:keep], level[keep:]
-                offset = self.compactions % 2  # alternate, so the errors do not pile one way
-                up = halved[offset::2]
+                held, halved = level[:keep].copy(), level[keep:]  # copies, not views that
+                offset = self.compactions % 2  # would hold the whole level; alternate, so
+                up = halved[offset::2].copy()  # the errors do not pile one way
                 self.compactions += 1
                 self.error += 2.0**h
                 self.levels[h] = held
@@ -160,4 +162,4 @@ def keep_frequent(counts: pl.DataFrame, keep: int) -> tuple[pl.DataFrame, int]:
         return sort_counts(counts), 0
     cut = int(counts["count"].top_k(keep + 1).min())  # type: ignore[arg-type]
     kept = counts.filter(pl.col("count") > cut).with_columns(pl.col("count") - cut)
-    return sort_counts(kept), cut
+    return own_buffers(sort_counts(kept)), cut  # not the whole part's text

@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from loopml.core.contract import PROVENANCE_COLUMNS
+from loopml.core.frames import own_buffers
 from loopml.explore._bins import (
     HISTOGRAM_BINS,
     histogram_counts,
@@ -175,8 +176,8 @@ def _summarize(series: pl.Series) -> ColumnSummary:
     counts = values.alias("value").value_counts().cast({"count": pl.Int64})
     if many:
         col.counts, col.count_error = keep_frequent(counts, TOP_KEEP)
-    else:
-        col.counts = sort_counts(counts)
+    else:  # a summary outlives its part: the counts must not hold the part's text
+        col.counts = own_buffers(sort_counts(counts))
     return col
 
 

@@ -102,10 +102,10 @@ def _bins_part(rows: pl.DataFrame, part: TablePart, plans: dict[str, Any],
 def _sample_part(rows: pl.DataFrame, part: TablePart, share: float, seed: int) -> pl.DataFrame:
     import polars as pl
 
-    from loopml.pipeline._sample import compact
+    from loopml.core.frames import own_buffers
 
     if share >= 1.0:
         return rows
     at = pl.int_range(part.offset, part.offset + rows.height, dtype=pl.UInt64, eager=True)
     unit = (at.hash(seed) // 2048).cast(pl.Float64) / 2.0**53  # uniform in [0, 1)
-    return compact(rows.filter(unit < share))  # not the whole part's text buffers
+    return own_buffers(rows.filter(unit < share))  # not the whole part's text buffers

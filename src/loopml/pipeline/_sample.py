@@ -47,6 +47,7 @@ def read_sample(lake: Lake, table: str, *, version: int | None = None, rows: int
     """
     import polars as pl
 
+    from loopml.core.frames import own_buffers
     from loopml.core.records import TableSample
     from loopml.quality import ROW_HASH
 
@@ -68,7 +69,7 @@ def read_sample(lake: Lake, table: str, *, version: int | None = None, rows: int
         keys = _keys(frame, part, seed)
         at_ = _positions(part)
         chosen = frame.filter((keys < key) | ((keys == key) & (at_ <= position)))
-        kept.append(compact(chosen))
+        kept.append(own_buffers(chosen))  # not the whole part's text buffers
         del frame, chosen
     sample = pl.concat(kept, how="diagonal_relaxed") if len(kept) > 1 else kept[0]
     return sample, TableSample(table=table, version=at, rows_in_table=total,
@@ -111,20 +112,6 @@ def _keys(frame: pl.DataFrame | None, part: TablePart, seed: int) -> pl.Series:
         .then(pl.col("h").xor(pl.lit(_mix(seed), dtype=pl.Int64)))
         .otherwise(pl.col("p")).alias(_KEY)
     ).to_series()
-
-
-def compact(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` in buffers of its own: Polars' filtered text columns still point into the
-    whole part's text buffers, so the kept rows of every part would hold all the parts'
-    text in memory."""
-    import polars as pl
-
-    text = [c for c, t in frame.schema.items() if t in (pl.String, pl.Binary)]
-    if not text:
-        return frame
-    out = pl.from_arrow(frame.select(text).to_arrow(compat_level=pl.CompatLevel.oldest()))
-    assert isinstance(out, pl.DataFrame)
-    return frame.with_columns(out.get_columns())
 
 
 def _positions(part: TablePart) -> pl.Series:

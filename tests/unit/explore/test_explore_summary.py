@@ -137,3 +137,39 @@ def test_trends_counted_by_part_equal_the_whole_frame_trends(late_profile, half_
                 task="classification", summary=summary)
     assert p.trends == by_parts
     assert "missingness patterns, duplicates, leakage and label checks" in dict(p.sampling)
+
+
+def _held_bytes(summary) -> int:
+    """The bytes a summary keeps alive: every array its sketches hold (a NumPy view keeps
+    its whole base) and every Arrow buffer its value counts point into."""
+    total = 0
+    for col in summary.columns.values():
+        for level in col.sketch.levels if col.sketch is not None else ():
+            total += (level.base if level.base is not None else level).nbytes
+        if col.counts is not None:
+            table = col.counts.to_arrow(compat_level=pl.CompatLevel.newest())
+            total += sum(b.size for c in table.columns for chunk in c.chunks
+                         for b in chunk.buffers() if b is not None)
+    return total
+
+
+def test_a_part_summary_keeps_its_statistics_not_the_part() -> None:
+    """A table is summarized part by part and the summaries merged, so each summary outlives
+    its part: what it keeps (quantile sketches, frequent values) must be in memory of its own.
+    A sketch level that was a view of the sorted column, or frequent values that still point
+    into the column's text, kept every part read in memory until the end (2.1 GB instead of
+    0.75 GB for the profile of 10 million rows)."""
+    rng = np.random.default_rng(0)
+    n = 300_000  # beyond the sketch's exact values and the exact distinct values
+    part = pl.DataFrame({
+        "x": rng.normal(size=n),
+        "note": [f"a free-text note that is longer than a view's inline bytes {i}"
+                 for i in rng.integers(0, 100_000, n)],
+        "city": [f"a city with a long enough name number {i}" for i in rng.integers(0, 50, n)],
+    })
+    column_bytes = part.estimated_size()
+    summary = summarize(part)
+    assert summary.columns["x"].sketch.compactions  # the sketch compacted
+    assert not summary.columns["note"].complete  # the note's counts were cut to the frequent
+    assert _held_bytes(summary) < column_bytes * 0.05
+    assert _held_bytes(merge(summary, summarize(part))) < column_bytes * 0.05
