@@ -11,7 +11,7 @@ from loopml.core import labels
 from loopml.core.errors import LoopError
 from loopml.core.records import Comparison
 
-_CHUNK = 100  # resamples drawn at a time: bounded memory for large evidence sets
+_CELLS = 2_000_000  # resamples x rows drawn at a time: memory bounded whatever the rows
 
 
 def compare(
@@ -68,8 +68,9 @@ def compare(
     challenger = float(metric_values(metric, y_true, challenger_pred, **options)[0])
     rng = np.random.default_rng(seed)
     diffs = []
-    for done in range(0, bootstrap, _CHUNK):
-        size = min(_CHUNK, bootstrap - done)
+    step = max(1, min(bootstrap, _CELLS // n))
+    for done in range(0, bootstrap, step):
+        size = min(step, bootstrap - done)
         draws = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
         weights = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n)
         a = metric_values(metric, y_true, champion_pred, weights=weights, **options)
