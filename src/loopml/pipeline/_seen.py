@@ -3,8 +3,8 @@
 Finding the duplicates of earlier ingests looks up each chunk's row hashes in the clean table.
 Scanning the table's hash column for every chunk costs the table's size per chunk: quadratic
 in the rows of a long ingest. Instead the hashes of the table at the version a chunk is routed
-against are read once, kept as a few sorted arrays (8 bytes a row), and extended with the
-hashes each append commits, so a chunk costs its own size (binary search).
+against are read once, kept as a few sorted arrays per bucket of hashes (8 bytes a row), and
+extended with the hashes each append commits, so a chunk costs its own size (binary search).
 
 What is held is tied to one table version, named by the version and its commit (the ingest id
 it carries, or its time): a lookup at any other version, or after a commit that did not go
@@ -30,34 +30,74 @@ MAX_ROWS = 50_000_000  # 400 MB of hashes; a larger table is scanned per chunk
 _TABLES = 4  # tables held at once (least recently used dropped)
 
 
+_BUCKETS = 64  # by a hash's top 6 bits; each bucket's sorted runs merge on their own
+_SHIFT = 58
+
+
 @dataclass(slots=True)
 class _Held:
+    """Hashes as unsigned keys in 64 buckets by their top bits, each bucket a few sorted
+    runs: merging runs rewrites one bucket, about 1/64 of what is held, so holding n hashes
+    costs 8n bytes and a little more while a merge runs (one sorted array would need its
+    whole size twice over for each merge)."""
+
     identity: tuple[int, Any]  # (version, the commit's ingest id or time)
-    segments: list[np.ndarray] = field(default_factory=list)  # each sorted, largest first
+    buckets: list[list[np.ndarray]] = field(
+        default_factory=lambda: [[] for _ in range(_BUCKETS)])  # each run sorted, largest first
 
     @property
     def rows(self) -> int:
-        return sum(len(s) for s in self.segments)
+        return sum(len(run) for bucket in self.buckets for run in bucket)
+
+    def runs(self) -> int:
+        """The most sorted runs of any bucket."""
+        return max(len(bucket) for bucket in self.buckets)
 
     def add(self, hashes: np.ndarray) -> None:
-        """Keep ``hashes`` too: segments merge while the newest is at least half the one
-        before it, so there are O(log n) of them and each hash is re-sorted O(log n) times."""
+        """Keep ``hashes`` too: in each bucket, runs merge while the newest is at least half
+        the one before it, so there are O(log n) of them and each hash is merged O(log n)
+        times (a stable sort of two sorted runs is a merge)."""
         import numpy as np
 
-        self.segments.append(np.sort(hashes))
-        while len(self.segments) > 1 and 2 * len(self.segments[-1]) >= len(self.segments[-2]):
-            last = self.segments.pop()
-            self.segments[-1] = np.sort(np.concatenate([self.segments[-1], last]))
+        keys, bounds = _split(np.sort(_keys(hashes)))
+        for bucket, lo, hi in zip(self.buckets, bounds[:-1], bounds[1:], strict=True):
+            if hi == lo:
+                continue
+            bucket.append(keys[lo:hi].copy())  # a copy: a view would hold the whole chunk
+            while len(bucket) > 1 and 2 * len(bucket[-1]) >= len(bucket[-2]):
+                last = bucket.pop()
+                bucket[-1] = np.sort(np.concatenate([bucket[-1], last]), kind="stable")
 
     def found(self, hashes: np.ndarray) -> np.ndarray:
         import numpy as np
 
-        hit = np.zeros(len(hashes), dtype=bool)
-        for segment in self.segments:
-            if len(segment):
-                at = np.minimum(np.searchsorted(segment, hashes), len(segment) - 1)
-                hit |= segment[at] == hashes
-        return hit
+        order = np.argsort(_keys(hashes))
+        keys, bounds = _split(_keys(hashes)[order])
+        hit = np.zeros(len(keys), dtype=bool)
+        for bucket, lo, hi in zip(self.buckets, bounds[:-1], bounds[1:], strict=True):
+            asked = keys[lo:hi]
+            for run in bucket if hi > lo else ():
+                at = np.minimum(np.searchsorted(run, asked), len(run) - 1)
+                hit[lo:hi] |= run[at] == asked
+        out = np.empty(len(keys), dtype=bool)
+        out[order] = hit
+        return out
+
+
+def _keys(hashes: np.ndarray) -> np.ndarray:
+    """Hashes (64-bit, signed or not) as unsigned keys, in the same order for every caller."""
+    import numpy as np
+
+    return np.ascontiguousarray(hashes).view(np.uint64)
+
+
+def _split(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``keys`` and where each bucket's keys start (and the last one ends)."""
+    import numpy as np
+
+    edges = np.arange(1, _BUCKETS, dtype=np.uint64) << np.uint64(_SHIFT)
+    inner = np.searchsorted(keys, edges)
+    return keys, np.concatenate(([0], inner, [len(keys)]))
 
 
 _lock = threading.Lock()

@@ -43,7 +43,7 @@ def test_held_hashes_answer_as_a_scan_across_appends(tmp_path: Path) -> None:
         before = after
         held += batch
     key = lake.path(TABLE)
-    assert 1 < len(_seen._held[key].segments) <= 5 and _seen._held[key].rows == len(held)
+    assert 1 < _seen._held[key].runs() <= 5 and _seen._held[key].rows == len(held)
     asked = held[::7] + rng.integers(-(2**62), 2**62, 200).tolist() + [None]
     assert _found(lake, asked) == sorted(held[::7])
 
@@ -71,3 +71,26 @@ def test_a_table_made_again_at_the_same_path_is_not_confused(tmp_path: Path) -> 
     lake = Lake(tmp_path / "lake")
     _append(lake, [12], "new")
     assert _found(lake, [10, 12]) == [12]
+
+
+def test_holding_hashes_costs_about_their_own_bytes() -> None:
+    """Ten appends of 200,000 hashes are held in little more than their 16 MB: merging the
+    sorted runs rewrites one bucket at a time (one sorted array of all of them peaked near
+    2.5 times its size at each merge, 1 GB at 50 million rows)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    batches = [rng.integers(0, 2**64, 200_000, dtype=np.uint64) for _ in range(10)]
+    held = _seen._Held(identity=(0, "x"))
+    tracemalloc.start()
+    try:
+        for batch in batches:
+            held.add(batch)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = sum(b.nbytes for b in batches)
+    assert held.rows == 2_000_000
+    assert peak < size * 1.4  # the held hashes, a chunk being added and one bucket merging
+    asked = np.concatenate([batches[3][:1000], rng.integers(0, 2**64, 1000, dtype=np.uint64)])
+    assert held.found(asked)[:1000].all() and held.found(asked)[1000:].sum() == 0
