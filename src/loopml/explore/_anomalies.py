@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from loopml.core.records import Anomalies
+from loopml.explore._columns import sample_rows
 from loopml.explore._iforest import isolation_scores
 from loopml.explore._sections import cell_text
 
@@ -26,7 +27,7 @@ def anomalies(
     """The ``TOP`` most anomalous rows of at most ``max_rows`` sampled rows, or None when
     fewer than 20 rows or no usable column."""
     if sample.height > max_rows:
-        sample = sample.sample(n=max_rows, seed=seed)
+        sample = sample_rows(sample, max_rows, seed)
     if sample.height < 20:
         return None
     matrix, used = _matrix(sample, kinds)

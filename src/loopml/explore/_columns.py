@@ -67,6 +67,25 @@ def labelled_rows(data: pl.DataFrame, target: str) -> pl.DataFrame:
     return data.filter(pl.col(target).is_not_null())
 
 
+def sample_rows(frame: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
+    """``n`` rows of ``frame`` drawn at random without replacement (``frame`` itself when it
+    has no more), kept in their order: gathered in increasing position, which reads each
+    column front to back (Polars' ``sample`` gathers in random order, three times slower on
+    text columns).
+
+    >>> frame = pl.DataFrame({"x": range(10)})
+    >>> rows = sample_rows(frame, 4, seed=0)["x"].to_list()
+    >>> len(rows), rows == sorted(rows), rows == sample_rows(frame, 4, seed=0)["x"].to_list()
+    (4, True, True)
+    """
+    import numpy as np
+
+    if frame.height <= n:
+        return frame
+    chosen = np.random.default_rng(seed).choice(frame.height, size=n, replace=False)
+    return frame[np.sort(chosen)]
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None

@@ -24,7 +24,7 @@ import polars as pl
 
 from loopml.core.errors import TargetError
 from loopml.core.records import LabelConflict, LabelIssue, LabelQuality
-from loopml.explore._columns import column_kind, labelled_rows, prepare
+from loopml.explore._columns import column_kind, labelled_rows, prepare, sample_rows
 from loopml.explore._leakage import checked_columns
 from loopml.explore._target import class_distribution
 
@@ -97,7 +97,7 @@ def check_labels(
     )
     if len(texts) < 2 or not features:
         return quality
-    sample = labelled.sample(n=max_rows, seed=seed) if labelled.height > max_rows else labelled
+    sample = sample_rows(labelled, max_rows, seed)
     return replace(quality, **_mislabels(sample, features, target, texts, seed=seed))
 
 

@@ -28,7 +28,7 @@ from loopml.core.errors import ConfigError, EmptyDataError, TargetError, unknown
 from loopml.core.ids import id_like
 from loopml.core.records import Leakage, LeakSuspect
 from loopml.explore._bins import codes
-from loopml.explore._columns import column_kind, labelled_rows, prepare
+from loopml.explore._columns import column_kind, labelled_rows, prepare, sample_rows
 from loopml.explore._oof import METRIC_NAMES, Labels, make_labels, oof_score, skill, threshold
 from loopml.explore._target import class_distribution
 
@@ -77,9 +77,7 @@ def find_leaks(
     metric, cut, scores, sample = "", 0.0, [], data.height
     labelled, labels = None, None
     if target is not None and task != "clustering":
-        labelled = labelled_rows(data, target)
-        if labelled.height > max_rows:
-            labelled = labelled.sample(n=max_rows, seed=seed)
+        labelled = sample_rows(labelled_rows(data, target), max_rows, seed)
         sample = labelled.height
     if labelled is not None and labelled.height:
         labels = _labels(labelled[target], task, positive_label, seed=seed)

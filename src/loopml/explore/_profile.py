@@ -12,7 +12,7 @@ from loopml.core.cpu import available_threads
 from loopml.core.errors import EmptyDataError, TargetError, unknown_name
 from loopml.core.records import ColumnProfile, Profile, QuarantineSummary
 from loopml.explore._anomalies import anomalies
-from loopml.explore._columns import column_kind, describe, prepare, scalar_stats
+from loopml.explore._columns import column_kind, describe, prepare, sample_rows, scalar_stats
 from loopml.explore._labels import check_labels
 from loopml.explore._leakage import find_leaks
 from loopml.explore._pairs import PAIR_ROWS, categorical_matrices, spearman
@@ -141,7 +141,7 @@ def profile(
     leaks_done = pool.submit(find_leaks, data, target=target, task=task,
                              time_column=time_column, positive_label=positive_label, seed=seed,
                              counts=counts)
-    sample = data.sample(n=max_rows, seed=seed) if data.height > max_rows else data
+    sample = sample_rows(data, max_rows, seed)
     odd_done = pool.submit(anomalies, sample, kinds, seed=seed)
     target_info = _target_side(data, sample, target, task, positive_label, summary)
     related: dict[str, Future[Any]] = {}
@@ -193,7 +193,7 @@ def profile(
     numeric = [n for n in varied if kinds[n] in ("numeric", "boolean") and stats[n]["count"]]
     categorical = [n for n in varied if kinds[n] in ("categorical", "boolean")
                    and stats[n]["distinct"] <= max(30, sample.height // 2)]  # fmt: skip
-    few = sample.sample(n=PAIR_ROWS, seed=seed) if sample.height > PAIR_ROWS else sample
+    few = sample_rows(sample, PAIR_ROWS, seed)
     cramer, ratio = categorical_matrices(
         few, categorical, [n for n in numeric if kinds[n] == "numeric"]
     )
