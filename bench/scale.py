@@ -389,8 +389,9 @@ def markdown(results: dict) -> str:
         "",
         f"Machine: {results['machine']}. Generated table: 20 mixed columns; "
         f"`compute.sample_rows` {results['sample_rows']:,}; `loopml run --time-budget "
-        f"{results['budget']}` (LightGBM, 2 folds). Each stage is one CLI process; peak RSS is "
-        "summed over its process tree (and the cluster's workers), polled every 0.2 s.",
+        f"{results.get('budget', '?')}` (LightGBM, 2 folds). Each stage is one CLI process; "
+        "peak RSS is summed over its process tree (and the cluster's workers), polled every "
+        "0.2 s.",
         "",
         "| rows | stage | where | seconds | rows/s | CPU seconds | rows per CPU second | "
         "peak RSS (MB) |",
@@ -432,7 +433,7 @@ def markdown(results: dict) -> str:
                         False: "predictions DIFFERENT from one process's",
                         None: "stopped before the predictions were compared"}[
                          c.get("same_predictions")]
-                     + f"; `run --time-budget {c.get('budget', results['budget'])}`"
+                     + f"; `run --time-budget {c.get('budget', results.get('budget'))}`"
                      + f"; the scored model: {c.get('model') or '?'}"
                      f"{'' if c.get('ensemble', True) else ' (training.ensemble: false)'}.")
     notes = results.get("notes") or []

@@ -15,7 +15,6 @@ import numpy as np
 REGRESSION = ("rmse", "mae", "r2")
 CLASSIFICATION = ("roc_auc", "log_loss", "f1", "accuracy", "precision", "recall")
 _EPS = 1e-15
-_CELLS = 2_000_000  # resamples x rows weighed at a time in ``_auc``: bounded memory
 
 
 def metric_values(
@@ -119,13 +118,12 @@ def _auc(actual: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
     a = actual[order]
     out = np.empty(w.shape[0])
-    step = max(1, min(64, _CELLS // max(len(score), 1)))  # resamples at a time: bounded memory
-    for lo in range(0, w.shape[0], step):
-        ws = w[lo : lo + step][:, order]
+    for lo in range(0, w.shape[0], 64):  # bounded memory for many resamples of many rows
+        ws = w[lo : lo + 64][:, order]
         pos = np.add.reduceat(ws * a, starts, axis=1)
         neg = np.add.reduceat(ws * ~a, starts, axis=1)
         below = np.cumsum(neg, axis=1) - neg
         num = (pos * (below + 0.5 * neg)).sum(axis=1)
         den = pos.sum(axis=1) * neg.sum(axis=1)
-        out[lo : lo + step] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+        out[lo : lo + 64] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
     return out

@@ -70,8 +70,8 @@ def labelled_rows(data: pl.DataFrame, target: str) -> pl.DataFrame:
 def sample_rows(frame: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
     """``n`` rows of ``frame`` drawn at random without replacement (``frame`` itself when it
     has no more), kept in their order: gathered in increasing position, which reads each
-    column front to back (Polars' ``sample`` gathers in random order, three times slower on
-    text columns).
+    column front to back (Polars' ``sample`` gathers in random order: three to five times
+    slower on flights).
 
     >>> frame = pl.DataFrame({"x": range(10)})
     >>> rows = sample_rows(frame, 4, seed=0)["x"].to_list()

@@ -28,10 +28,8 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 50_000_000  # 400 MB of hashes; a larger table is scanned per chunk
 _TABLES = 4  # tables held at once (least recently used dropped)
-
-
-_BUCKETS = 64  # by a hash's top 6 bits; each bucket's sorted runs merge on their own
-_SHIFT = 58
+_BUCKETS = 64  # by a hash's top bits; each bucket's sorted runs merge on their own
+_SHIFT = 64 - (_BUCKETS.bit_length() - 1)  # a key >> _SHIFT is its bucket
 
 
 @dataclass(slots=True)
@@ -71,14 +69,16 @@ class _Held:
     def found(self, hashes: np.ndarray) -> np.ndarray:
         import numpy as np
 
-        order = np.argsort(_keys(hashes))
-        keys, bounds = _split(_keys(hashes)[order])
+        asked = _keys(hashes)
+        order = np.argsort(asked)
+        keys, bounds = _split(asked[order])
         hit = np.zeros(len(keys), dtype=bool)
         for bucket, lo, hi in zip(self.buckets, bounds[:-1], bounds[1:], strict=True):
-            asked = keys[lo:hi]
-            for run in bucket if hi > lo else ():
-                at = np.minimum(np.searchsorted(run, asked), len(run) - 1)
-                hit[lo:hi] |= run[at] == asked
+            if hi == lo:
+                continue
+            for run in bucket:
+                at = np.minimum(np.searchsorted(run, keys[lo:hi]), len(run) - 1)
+                hit[lo:hi] |= run[at] == keys[lo:hi]
         out = np.empty(len(keys), dtype=bool)
         out[order] = hit
         return out
