@@ -1,4 +1,4 @@
-"""The row hashes of a clean table, held in memory from one chunk of an ingest to the next.
+"""The row hashes of a clean table, held from one chunk of an ingest to the next.
 
 Finding the duplicates of earlier ingests looks up each chunk's row hashes in the clean table.
 Scanning the table's hash column for every chunk costs the table's size per chunk: quadratic
@@ -6,10 +6,13 @@ in the rows of a long ingest. Instead the hashes of the table at the version a c
 against are read once, kept as a few sorted arrays per bucket of hashes (8 bytes a row), and
 extended with the hashes each append commits, so a chunk costs its own size (binary search).
 
+Up to ``MEMORY_KEYS`` hashes are held in memory; beyond, the sorted arrays go to files in a
+temporary folder, mapped for lookups and released after each, so a table of any size costs
+the process a bounded amount of memory (and the disk 8 bytes a row, freed with the index).
+
 What is held is tied to one table version, named by the version and its commit (the ingest id
 it carries, or its time): a lookup at any other version, or after a commit that did not go
 through ``remember`` (a merge by key, an optimize, another process), reads the table again.
-Tables above ``MAX_ROWS`` rows are scanned per chunk as before (memory stays bounded).
 """
 
 from __future__ import annotations
@@ -18,18 +21,22 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import mmap
+
     import numpy as np
     import polars as pl
 
     from loopml.lake import Lake
 
-MAX_ROWS = 50_000_000  # 400 MB of hashes; a larger table is scanned per chunk
+MEMORY_KEYS = 4_000_000  # 32 MB of hashes in memory per table; more are spilled to disk
 _TABLES = 4  # tables held at once (least recently used dropped)
 _BUCKETS = 64  # by a hash's top bits; each bucket's sorted runs merge on their own
 _SHIFT = 64 - (_BUCKETS.bit_length() - 1)  # a key >> _SHIFT is its bucket
+_READ_ROWS = 1_000_000  # hashes read from the table at a time when it is first held
 
 
 @dataclass(slots=True)
@@ -37,19 +44,23 @@ class _Held:
     """Hashes as unsigned keys in 64 buckets by their top bits, each bucket a few sorted
     runs: merging runs rewrites one bucket, about 1/64 of what is held, so holding n hashes
     costs 8n bytes and a little more while a merge runs (one sorted array would need its
-    whole size twice over for each merge)."""
+    whole size twice over for each merge). Past ``MEMORY_KEYS`` the runs of each bucket are
+    merged into one and written to ``disk``."""
 
     identity: tuple[int, Any]  # (version, the commit's ingest id or time)
     buckets: list[list[np.ndarray]] = field(
         default_factory=lambda: [[] for _ in range(_BUCKETS)])  # each run sorted, largest first
+    disk: _Spilled | None = None
+    in_memory: int = 0
 
     @property
     def rows(self) -> int:
-        return sum(len(run) for bucket in self.buckets for run in bucket)
+        return self.in_memory + (self.disk.rows if self.disk is not None else 0)
 
     def runs(self) -> int:
-        """The most sorted runs of any bucket."""
-        return max(len(bucket) for bucket in self.buckets)
+        """The most sorted runs of any bucket, in memory and on disk."""
+        return max(len(bucket) + (len(self.disk.buckets[b]) if self.disk is not None else 0)
+                   for b, bucket in enumerate(self.buckets))
 
     def add(self, hashes: np.ndarray) -> None:
         """Keep ``hashes`` too: in each bucket, runs merge while the newest is at least half
@@ -59,12 +70,26 @@ class _Held:
 
         keys, bounds = _split(np.sort(_keys(hashes)))
         for bucket, lo, hi in zip(self.buckets, bounds[:-1], bounds[1:], strict=True):
-            if hi == lo:
-                continue
-            bucket.append(keys[lo:hi].copy())  # a copy: a view would hold the whole chunk
-            while len(bucket) > 1 and 2 * len(bucket[-1]) >= len(bucket[-2]):
-                last = bucket.pop()
-                bucket[-1] = np.sort(np.concatenate([bucket[-1], last]), kind="stable")
+            if hi > lo:
+                bucket.append(keys[lo:hi].copy())  # a copy: a view would hold the whole chunk
+                _merge_tail(bucket, len, lambda a, b: np.sort(np.concatenate([a, b]),
+                                                              kind="stable"))
+        self.in_memory += len(keys)
+        if self.in_memory > MEMORY_KEYS:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Each bucket's runs, merged into one, to disk (after an OSError, the disk full,
+        what is held is incomplete: callers drop it)."""
+        import numpy as np
+
+        disk = self.disk if self.disk is not None else _Spilled()
+        for b, bucket in enumerate(self.buckets):
+            if bucket:
+                disk.add(b, bucket[0] if len(bucket) == 1
+                         else np.sort(np.concatenate(bucket), kind="stable"))
+                bucket.clear()
+        self.disk, self.in_memory = disk, 0
 
     def found(self, hashes: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -73,15 +98,110 @@ class _Held:
         order = np.argsort(asked)
         keys, bounds = _split(asked[order])
         hit = np.zeros(len(keys), dtype=bool)
-        for bucket, lo, hi in zip(self.buckets, bounds[:-1], bounds[1:], strict=True):
+        for b, (bucket, lo, hi) in enumerate(zip(self.buckets, bounds[:-1], bounds[1:],
+                                                 strict=True)):
             if hi == lo:
                 continue
             for run in bucket:
-                at = np.minimum(np.searchsorted(run, keys[lo:hi]), len(run) - 1)
-                hit[lo:hi] |= run[at] == keys[lo:hi]
+                hit[lo:hi] |= _holds(run, keys[lo:hi])
+            if self.disk is not None:
+                hit[lo:hi] |= self.disk.found(b, keys[lo:hi])
         out = np.empty(len(keys), dtype=bool)
         out[order] = hit
         return out
+
+
+class _Spilled:
+    """Sorted runs of hashes in files of a temporary folder, per bucket, mapped read-only.
+    A lookup releases the pages it touched, so they stay in the page cache (the kernel's to
+    drop) rather than in the process. The folder is removed with the object, or at exit."""
+
+    def __init__(self) -> None:
+        import tempfile
+        import weakref
+
+        self.folder = Path(tempfile.mkdtemp(prefix="loopml-hashes-"))
+        self.buckets: list[list[_Mapped]] = [[] for _ in range(_BUCKETS)]
+        self.rows = 0
+        self._written = 0
+        weakref.finalize(self, _remove, self.folder)
+
+    def add(self, bucket: int, keys: np.ndarray) -> None:
+        import numpy as np
+
+        def merge(a: _Mapped, b: _Mapped) -> _Mapped:  # one bucket's two runs in memory
+            merged = np.sort(np.concatenate([a.keys, b.keys]), kind="stable")
+            a.remove()
+            b.remove()
+            return self._write(merged)
+
+        runs = self.buckets[bucket]
+        runs.append(self._write(keys))
+        _merge_tail(runs, lambda run: len(run.keys), merge)
+        self.rows += len(keys)
+
+    def found(self, bucket: int, keys: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        hit = np.zeros(len(keys), dtype=bool)
+        for run in self.buckets[bucket]:
+            hit |= _holds(run.keys, keys)
+            run.release()
+        return hit
+
+    def _write(self, keys: np.ndarray) -> _Mapped:
+        self._written += 1
+        path = self.folder / f"{self._written}.u64"
+        keys.tofile(path)
+        return _Mapped.open(path)
+
+
+@dataclass(slots=True)
+class _Mapped:
+    path: Path
+    map: mmap.mmap
+    keys: np.ndarray  # a view of the mapping
+
+    @classmethod
+    def open(cls, path: Path) -> _Mapped:
+        import mmap
+
+        import numpy as np
+
+        with path.open("rb") as fh:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return cls(path=path, map=mapped, keys=np.frombuffer(mapped, dtype=np.uint64))
+
+    def release(self) -> None:
+        """Drop the pages a lookup touched from the process (they are read again on need)."""
+        import mmap
+
+        self.map.madvise(mmap.MADV_DONTNEED)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)  # the mapping lives until its last view is gone
+
+
+def _merge_tail(runs: list[Any], size: Callable[[Any], int],
+                merge: Callable[[Any, Any], Any]) -> None:
+    """Merge the newest run into the one before while it is at least half that one's size."""
+    while len(runs) > 1 and 2 * size(runs[-1]) >= size(runs[-2]):
+        last = runs.pop()
+        runs[-1] = merge(runs[-1], last)
+
+
+def _holds(run: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which of sorted ``keys`` the sorted, non-empty ``run`` holds."""
+    import numpy as np
+
+    at = np.minimum(np.searchsorted(run, keys), len(run) - 1)
+    return run[at] == keys
+
+
+def _remove(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _keys(hashes: np.ndarray) -> np.ndarray:
@@ -127,12 +247,14 @@ def lookup(lake: Lake, table: str, version: int, scan: pl.LazyFrame
         else:
             held = None
     if held is None:
-        rows = scan.select(pl.len()).collect().item()
-        if rows > MAX_ROWS:
-            return by_scan
-        column = scan.select(ROW_HASH).collect(engine="streaming")[ROW_HASH]
         held = _Held(identity=identity)
-        held.add(column.drop_nulls().to_numpy())
+        batches = scan.select(pl.col(ROW_HASH).drop_nulls()).collect_batches(
+            chunk_size=_READ_ROWS, maintain_order=False)
+        try:
+            for batch in batches:
+                held.add(batch[ROW_HASH].to_numpy())
+        except OSError:  # no room to spill: scan per chunk instead
+            return by_scan
         _keep(key, held)
 
     def from_memory(hashes: pl.Series) -> pl.Series:
@@ -150,18 +272,17 @@ def remember(lake: Lake, table: str, *, before: int | None, after: int, ingest_i
     key = lake.path(table)
     values = hashes.drop_nulls().to_numpy()
     with _lock:
-        held = _held.get(key)
+        held = _held.pop(key, None)
         if before is None and after == 0:
             held = _Held(identity=(after, ingest_id))
+        elif held is None or held.identity[0] != before or after != before + 1:
+            return
+        try:
             held.add(values)
-            _held[key] = held
-        elif (held is not None and held.identity[0] == before and after == before + 1
-              and held.rows + len(values) <= MAX_ROWS):
-            held.add(values)
-            held.identity = (after, ingest_id)
-            _held.move_to_end(key)
-        else:
-            _held.pop(key, None)
+        except OSError:  # no room to spill: the next lookup scans
+            return
+        held.identity = (after, ingest_id)
+        _held[key] = held
         while len(_held) > _TABLES:
             _held.popitem(last=False)
 

@@ -94,3 +94,60 @@ def test_holding_hashes_costs_about_their_own_bytes() -> None:
     assert peak < size * 1.4  # the held hashes, a chunk being added and one bucket merging
     asked = np.concatenate([batches[3][:1000], rng.integers(0, 2**64, 1000, dtype=np.uint64)])
     assert held.found(asked)[:1000].all() and held.found(asked)[1000:].sum() == 0
+
+
+def _mapped_resident_kb(folder: Path) -> int:
+    """The resident kilobytes of this process's mappings of files in ``folder``."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1].isalnum() and "-" in line.split(" ", 1)[0]:  # a mapping's first line
+            inside = line.rstrip().endswith(".u64") and str(folder) in line
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_hashes_beyond_the_memory_budget_go_to_disk_and_are_not_kept_resident(
+        monkeypatch) -> None:
+    """Past ``MEMORY_KEYS`` the held hashes are files: what stays in memory is bounded, a
+    lookup over them leaves none of their pages in the process, the answers are the same,
+    and the files go with the index."""
+    import gc
+
+    monkeypatch.setattr(_seen, "MEMORY_KEYS", 100_000)
+    rng = np.random.default_rng(2)
+    batches = [rng.integers(0, 2**64, 150_000, dtype=np.uint64) for _ in range(12)]
+    held = _seen._Held(identity=(0, "x"))
+    for batch in batches:
+        held.add(batch)
+    assert held.rows == 1_800_000 and held.in_memory <= 100_000
+    assert held.disk is not None and 1 < held.runs() <= 6
+    folder = held.disk.folder
+    files = list(folder.glob("*.u64"))
+    assert sum(f.stat().st_size for f in files) == 8 * (held.rows - held.in_memory)
+    asked = np.concatenate([batches[0][:5000], batches[11][-5000:],
+                            rng.integers(0, 2**64, 5000, dtype=np.uint64)])
+    hit = held.found(asked)
+    assert hit[:10_000].all() and hit[10_000:].sum() == 0
+    assert _mapped_resident_kb(folder) == 0  # 14 MB of hashes searched, none kept resident
+    del held
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_a_table_read_into_the_index_spills_as_it_goes(tmp_path: Path, monkeypatch) -> None:
+    """A table first held at a lookup is read in batches, spilling past the budget, and
+    answers as a scan does."""
+    monkeypatch.setattr(_seen, "MEMORY_KEYS", 1_000)
+    monkeypatch.setattr(_seen, "_READ_ROWS", 700)
+    lake = Lake(tmp_path / "lake")
+    rng = np.random.default_rng(3)
+    held: list[int] = []
+    for i in range(4):  # not remembered: the lookup reads the table
+        batch = rng.integers(-(2**62), 2**62, 1500).tolist()
+        _append(lake, batch, f"i{i}")
+        held += batch
+    asked = held[::5] + rng.integers(-(2**62), 2**62, 300).tolist()
+    assert _found(lake, asked) == sorted(held[::5])
+    index = _seen._held[lake.path(TABLE)]
+    assert index.rows == len(held) and index.disk is not None and index.in_memory <= 1_000
