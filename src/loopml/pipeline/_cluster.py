@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from loopml.core.cluster import wait_done
 from loopml.core.errors import ClusterError, ConfigError, first_line
 
 if TYPE_CHECKING:
@@ -100,8 +101,10 @@ def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T]
     try: the scheduler runs it again on another worker, up to
     ``distributed.scheduler.allowed-failures`` times (3 by default), and the stage gets the
     same results. A part whose every try killed its worker ends the stage with a
-    ``ClusterError`` naming the part and the last worker; the results of the other parts are
-    dropped, and as the stages write only once every part is done, nothing is written.
+    ``ClusterError`` naming the part and the last worker, and so does a cluster left without
+    any worker for ``core.cluster.NO_WORKERS_S`` seconds (its scheduler would keep the parts
+    waiting forever); the results of the other parts are dropped, and as the stages write only
+    once every part is done, nothing is written.
 
     >>> import tempfile, polars as pl
     >>> from loopml.lake import Lake
@@ -125,6 +128,7 @@ def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T]
         futures.extend(client.map(_on_worker, list(parts), lake_uri=lake.uri,
                                   storage_options=lake.storage_options, fn=fn, args=shared,
                                   pure=False, key=list(keys)))
+        wait_done(client, futures, what=_what(parts))
         return list(client.gather(futures))
     raise AssertionError("unreachable")  # _failures raises
 
@@ -132,12 +136,15 @@ def map_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T]
 @contextmanager
 def _failures(client: Any, parts: Sequence[TablePart], keys: dict[str, TablePart],
               futures: Any) -> Iterator[None]:
-    """A part that killed a worker at every try, or a lost scheduler, as a ``ClusterError``
-    (the other parts' ``futures`` cancelled)."""
+    """A part that killed a worker at every try, a cluster left without workers, or a lost
+    scheduler, as a ``ClusterError`` (the other parts' ``futures`` cancelled)."""
     from distributed import KilledWorker
 
     try:
         yield
+    except ClusterError:  # no worker left
+        client.cancel(list(futures))
+        raise
     except KilledWorker as exc:
         client.cancel(list(futures))
         part = keys.get(str(exc.task))
@@ -156,6 +163,10 @@ def _failures(client: Any, parts: Sequence[TablePart], keys: dict[str, TablePart
             f"Lost the Dask cluster while working on {parts[0].table}: {first_line(exc)}",
             hint="Nothing was written; run the command again once the scheduler is back.",
         ) from exc
+
+
+def _what(parts: Sequence[TablePart]) -> str:
+    return f"{len(parts)} parts of {parts[0].table}@v{parts[0].version}"
 
 
 class _Box:
@@ -214,6 +225,7 @@ def iter_parts(client: Any, lake: Lake, parts: Sequence[TablePart], fn: PartFn[T
             submit()
         while queue:
             future = queue.popleft()
+            wait_done(client, [future], what=_what(parts))
             result = future.result()
             future.release()
             submit()

@@ -185,9 +185,11 @@ class ClusterSearch:
         from distributed import KilledWorker
         from distributed.client import FutureCancelledError
 
+        from loopml.core.cluster import wait_done
         from loopml.core.errors import ClusterError, first_line
 
         try:
+            wait_done(self.client, futures, what="the model search")
             return list(self.client.gather(futures))
         except (KilledWorker, FutureCancelledError, OSError, TimeoutError) as exc:
             raise ClusterError(
