@@ -216,9 +216,9 @@ def make_project(folder: Path, rows: int, *, catalog_url: str | None, budget: in
 
 
 def one_size(work: Path, rows: int, *, budget: int, done: Any = None,
-             ensemble: bool = True) -> dict:
-    """The five stages on ``rows`` rows; ``done(partial)`` after each, so that a run stopped
-    part-way keeps what it measured."""
+             ensemble: bool = True, stages: tuple[str, ...] = STAGES) -> dict:
+    """The five stages on ``rows`` rows (up to the last of ``stages``, measuring those);
+    ``done(partial)`` after each, so that a run stopped part-way keeps what it measured."""
     print(f"{rows:,} rows", flush=True)
     folder = work / f"rows-{rows}"
     started = time.perf_counter()
@@ -226,25 +226,28 @@ def one_size(work: Path, rows: int, *, budget: int, done: Any = None,
     generated = round(time.perf_counter() - started)
     log = folder / "stages.log"
     out: list[dict] = []
+    commands = {"ingest": ["ingest"], "validate": ["validate"], "profile": ["profile"],
+                "run": ["run", "--time-budget", str(budget)],
+                "predict": ["predict", "--table", "clean/data", "-o", "scored.parquet"]}
+    last = max(STAGES.index(name) for name in stages)
 
     def measured(result: dict) -> None:
-        out.append(result)
+        out.append({**result, "date": time.strftime("%Y-%m-%d")})
         if done is not None:
             done({"rows": rows, "stages": out, "complete": False, "data_seconds": generated,
                   "ensemble": ensemble})
 
     try:
-        measured(stage("ingest", ["ingest"], folder, rows, log=log))
-        measured(stage("validate", ["validate"], folder, rows, log=log))
-        measured(stage("profile", ["profile"], folder, rows, log=log))
-        measured(stage("run", ["run", "--time-budget", str(budget)], folder, rows, log=log))
-        measured(stage("predict", ["predict", "--table", "clean/data", "-o",
-                                   "scored.parquet"], folder, rows, log=log))
+        for name in STAGES[:last + 1]:
+            if name in stages:
+                measured(stage(name, commands[name], folder, rows, log=log))
+            else:  # needed by a later stage, not measured
+                stage(name, commands[name], folder, rows, log=log)
     finally:
-        details = {**_details(folder), "model": chosen_model(log)}
+        details = {**_details(folder), "model": chosen_model(log)} if "run" in stages else {}
         shutil.copy(log, work / f"stages-{rows}.log")
         shutil.rmtree(folder, ignore_errors=True)
-    return {"rows": rows, "stages": out, "complete": len(out) == len(STAGES),
+    return {"rows": rows, "stages": out, "complete": len(out) == len(stages),
             "data_seconds": generated, "ensemble": ensemble, **details}
 
 
@@ -371,7 +374,10 @@ def write_results(results: dict) -> None:
     another process), then the table and the plot of all."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     held = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sizes": {}}
-    held["sizes"].update(results["sizes"])
+    for size, run in results["sizes"].items():
+        if run.get("only") and size in held["sizes"]:  # some stages re-measured
+            run = _merged(held["sizes"][size], run)
+        held["sizes"][size] = {k: v for k, v in run.items() if k != "only"}
     results = {**held, **{k: v for k, v in results.items() if k != "sizes"},
                "sizes": held["sizes"]}
     if results.get("cluster") is None:
@@ -381,6 +387,13 @@ def write_results(results: dict) -> None:
     os.replace(tmp, RESULTS)
     TABLE.write_text(markdown(results))
     plot(results)
+
+
+def _merged(before: dict, run: dict) -> dict:
+    """``before`` with the stages of ``run`` in place of its own of those names."""
+    new = {s["stage"]: s for s in run["stages"]}
+    return {**before, "stages": [new.pop(s["stage"], s) for s in before["stages"]]
+            + list(new.values())}
 
 
 def markdown(results: dict) -> str:
@@ -493,6 +506,9 @@ def main() -> None:
                         help="training.ensemble: false (a single model scores 50 M rows in "
                         "minutes, where a fold-bagged ensemble took over an hour)")
     parser.add_argument("--budget", type=int, default=60, help="seconds of model search")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                        help="measure these stages only (the ones before them run unmeasured); "
+                        "the other stages of a size already in the results are kept")
     parser.add_argument("--results", type=Path, default=None,
                         help="folder for scale.json/.md/.png (default: bench/results)")
     parser.add_argument("--work", type=Path, default=None,
@@ -531,12 +547,15 @@ def main() -> None:
             write_results(results)
         for rows in args.rows if args.rows is not None else (
                 [] if args.cluster else [1_000_000, 10_000_000]):
+            only = set(args.stages) != set(STAGES)
+
             def partial(run: dict, rows: int = rows) -> None:
-                results["sizes"][str(rows)] = run
+                results["sizes"][str(rows)] = {**run, "only": only}
                 write_results(results)
 
-            results["sizes"][str(rows)] = one_size(work, rows, budget=args.budget, done=partial,
-                                                   ensemble=not args.single_model)
+            run = one_size(work, rows, budget=args.budget, done=partial,
+                           ensemble=not args.single_model, stages=tuple(args.stages))
+            results["sizes"][str(rows)] = {**run, "only": only}
             write_results(results)
     finally:
         logs = Path(tempfile.gettempdir()) / "loopml-scale-logs"
