@@ -151,7 +151,9 @@ def contract_check(bundle: ModelBundle) -> Any:
 def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:
     """Every window of the served prediction log (with the ground truth that came back)
     checked and recorded in ``monitoring/<model>``; returns the drift of the model version's
-    newest window and the monitoring report (windows over time with the loop's events)."""
+    newest window and the monitoring report (windows over time with the loop's events).
+    Without ``model``, a champion that has served nothing yet (just promoted) gives way to
+    the version that served last."""
     import polars as pl
 
     from loopml.monitor import check_drift
@@ -161,6 +163,14 @@ def monitor(ctx: Context, *, model: str | None) -> tuple[DriftReport, Path]:
     mv, bundle = ctx.load(model)
     served = served_log(ctx, mv.name)
     own = served.filter(pl.col("_model_version") == mv.version) if served.height else served
+    if own.height == 0 and model is None and served.height:
+        # a champion just promoted has served nothing yet: the version that served last
+        last = int(served["_model_version"][-1])
+        logger.warning("%s has served no prediction yet; monitoring %s@%d, the version that "
+                       "served last.", mv.ref, mv.name, last)
+        mv = ctx.catalog.model_version(mv.name, last)
+        bundle = ctx.load_version(mv)
+        own = served.filter(pl.col("_model_version") == mv.version)
     if own.height == 0:
         raise MonitorError(
             f"No predictions have been logged for {mv.ref} yet.",

@@ -106,3 +106,11 @@ def test_models_events_check_and_rollback(cli, penguins_csv: Path,
     assert code == 0 and "v1 is champion again" in out
     code, out = cli("events", "--limit", "3")
     assert code == 0 and "rollback" in out
+
+    served = drift["version"]  # the champion when the file was scored
+    assert cli("promote", project, str(3 - served))[0] == 0  # a champion that served nothing
+    code, out = cli("monitor", "--json")
+    assert code == 0, out  # the version that served last is monitored instead
+    assert json.loads(out)["version"] == served and json.loads(out)["rows"] == 344
+    code, out = cli("monitor", "--model", f"{project}@{3 - served}")
+    assert code != 0 and "No predictions have been logged" in out  # named: no stand-in
