@@ -106,15 +106,24 @@ def _grow(x: np.ndarray, trees: int, psi: int, limit: int,
 
 def _path_lengths(forest: tuple[np.ndarray, ...], x: np.ndarray, limit: int) -> np.ndarray:
     """Each row's path length averaged over the trees: a tree at a time, every row walks
-    ``limit`` steps down it."""
+    ``limit`` steps down it (in place: a step is a few numpy calls on one row-sized array)."""
     feature, threshold, value = forest
     n = x.shape[0]
     columns = np.ascontiguousarray(x.T).ravel()  # feature f of row i at f * n + i
     rows = np.arange(n)
     total = np.zeros(n)
+    node, at = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    left = np.empty(n, dtype=bool)
     for t in range(feature.shape[0]):
-        f, cut, node = feature[t], threshold[t], np.zeros(n, dtype=np.int64)
+        f, cut = feature[t], threshold[t]
+        node[:] = 0
         for _ in range(limit):
-            node = 2 * node + np.where(columns[f[node] * n + rows] < cut[node], 1, 2)
+            np.take(f, node, out=at)
+            at *= n
+            at += rows
+            np.less(columns[at], cut[node], out=left)
+            node *= 2
+            node += 2
+            node -= left  # 2h + 1 to the left, 2h + 2 to the right
         total += value[t, node]
     return total / feature.shape[0]
