@@ -208,9 +208,12 @@ ALL_LEARNERS = (
 
 class PreferConfig(_Section):
     """Trade a little accuracy for speed: the fastest candidate (or ensemble) whose
-    out-of-fold score is within ``fastest_within`` of the best wins."""
+    out-of-fold score is within ``fastest_within`` of the best wins, fastest ``by`` the time
+    to fit it or the time it takes to predict (what serving and batch scoring pay on every
+    row: an ensemble pays for each of its members)."""
 
     fastest_within: float = Field(ge=0)
+    by: Literal["fit", "predict"] = "fit"
 
 
 class TrainingConfig(_Section):

@@ -30,9 +30,12 @@ if TYPE_CHECKING:
     from loopml.train._parallel import ClusterSearch, SharedSearch
     from loopml.train._search import _Runner
 
-# relative fit cost by learner, for ``prefer`` in deterministic mode (times differ by machine)
+# relative fit and predict costs by learner, for ``prefer`` in deterministic mode (measured
+# times differ by machine and by run)
 STATIC_COST = {"linear": 1, "knn": 2, "hist_gbm": 3, "lightgbm": 3, "xgboost": 4,
                "extra_trees": 5, "random_forest": 6}
+STATIC_PREDICT_COST = {"linear": 1, "lightgbm": 2, "xgboost": 2, "hist_gbm": 2,
+                       "extra_trees": 4, "random_forest": 4, "knn": 8}
 
 
 @dataclass
@@ -66,7 +69,7 @@ def finish(
                      bool(config.ensemble))
     if not isinstance(config.prefer, str):
         chosen, reason = _prefer(chosen, pool, ensemble, config.prefer.fastest_within,
-                                 problem, config.deterministic, reason)
+                                 problem, config.deterministic, reason, by=config.prefer.by)
 
     clock.phase("calibrate")
     calibrator, threshold = None, None
@@ -131,21 +134,34 @@ def _reason(chosen: Choice, single: Choice, ensemble: Choice | None, metric: str
             f"candidates; {why}.")
 
 
-def _cost(choice: Choice, deterministic: bool) -> float:
+def _cost(choice: Choice, deterministic: bool, by: str = "fit") -> float:
+    """Seconds to fit ``choice``, or milliseconds for it to predict 1,000 rows (the sum over
+    an ensemble's members); relative costs by learner in deterministic mode."""
     if deterministic:
-        return float(sum(STATIC_COST.get(t.spec.learner, 5) for t, _ in choice.members))
+        costs = STATIC_PREDICT_COST if by == "predict" else STATIC_COST
+        return float(sum(costs.get(t.spec.learner, 5) for t, _ in choice.members))
+    if by == "predict":  # not measured: never preferred
+        return float(sum(math.inf if _finite(t.predict_ms_per_1000) is None
+                         else t.predict_ms_per_1000 for t, _ in choice.members))
     return float(sum(t.fit_s for t, _ in choice.members))
 
 
 def _prefer(chosen: Choice, pool: list[Trial], ensemble: Choice | None, within: float,
-            problem: Any, deterministic: bool, reason: str) -> tuple[Choice, str]:
+            problem: Any, deterministic: bool, reason: str, *, by: str = "fit"
+            ) -> tuple[Choice, str]:
     options = [Choice([(t, 1.0)], t.score, t.oof, t.name) for t in pool]  # type: ignore[arg-type]
     if ensemble is not None:
         options.append(ensemble)
     near = [c for c in options if abs(c.score - chosen.score) <= within]
-    fastest = min(near, key=lambda c: _cost(c, deterministic))
+    fastest = min(near, key=lambda c: _cost(c, deterministic, by))
     if fastest is chosen:
         return chosen, reason
+    if by == "predict":
+        return fastest, (
+            f"{fastest.name} (predicts 1,000 rows in {_cost(fastest, False, by):.2f} ms, "
+            f"out-of-fold {problem.metric} {fastest.score:.4f}) is the fastest to predict "
+            f"within {within} of the best, {chosen.name} ({chosen.score:.4f}, "
+            f"{_cost(chosen, False, by):.2f} ms).")
     return fastest, (
         f"{fastest.name} (fit {_cost(fastest, False):.2f} s, out-of-fold {problem.metric} "
         f"{fastest.score:.4f}) is the fastest within {within} of the best, {chosen.name} "

@@ -117,6 +117,31 @@ def test_prefer_fastest_within_picks_a_cheaper_near_best_model() -> None:
     assert lb.metric == "rmse" and np.isfinite(r.model.predict(s.test)).all()
 
 
+def test_prefer_fastest_to_predict_weighs_what_scoring_pays() -> None:
+    """``by: predict`` ranks by the cost of predicting, not of fitting: nearest neighbours
+    fit for nothing and predict slowly, a forest the other way round (deterministic mode
+    ranks by each learner's relative costs), and with measured times the winner is the
+    candidate whose measured predict time is the least."""
+    frame = sklearn_frame("diabetes")
+    s = split(frame, target="target", task="regression")
+    chosen = {}
+    for by in ("fit", "predict"):
+        config = TrainingConfig(time_budget_s=10, deterministic=True, max_trials=2,
+                                learners=["knn", "random_forest"], ensemble=False,
+                                prefer=PreferConfig(fastest_within=1e9, by=by))
+        lb = train(s, **inputs(frame, "target"), task="regression", target="target",
+                   config=config).leaderboard
+        chosen[by] = lb.best.learner
+    assert chosen == {"fit": "knn", "predict": "random_forest"}
+
+    r = train(s, **inputs(frame, "target"), task="regression", target="target",
+              config=TrainingConfig(time_budget_s=4, prefer=PreferConfig(fastest_within=1e9,
+                                                                         by="predict")))
+    ok = [c for c in r.leaderboard.candidates if c.status == "ok"
+          and c.predict_ms_per_1000 is not None]
+    assert r.leaderboard.best.predict_ms_per_1000 == min(c.predict_ms_per_1000 for c in ok)
+
+
 def test_grouped_folds_keep_each_group_in_one_fold() -> None:
     """With a group column no group is on both sides of any fold."""
     rng = np.random.default_rng(0)
