@@ -154,7 +154,7 @@ def _prefer(chosen: Choice, pool: list[Trial], ensemble: Choice | None, within: 
         options.append(ensemble)
     near = [c for c in options if abs(c.score - chosen.score) <= within]
     fastest = min(near, key=lambda c: _cost(c, deterministic, by))
-    if fastest is chosen:
+    if fastest is chosen or fastest.name == chosen.name:  # the best single: another Choice
         return chosen, reason
     if by == "predict":
         return fastest, (

@@ -132,6 +132,8 @@ def test_prefer_fastest_to_predict_weighs_what_scoring_pays() -> None:
         lb = train(s, **inputs(frame, "target"), task="regression", target="target",
                    config=config).leaderboard
         chosen[by] = lb.best.learner
+        top = next(c for c in lb.candidates if c.status == "ok")  # the best by its score
+        assert ("fastest" in lb.reason) == (lb.best.name != top.name), lb.reason
     assert chosen == {"fit": "knn", "predict": "random_forest"}
 
     r = train(s, **inputs(frame, "target"), task="regression", target="target",
