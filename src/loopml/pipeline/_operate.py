@@ -103,7 +103,7 @@ def score_rows(bundle: ModelBundle, raw: pl.DataFrame, keys: list[str]
     return out_frame, scored, checked.quarantined.height
 
 
-def build_app(ctx: Context, *, model: str | None) -> Any:
+def build_app(ctx: Context, *, model: str | None, metrics_share: Path | None = None) -> Any:
     from loopml.pipeline._feedback import serving_options
     from loopml.serve import PredictionLog, create_app
 
@@ -119,6 +119,7 @@ def build_app(ctx: Context, *, model: str | None) -> Any:
     )
     ctx.catalog.log_event("serve", mv.ref, {"host": serving.host, "port": serving.port})
     return create_app(bundle, model_name=mv.name, version=mv.version, log=log,
+                      metrics_share=metrics_share,
                       **serving_options(ctx, mv.name, model, current=(mv.version, bundle)))
 
 

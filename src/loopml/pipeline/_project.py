@@ -327,11 +327,13 @@ class Project:
                               "tcp://scheduler:8786.") from None
         return replace(ctx, config=ctx.config.model_copy(update={"compute": compute}))
 
-    def app(self, *, model: str | None = None) -> Any:
-        """The FastAPI app serving a model version; predictions are logged to the lake."""
+    def app(self, *, model: str | None = None, metrics_share: Path | None = None) -> Any:
+        """The FastAPI app serving a model version; predictions are logged to the lake.
+        ``metrics_share``: a folder the worker processes of one server share their counters
+        in, so that ``/metrics`` shows the server's totals whichever worker answers."""
         from loopml.pipeline._operate import build_app
 
-        return build_app(self.context, model=model)
+        return build_app(self.context, model=model, metrics_share=metrics_share)
 
     def serve(self, *, model: str | None = None, host: str | None = None,
               port: int | None = None, workers: int | None = None) -> None:
@@ -351,9 +353,16 @@ class Project:
         from loopml.pipeline._workers import worker_environment
 
         self.catalog  # noqa: B018 - a new catalog is made here once, not by every worker
+        import shutil
+        import tempfile
+
+        share = tempfile.mkdtemp(prefix="loopml-metrics-")
         os.environ.update(worker_environment(self.file, model, serving.log_format,
-                                             workers))
-        run_server("loopml.pipeline._workers:app", workers=workers, **where)
+                                             workers, metrics_share=share))
+        try:
+            run_server("loopml.pipeline._workers:app", workers=workers, **where)
+        finally:
+            shutil.rmtree(share, ignore_errors=True)
 
     def deploy_docker(self, out: str | Path | None = None, *, model: str | None = None,
                       image: str | None = None) -> DockerContext:

@@ -40,6 +40,8 @@ from loopml.serve._request import RecordProblems, error_details
 from loopml.serve._served import Follower, Resolve, Served, ShadowScorer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import fastapi
 
     from loopml.core.records import FeedbackResult, ModelBundle
@@ -70,6 +72,7 @@ def create_app(
     lake: "Lake | None" = None,
     on_feedback: "Callable[[FeedbackResult], None] | None" = None,
     lineage: "Callable[[str], dict[str, Any]] | None" = None,
+    metrics_share: "Path | None" = None,
 ) -> "fastapi.FastAPI":
     """A FastAPI app that scores ``bundle`` and logs every prediction to ``log``.
 
@@ -91,8 +94,9 @@ def create_app(
     scoring that takes over ``timeout_s`` seconds a 503 (those predictions are not logged:
     every logged prediction was answered). ``lineage(request_id)`` answers ``GET
     /lineage/{request_id}`` (behind the token). ``GET /metrics`` counts requests, errors, latency,
-    rows scored and the log's state; ``GET /ready`` is 200 only while a model is loaded and the
-    log can write.
+    rows scored and the log's state (with ``metrics_share``, a folder the workers of one server
+    share, its counters are every worker's: see ``ServerMetrics``); ``GET /ready`` is 200 only
+    while a model is loaded and the log can write.
 
     Example (``bundle`` from ``loopml.core.bundle.load_bundle``)::
 
@@ -113,7 +117,23 @@ def create_app(
     shadows = ShadowScorer(follower, log)
     feedback_lake = lake if lake is not None else (None if log is None else log.lake)
     started = time.monotonic()
-    metrics = ServerMetrics()
+    def counters() -> dict[str, list[tuple[dict[str, str], float]]]:
+        """This worker's counters that the others add to theirs (see ``ServerMetrics``)."""
+        out: dict[str, list[tuple[dict[str, str], float]]] = {
+            "loopml_model_swaps_total": [({}, follower.swaps)]}
+        if log is not None:
+            out |= {
+                "loopml_log_written_rows_total": [({}, log.written_rows)],
+                "loopml_log_dead_lettered_rows_total": [({}, log.dead_letter_rows)],
+                "loopml_log_dead_letter_file_rows_total": [({}, log.dead_letter_file_rows)],
+                "loopml_log_dropped_rows_total": [({}, log.dropped_rows)],
+                "loopml_contract_violations_total": [
+                    ({"column": c, "rule": r, "severity": sev}, n)
+                    for (c, r, sev), n in sorted(log.contract_violations.items())],
+            }
+        return out
+
+    metrics = ServerMetrics(share=metrics_share, counters=counters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:

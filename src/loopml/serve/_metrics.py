@@ -13,28 +13,50 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+PUBLISH_S = 0.5  # a worker shares its counters at most this often
 ENDPOINTS = ("/predict", "/feedback", "/reload", "/health", "/ready", "/metrics", "/docs",
              "/openapi.json")
 access_log = logging.getLogger("loopml.serve.access")
 
 
 class ServerMetrics:
-    """Counters and latency histograms by endpoint, safe to update from any thread."""
+    """Counters and latency histograms by endpoint, safe to update from any thread.
 
-    def __init__(self) -> None:
+    With ``share`` (a folder every worker of ``loopml serve --workers N`` is given), each
+    worker writes its counters there (``<pid>.json``, at most every ``PUBLISH_S`` and at
+    exit) and ``render`` adds the other workers' to its own, so whichever worker answers a
+    scrape shows the server's totals (the others' as of their last write). ``counters``
+    gives further counters of this worker to share alike (name -> [(labels, value)])."""
+
+    def __init__(self, share: Path | None = None,
+                 counters: Callable[[], dict[str, list[tuple[dict[str, str], float]]]] | None
+                 = None) -> None:
         self._lock = threading.Lock()
         self.requests: dict[tuple[str, int], int] = {}
         self.buckets: dict[str, list[int]] = {}
         self.sums: dict[str, float] = {}
         self.rows_scored = 0
         self.timeouts = 0
+        self._changes = 0  # updates so far, for the publisher to see there is news
+        self._counters = counters or dict
+        self._share = share
+        self._own = None if share is None else share / f"{os.getpid()}.json"
+        if share is not None:
+            import atexit
+
+            stop = threading.Event()
+            threading.Thread(target=self._publishing, args=(stop,), daemon=True,
+                             name="loopml-metrics").start()
+            atexit.register(lambda: (stop.set(), self.publish()))
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -43,41 +65,111 @@ class ServerMetrics:
             counts = self.buckets.setdefault(endpoint, [0] * (len(BUCKETS) + 1))
             counts[bisect.bisect_left(BUCKETS, seconds)] += 1
             self.sums[endpoint] = self.sums.get(endpoint, 0.0) + seconds
+            self._changes += 1
 
     def scored(self, rows: int) -> None:
         with self._lock:
             self.rows_scored += rows
+            self._changes += 1
 
     def timed_out(self) -> None:
         with self._lock:
             self.timeouts += 1
+            self._changes += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """This worker's counters, as plain JSON."""
+        with self._lock:
+            out = {"requests": [[e, s, n] for (e, s), n in self.requests.items()],
+                   "buckets": {e: list(c) for e, c in self.buckets.items()},
+                   "sums": dict(self.sums), "rows_scored": self.rows_scored,
+                   "timeouts": self.timeouts}
+        out["counters"] = {name: [[labels, v] for labels, v in series]
+                           for name, series in self._counters().items()}
+        return out
+
+    def publish(self) -> None:
+        """Write this worker's counters to the shared folder (atomically)."""
+        if self._own is None:
+            return
+        tmp = self._own.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self.snapshot()))
+            os.replace(tmp, self._own)
+        except OSError as exc:  # the folder went away (the server is stopping)
+            access_log.debug("metrics not shared: %s", exc)
+
+    def _publishing(self, stop: threading.Event) -> None:
+        last = None
+        while not stop.wait(PUBLISH_S):
+            now = (self._changes, json.dumps(self._counters(), sort_keys=True, default=str))
+            if now != last:
+                self.publish()
+                last = now
+
+    def _merged(self) -> dict[str, Any]:
+        """This worker's counters plus the last ones the other workers shared."""
+        mine = self.snapshot()
+        if self._share is None:
+            return mine
+        requests = {(e, s): n for e, s, n in mine["requests"]}
+        counters = {name: {json.dumps(labels, sort_keys=True): v for labels, v in series}
+                    for name, series in mine["counters"].items()}
+        for path in sorted(self._share.glob("*.json")):
+            if path == self._own:
+                continue
+            try:
+                other = json.loads(path.read_text())
+            except (OSError, ValueError):  # being replaced, or gone
+                continue
+            for e, s, n in other["requests"]:
+                requests[(e, s)] = requests.get((e, s), 0) + n
+            for e, counts in other["buckets"].items():
+                mine["buckets"][e] = [a + b for a, b in zip(
+                    mine["buckets"].get(e, [0] * len(counts)), counts, strict=True)]
+            for e, total in other["sums"].items():
+                mine["sums"][e] = mine["sums"].get(e, 0.0) + total
+            mine["rows_scored"] += other["rows_scored"]
+            mine["timeouts"] += other["timeouts"]
+            for name, series in other["counters"].items():
+                found = counters.setdefault(name, {})
+                for labels, v in series:
+                    key = json.dumps(labels, sort_keys=True)
+                    found[key] = found.get(key, 0) + v
+        mine["requests"] = [[e, s, n] for (e, s), n in requests.items()]
+        mine["counters"] = {name: [[json.loads(k), v] for k, v in series.items()]
+                            for name, series in counters.items()}
+        return mine
 
     def render(self, gauges: dict[str, tuple[str, Any, dict[str, str]]]) -> str:
-        """The exposition text: these counters and histograms, then ``gauges`` (name ->
-        (help, value, labels), or (help, [(labels, value), ...], {}) for several series)."""
+        """The exposition text: the counters and histograms (every worker's, when shared),
+        then ``gauges`` (name -> (help, value, labels), or (help, [(labels, value), ...], {})
+        for several series; a name ``counters`` gives is shown with every worker's sum)."""
+        got = self._merged()
         out: list[str] = []
-        with self._lock:
-            out += _head("loopml_requests_total", "counter", "HTTP requests by endpoint and status")
-            for (endpoint, status), n in sorted(self.requests.items()):
-                out.append(f'loopml_requests_total{{endpoint="{endpoint}",status="{status}"}} {n}')
-            out += _head("loopml_request_seconds", "histogram",
-                         "Time from a request's arrival to its response's end")
-            for endpoint, counts in sorted(self.buckets.items()):
-                running = 0
-                for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
-                    running += n
-                    le = "+Inf" if bound == float("inf") else repr(bound)
-                    out.append(f'loopml_request_seconds_bucket{{endpoint="{endpoint}",le="{le}"}} '
-                               f"{running}")
-                out.append(f'loopml_request_seconds_sum{{endpoint="{endpoint}"}} '
-                           f"{self.sums[endpoint]:.6f}")
-                out.append(f'loopml_request_seconds_count{{endpoint="{endpoint}"}} {running}')
-            out += _head("loopml_rows_scored_total", "counter", "Records scored and answered")
-            out.append(f"loopml_rows_scored_total {self.rows_scored}")
-            out += _head("loopml_request_timeouts_total", "counter",
-                         "Requests answered 503 because scoring overran serving.timeout_s")
-            out.append(f"loopml_request_timeouts_total {self.timeouts}")
+        out += _head("loopml_requests_total", "counter", "HTTP requests by endpoint and status")
+        for endpoint, status, n in sorted(got["requests"]):
+            out.append(f'loopml_requests_total{{endpoint="{endpoint}",status="{status}"}} {n}')
+        out += _head("loopml_request_seconds", "histogram",
+                     "Time from a request's arrival to its response's end")
+        for endpoint, counts in sorted(got["buckets"].items()):
+            running = 0
+            for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
+                running += n
+                le = "+Inf" if bound == float("inf") else repr(bound)
+                out.append(f'loopml_request_seconds_bucket{{endpoint="{endpoint}",le="{le}"}} '
+                           f"{running}")
+            out.append(f'loopml_request_seconds_sum{{endpoint="{endpoint}"}} '
+                       f"{got['sums'][endpoint]:.6f}")
+            out.append(f'loopml_request_seconds_count{{endpoint="{endpoint}"}} {running}')
+        out += _head("loopml_rows_scored_total", "counter", "Records scored and answered")
+        out.append(f"loopml_rows_scored_total {got['rows_scored']}")
+        out += _head("loopml_request_timeouts_total", "counter",
+                     "Requests answered 503 because scoring overran serving.timeout_s")
+        out.append(f"loopml_request_timeouts_total {got['timeouts']}")
         for name, (help_, value, labels) in gauges.items():
+            if name in got["counters"]:
+                value, labels = [(tagged, v) for tagged, v in got["counters"][name]], {}
             kind = "counter" if name.endswith("_total") else "gauge"
             out += _head(name, kind, help_)
             for tagged, v in value if isinstance(value, list) else [(labels, value)]:

@@ -33,6 +33,30 @@ def _project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _scraped_totals(url: str, answered: int, scrapes: int = 6) -> None:
+    """Scrape /metrics until ``scrapes`` scrapes in a row, each on a new connection (either
+    worker may answer), show ``answered`` /predict requests answered 200 and as many rows
+    scored (a worker shares its counters every half second); fail after 60 scrapes."""
+    import time
+
+    def totals(text: str) -> tuple[float, float]:
+        found = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                     if line and not line.startswith("#"))
+        return (float(found.get('loopml_requests_total{endpoint="/predict",status="200"}', 0)),
+                float(found["loopml_rows_scored_total"]))
+
+    seen: list[tuple[float, float]] = []
+    for _ in range(60):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            seen.append(totals(client.get("/metrics").text))
+        if seen[-1] != (answered, answered):
+            seen = []  # not yet shared: start counting again
+            time.sleep(0.2)
+        elif len(seen) == scrapes:
+            return
+    raise AssertionError(f"/metrics never showed {answered} requests: {seen}")
+
+
 def test_two_workers_share_the_port_follow_the_alias_and_log_everything(tmp_path: Path):
     folder = _project(tmp_path)
     server, url = start_project_server(folder, tmp_path / "server.log", "--workers", "2", env={
@@ -65,6 +89,8 @@ def test_two_workers_share_the_port_follow_the_alias_and_log_everything(tmp_path
         following = until(lambda a: {p for _, p, _, v in a[-16:] if v == 2} == {
             p for _, p, _, _ in first} and all(v == 2 for *_, v in a[-16:]),
             "both workers follow the promotion")
+        # whichever worker answers a scrape, it counts both workers' requests
+        _scraped_totals(url, len(first) + len(following))
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     finally:
