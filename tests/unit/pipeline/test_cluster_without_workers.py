@@ -30,7 +30,7 @@ def test_a_stage_on_a_cluster_without_workers_fails_clearly(tmp_path: Path,
         lake.append("clean/t", pl.DataFrame({"x": x}))
     parts = lake.parts("clean/t")
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+            Client(cluster, set_as_default=False) as client:  # as loopml connects
         assert sorted(map_parts(client, lake, parts, _height)) == [1, 2]
         cluster.scale(0)
         deadline = time.monotonic() + 30
