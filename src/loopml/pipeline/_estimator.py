@@ -9,6 +9,7 @@ scikit-learn estimator (``clone``, ``cross_val_score`` and ``Pipeline`` work on 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 LEADERBOARD_FILE = "leaderboard.json"
 FIT_FILE = "fit.json"
+FEW_ROWS = 64  # up to this many rows the compiled form scores (its per-call cost is small)
 
 
 class LoopmlEstimator(BaseEstimator):
@@ -82,6 +84,8 @@ class LoopmlEstimator(BaseEstimator):
         self.split_sizes_ = fitted.split_sizes
         self.rows_dropped_ = dropped
         self.fit_seconds_ = fitted.seconds
+        self.compiled_ = fitted.compiled
+        self.serving_form_ = fitted.serving
         self._set_columns(list(fitted.contract.names), array_input=array_input)
         if self._task == "classification":
             self.classes_ = np.asarray(result.model.classes_)
@@ -98,7 +102,22 @@ class LoopmlEstimator(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (classifier) or values (regressor), one per row of ``X``."""
         features = self._features(X)  # checks that the model is fitted first
-        return np.asarray(self.model_.predict(features))
+        model = self._scorer(features.height)
+        if model is self.model_:
+            return np.asarray(model.predict(features))
+        if self._task == "classification":  # the labels as the model gives them
+            return np.asarray(model.predict(features), dtype=self.classes_.dtype)
+        return np.asarray(model.predict(features))
+
+    def _scorer(self, rows: int) -> Any:
+        """The compiled form for a few rows (no per-call overhead), and for many when it
+        scored the test rows faster than the model; else the scikit-learn model."""
+        compiled = getattr(self, "compiled_", None)
+        if compiled is None:
+            return self.model_
+        timed = (getattr(self, "serving_form_", None) or {}).get("batch_ms") or {}
+        slower = timed.get("compiled", 0.0) > timed.get("scikit-learn", math.inf)
+        return self.model_ if rows > FEW_ROWS and slower else compiled
 
     def _features(self, X: Any) -> pl.DataFrame:
         """``X`` as the feature columns, converted to the contract's types."""
@@ -183,6 +202,7 @@ class LoopmlEstimator(BaseEstimator):
             "fit_seconds": self.fit_seconds_, "array_input": not hasattr(self, "feature_names_in_"),
         }
         (folder / FIT_FILE).write_text(json.dumps(fit, indent=1, default=to_native))
+        write_compiled(self, folder)
         return folder
 
 
@@ -191,7 +211,11 @@ class LoopmlClassifier(ClassifierMixin, LoopmlEstimator):
 
     Fitted attributes: ``model_`` (the scikit-learn Pipeline: features, then the model),
     ``classes_``, ``positive_label_``, ``leaderboard_``, ``evaluation_`` (the test split),
-    ``contract_``, ``feature_names_in_``, ``n_features_in_``, ``split_sizes_``.
+    ``contract_``, ``feature_names_in_``, ``n_features_in_``, ``split_sizes_``, and
+    ``compiled_``: the compiled form that ``predict`` and ``predict_proba`` use (as serving
+    does) when it gave the model's answers on the test rows, else None: for a few rows
+    always, for many when it scored the test rows faster than the model; ``serving_form_``
+    says which form and why, with both forms' time on the test rows.
     """
 
     _task = "classification"
@@ -199,7 +223,8 @@ class LoopmlClassifier(ClassifierMixin, LoopmlEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities, one column per class in ``classes_`` order."""
         features = self._features(X)
-        return np.asarray(self.model_.predict_proba(features), dtype=np.float64)
+        model = self._scorer(features.height)
+        return np.asarray(model.predict_proba(features), dtype=np.float64)
 
 
 class LoopmlRegressor(RegressorMixin, LoopmlEstimator):
@@ -249,7 +274,39 @@ def load_estimator(path: str | Path) -> LoopmlEstimator:
         model.leaderboard_ = leaderboard_from_dict(
             json.loads((folder / LEADERBOARD_FILE).read_text())
         )
+    model.compiled_, model.serving_form_ = read_compiled(folder)
     return model
+
+
+def write_compiled(model: LoopmlEstimator, folder: Path) -> None:
+    """The compiled form (when the fit found it equal to the model) and the record of which
+    form predicts, beside the bundle, as a registered version has them."""
+    from loopml.core.bundle import COMPILED_DIR, SERVING_FILE
+
+    record = getattr(model, "serving_form_", None)
+    if record is None:
+        return
+    (folder / SERVING_FILE).write_text(json.dumps(record, indent=1))
+    compiled = getattr(model, "compiled_", None)
+    if compiled is not None:
+        compiled.save(folder / COMPILED_DIR)
+
+
+def read_compiled(folder: Path) -> tuple[Any, dict[str, Any] | None]:
+    """The compiled form saved in ``folder`` and its record; (None, record) when there is
+    none, or it cannot be read (e.g. written by a newer loopml: the model predicts)."""
+    from loopml.core.bundle import COMPILED_DIR, serving_record
+
+    record = serving_record(folder)
+    if record is None or record.get("form") != "compiled":
+        return None, record
+    from loopml.train import CompiledModel
+
+    try:
+        return CompiledModel.load(folder / COMPILED_DIR), record
+    except Exception as exc:  # noqa: BLE001 - any unreadable form: predict with the model
+        return None, {**record, "form": "pickle",
+                      "reason": f"the compiled form could not be read ({type(exc).__name__})"}
 
 
 def leaderboard_from_dict(raw: dict[str, Any]) -> Leaderboard:

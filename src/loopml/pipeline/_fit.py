@@ -281,6 +281,19 @@ class Fitted:
     contract: Contract
     split_sizes: dict[str, int]
     seconds: float
+    compiled: Any = None  # the compiled form, when it agreed with the model on the test rows
+    serving: dict[str, Any] | None = None  # which form predicts and why
+
+
+def _batch_ms(model: Any, rows: pl.DataFrame, task: str) -> float:
+    """Milliseconds ``model`` takes to score ``rows`` (the best of three)."""
+    score = model.predict_proba if task == "classification" else model.predict
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        score(rows)
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 3)
 
 
 def training_config(
@@ -323,10 +336,10 @@ def fit_frame(
     """A project run's model steps on a frame in memory: contract, split, train (the one
     search), evaluate the test split once."""
     from loopml.evaluate import evaluate
-    from loopml.pipeline._run import _positive_label
+    from loopml.pipeline._run import PARITY_ROWS, _positive_label
     from loopml.quality import infer_contract
     from loopml.serve import conform
-    from loopml.train import split, train
+    from loopml.train import checked_compiled, split, train
 
     started = time.monotonic()
     contract = infer_contract(frame, source=SOURCE, target=target)
@@ -346,7 +359,15 @@ def fit_frame(
         result.model, splits.test, task=task, target=target,
         metric=result.leaderboard.metric, positive_label=positive, seed=config.seed,
     )
+    # predictions take the compiled form when it gives the model's answers on the test rows
+    rows = splits.test.select(columns).head(PARITY_ROWS)
+    compiled, serving = checked_compiled(result.model, rows)
+    if compiled is not None:  # which form scores a batch faster (a forest: often the model)
+        serving["batch_ms"] = {form: _batch_ms(model, rows, task)
+                               for form, model in (("compiled", compiled),
+                                                   ("scikit-learn", result.model))}
     return Fitted(
         result=result, evaluation=evaluation, contract=contract.select(columns),
         split_sizes=splits.sizes, seconds=round(time.monotonic() - started, 3),
+        compiled=compiled, serving=serving,
     )

@@ -9,7 +9,12 @@ share) the model-based search runs on the workers and LightGBM / XGBoost final f
 ``lightgbm.dask`` / ``xgboost.dask``.
 """
 
-from loopml.train._fastpath import CompiledModel, compile_model, serving_form
+from loopml.train._fastpath import (
+    CompiledModel,
+    checked_compiled,
+    compile_model,
+    serving_form,
+)
 from loopml.train._final import use_threads
 from loopml.train._learners import LEARNERS
 from loopml.train._parallel import SharedSearch
@@ -17,6 +22,7 @@ from loopml.train._search import train
 from loopml.train._split import split
 
 __all__ = [
-    "LEARNERS", "CompiledModel", "SharedSearch", "compile_model", "serving_form", "split",
+    "LEARNERS", "CompiledModel", "SharedSearch", "checked_compiled", "compile_model",
+    "serving_form", "split",
     "train", "use_threads",
 ]

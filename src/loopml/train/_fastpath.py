@@ -130,26 +130,35 @@ def compile_model(model: Any) -> CompiledModel:
 def serving_form(model: Any, rows: pl.DataFrame, folder: Path) -> dict[str, Any]:
     """Compile ``model``, check it on ``rows`` (held-out rows, feature columns) and, when it
     agrees, save it under ``folder``; returns the record of which form serves and why."""
+    compiled, record = checked_compiled(model, rows)
+    if compiled is not None:
+        compiled.save(folder)
+    return record
+
+
+def checked_compiled(model: Any, rows: pl.DataFrame) -> tuple[CompiledModel | None,
+                                                               dict[str, Any]]:
+    """The compiled form of ``model`` when it agrees with it on ``rows`` within
+    ``TOLERANCE`` (else None), and the record of which form serves and why."""
     started = time.perf_counter()
     try:
         compiled = compile_model(model)
         diff = parity(model, compiled, rows)
     except NotCompilable as exc:
-        return {"form": "pickle", "reason": f"no compiled form: {exc}"}
+        return None, {"form": "pickle", "reason": f"no compiled form: {exc}"}
     except Exception as exc:  # noqa: BLE001 - compiling must never fail a registration
-        return {"form": "pickle",
-                "reason": f"compiling failed: {type(exc).__name__}: {exc}".splitlines()[0]}
+        return None, {"form": "pickle", "reason": (
+            f"compiling failed: {type(exc).__name__}: {exc}".splitlines()[0])}
     finite = bool(np.isfinite(diff))
     record = {"rows_checked": rows.height, "max_abs_diff": diff if finite else None,
               "tolerance": TOLERANCE,
               "compile_seconds": round(time.perf_counter() - started, 3)}
     if not diff <= TOLERANCE:  # NaN or inf (labels differ) fail too
         by = f"by {diff:.3g}" if finite else "in its labels or shape"
-        return {"form": "pickle", **record, "reason": (
+        return None, {"form": "pickle", **record, "reason": (
             f"the compiled form differs from the scikit-learn model {by} on "
             f"{rows.height} held-out rows (tolerance {TOLERANCE:g})")}
-    compiled.save(folder)
-    return {"form": "compiled", **record, "reason": (
+    return compiled, {"form": "compiled", **record, "reason": (
         f"matches the scikit-learn model within {TOLERANCE:g} on {rows.height} held-out rows "
         f"(largest difference {diff:.3g})")}
 

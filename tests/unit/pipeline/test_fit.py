@@ -65,6 +65,33 @@ def test_binary_classifier_from_pandas(cancer, cancer_model) -> None:
     assert "classification" in model.task_reason_ and "auto" in model.task_reason_
 
 
+def test_predictions_take_the_compiled_form_with_the_models_answers(cancer, cancer_model,
+                                                                     tmp_path: Path) -> None:
+    """predict and predict_proba use the compiled form (as serving does: no scikit-learn
+    per-call overhead) when it gave the model's answers on the test rows; they agree with
+    the scikit-learn model on every row, and a saved model loads it back."""
+    X, _ = cancer
+    model = cancer_model
+    assert model.compiled_ is not None, model.serving_form_
+    assert model.serving_form_["form"] == "compiled"
+    assert model.serving_form_["rows_checked"] == model.split_sizes_["test"]
+    features = model._features(X)
+    np.testing.assert_allclose(model.predict_proba(X), model.model_.predict_proba(features),
+                               rtol=0, atol=1e-6)
+    assert model.predict(X).tolist() == np.asarray(model.model_.predict(features)).tolist()
+    assert model.predict(X).dtype == model.classes_.dtype
+    loaded = loopml.load(model.save(tmp_path / "model"))
+    assert loaded.compiled_ is not None and loaded.serving_form_ == model.serving_form_
+    # a batch goes to the form that scored the test rows faster; a few rows, the compiled one
+    import copy
+
+    assert set(model.serving_form_["batch_ms"]) == {"compiled", "scikit-learn"}
+    slow = copy.copy(model)
+    slow.serving_form_ = {**model.serving_form_,
+                          "batch_ms": {"compiled": 2.0, "scikit-learn": 1.0}}
+    assert slow._scorer(1000) is slow.model_ and slow._scorer(1) is slow.compiled_
+
+
 def test_test_split_scored_once_and_held_out(cancer_model) -> None:
     """The evaluation is on the held-out test rows, with the search's metric."""
     model = cancer_model
@@ -96,6 +123,9 @@ def test_regression_of_body_mass_leaves_out_missing_targets(penguins) -> None:
     assert "regression" in model.task_reason_
     pred = model.predict(penguins)
     assert pred.shape == (penguins.height,) and pred.dtype.kind == "f"
+    assert model.serving_form_["form"] == "compiled", model.serving_form_
+    np.testing.assert_allclose(pred, model.model_.predict(model._features(penguins)),
+                               rtol=0, atol=1e-6)
     assert model.evaluation.metric == "rmse"
     assert model.evaluation.score < penguins["body_mass_g"].std()
 
