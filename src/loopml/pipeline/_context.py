@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import ConfigError
 
@@ -100,17 +100,29 @@ def serving_bundle(folder: Path) -> ModelBundle:
     and the bundle says why."""
     from dataclasses import replace
 
-    from loopml.core.bundle import COMPILED_DIR, load_bundle, serving_record
+    from loopml.core.bundle import load_bundle
+
+    compiled, reason = compiled_form(folder)
+    if compiled is not None:
+        return load_bundle(folder, model=compiled)
+    bundle = load_bundle(folder)
+    return bundle if reason is None else replace(bundle, serving_reason=reason)
+
+
+def compiled_form(folder: Path) -> tuple[Any, str | None]:
+    """(the compiled form in a bundle ``folder``, None) when registration (or ``loopml.fit``)
+    kept one; (None, why) when it kept one this loopml cannot read (e.g. written by a newer
+    one: the pickle serves, logged); (None, None) when it kept none."""
+    from loopml.core.bundle import COMPILED_DIR, serving_record
 
     record = serving_record(folder)
     if record is None or record.get("form") != "compiled":
-        return load_bundle(folder)
+        return None, None
     from loopml.train import CompiledModel
 
     try:
-        compiled = CompiledModel.load(Path(folder) / COMPILED_DIR)
-    except Exception as exc:  # noqa: BLE001 - e.g. written by a newer loopml: serve the pickle
+        return CompiledModel.load(Path(folder) / COMPILED_DIR), None
+    except Exception as exc:  # noqa: BLE001 - any unreadable form: the pickle serves
         reason = f"the compiled form could not be read ({type(exc).__name__}: {exc})"
         log.warning("Serving the pickled model from %s: %s", folder, reason)
-        return replace(load_bundle(folder), serving_reason=reason.splitlines()[0])
-    return load_bundle(folder, model=compiled)
+        return None, reason.splitlines()[0]

@@ -102,12 +102,10 @@ class LoopmlEstimator(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (classifier) or values (regressor), one per row of ``X``."""
         features = self._features(X)  # checks that the model is fitted first
-        model = self._scorer(features.height)
-        if model is self.model_:
-            return np.asarray(model.predict(features))
-        if self._task == "classification":  # the labels as the model gives them
-            return np.asarray(model.predict(features), dtype=self.classes_.dtype)
-        return np.asarray(model.predict(features))
+        out = np.asarray(self._scorer(features.height).predict(features))
+        if self._task == "classification":  # the labels in the model's type, whichever form
+            return out.astype(self.classes_.dtype, copy=False)
+        return out
 
     def _scorer(self, rows: int) -> Any:
         """The compiled form for a few rows (no per-call overhead), and for many when it
@@ -293,20 +291,16 @@ def write_compiled(model: LoopmlEstimator, folder: Path) -> None:
 
 
 def read_compiled(folder: Path) -> tuple[Any, dict[str, Any] | None]:
-    """The compiled form saved in ``folder`` and its record; (None, record) when there is
-    none, or it cannot be read (e.g. written by a newer loopml: the model predicts)."""
-    from loopml.core.bundle import COMPILED_DIR, serving_record
+    """The compiled form saved in ``folder`` (None when there is none, or it cannot be read:
+    the model predicts) and the record of which form predicts and why."""
+    from loopml.core.bundle import serving_record
+    from loopml.pipeline._context import compiled_form
 
+    compiled, reason = compiled_form(folder)
     record = serving_record(folder)
-    if record is None or record.get("form") != "compiled":
-        return None, record
-    from loopml.train import CompiledModel
-
-    try:
-        return CompiledModel.load(folder / COMPILED_DIR), record
-    except Exception as exc:  # noqa: BLE001 - any unreadable form: predict with the model
-        return None, {**record, "form": "pickle",
-                      "reason": f"the compiled form could not be read ({type(exc).__name__})"}
+    if record is not None and compiled is None and record.get("form") == "compiled":
+        record = {**record, "form": "pickle", "reason": reason}
+    return compiled, record
 
 
 def leaderboard_from_dict(raw: dict[str, Any]) -> Leaderboard:

@@ -51,7 +51,10 @@ class _Held:
     buckets: list[list[np.ndarray]] = field(
         default_factory=lambda: [[] for _ in range(_BUCKETS)])  # each run sorted, largest first
     disk: _Spilled | None = None
-    in_memory: int = 0
+
+    @property
+    def in_memory(self) -> int:
+        return sum(len(run) for bucket in self.buckets for run in bucket)
 
     @property
     def rows(self) -> int:
@@ -68,13 +71,13 @@ class _Held:
         times (a stable sort of two sorted runs is a merge)."""
         import numpy as np
 
-        keys, bounds = _split(np.sort(_keys(hashes)))
+        keys = np.sort(_keys(hashes))
+        bounds = _bounds(keys)
         for bucket, lo, hi in zip(self.buckets, bounds[:-1], bounds[1:], strict=True):
             if hi > lo:
                 bucket.append(keys[lo:hi].copy())  # a copy: a view would hold the whole chunk
                 _merge_tail(bucket, len, lambda a, b: np.sort(np.concatenate([a, b]),
                                                               kind="stable"))
-        self.in_memory += len(keys)
         if self.in_memory > MEMORY_KEYS:
             self._spill()
 
@@ -89,14 +92,15 @@ class _Held:
                 disk.add(b, bucket[0] if len(bucket) == 1
                          else np.sort(np.concatenate(bucket), kind="stable"))
                 bucket.clear()
-        self.disk, self.in_memory = disk, 0
+        self.disk = disk
 
     def found(self, hashes: np.ndarray) -> np.ndarray:
         import numpy as np
 
         asked = _keys(hashes)
         order = np.argsort(asked)
-        keys, bounds = _split(asked[order])
+        keys = asked[order]
+        bounds = _bounds(keys)
         hit = np.zeros(len(keys), dtype=bool)
         for b, (bucket, lo, hi) in enumerate(zip(self.buckets, bounds[:-1], bounds[1:],
                                                  strict=True)):
@@ -122,7 +126,6 @@ class _Spilled:
 
         self.folder = Path(tempfile.mkdtemp(prefix="loopml-hashes-"))
         self.buckets: list[list[_Mapped]] = [[] for _ in range(_BUCKETS)]
-        self.rows = 0
         self._written = 0
         weakref.finalize(self, _remove, self.folder)
 
@@ -138,7 +141,10 @@ class _Spilled:
         runs = self.buckets[bucket]
         runs.append(self._write(keys))
         _merge_tail(runs, lambda run: len(run.keys), merge)
-        self.rows += len(keys)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(run.keys) for bucket in self.buckets for run in bucket)
 
     def found(self, bucket: int, keys: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -211,13 +217,12 @@ def _keys(hashes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(hashes).view(np.uint64)
 
 
-def _split(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted ``keys`` and where each bucket's keys start (and the last one ends)."""
+def _bounds(keys: np.ndarray) -> np.ndarray:
+    """Where each bucket's keys start in the sorted ``keys`` (and the last one ends)."""
     import numpy as np
 
     edges = np.arange(1, _BUCKETS, dtype=np.uint64) << np.uint64(_SHIFT)
-    inner = np.searchsorted(keys, edges)
-    return keys, np.concatenate(([0], inner, [len(keys)]))
+    return np.concatenate(([0], np.searchsorted(keys, edges), [len(keys)]))
 
 
 _lock = threading.Lock()

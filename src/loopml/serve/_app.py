@@ -117,19 +117,27 @@ def create_app(
     shadows = ShadowScorer(follower, log)
     feedback_lake = lake if lake is not None else (None if log is None else log.lake)
     started = time.monotonic()
-    def counters() -> dict[str, list[tuple[dict[str, str], float]]]:
-        """This worker's counters that the others add to theirs (see ``ServerMetrics``)."""
-        out: dict[str, list[tuple[dict[str, str], float]]] = {
-            "loopml_model_swaps_total": [({}, follower.swaps)]}
+
+    def counters() -> dict[str, tuple[str, list[tuple[dict[str, str], float]]]]:
+        """This worker's counters besides the requests' (name -> help, series): shown as
+        every worker's sum (see ``ServerMetrics``)."""
+        out = {"loopml_model_swaps_total": ("New versions swapped in", [({}, follower.swaps)])}
         if log is not None:
             out |= {
-                "loopml_log_written_rows_total": [({}, log.written_rows)],
-                "loopml_log_dead_lettered_rows_total": [({}, log.dead_letter_rows)],
-                "loopml_log_dead_letter_file_rows_total": [({}, log.dead_letter_file_rows)],
-                "loopml_log_dropped_rows_total": [({}, log.dropped_rows)],
-                "loopml_contract_violations_total": [
-                    ({"column": c, "rule": r, "severity": sev}, n)
-                    for (c, r, sev), n in sorted(log.contract_violations.items())],
+                "loopml_log_written_rows_total": ("Predictions written to the lake",
+                                                  [({}, log.written_rows)]),
+                "loopml_log_dead_lettered_rows_total": (
+                    "Predictions written to the dead-letter table", [({}, log.dead_letter_rows)]),
+                "loopml_log_dead_letter_file_rows_total": (
+                    "Predictions written to the dead-letter file (lake unwritable)",
+                    [({}, log.dead_letter_file_rows)]),
+                "loopml_log_dropped_rows_total": ("Predictions that could not be kept",
+                                                  [({}, log.dropped_rows)]),
+                "loopml_contract_violations_total": (
+                    "Logged records that broke a rule of the contract (validated as they are "
+                    "written)",
+                    [({"column": c, "rule": r, "severity": sev}, n)
+                     for (c, r, sev), n in sorted(log.contract_violations.items())]),
             }
         return out
 
@@ -382,30 +390,14 @@ def create_app(
         gauges: dict[str, tuple[str, float, dict[str, str]]] = {
             "loopml_model_version": ("The model version serving", served.version,
                                      {"model": model_name}),
-            "loopml_model_swaps_total": ("New versions swapped in", follower.swaps, {}),
             "loopml_uptime_seconds": ("Seconds since start", time.monotonic() - started, {}),
         }
         if log is not None:
             gauges |= {
                 "loopml_log_pending_rows": ("Predictions waiting to be written (queue depth)",
                                             log.pending_rows, {}),
-                "loopml_log_written_rows_total": ("Predictions written to the lake",
-                                                  log.written_rows, {}),
-                "loopml_log_dead_lettered_rows_total": ("Predictions written to the "
-                                                        "dead-letter table", log.dead_letter_rows,
-                                                        {}),
-                "loopml_log_dead_letter_file_rows_total": ("Predictions written to the "
-                                                           "dead-letter file (lake unwritable)",
-                                                           log.dead_letter_file_rows, {}),
-                "loopml_log_dropped_rows_total": ("Predictions that could not be kept",
-                                                  log.dropped_rows, {}),
                 "loopml_log_writable": ("1 when the last log write succeeded",
                                         float(log.last_error is None), {}),
-                "loopml_contract_violations_total": (
-                    "Logged records that broke a rule of the contract (validated as they are "
-                    "written)",
-                    [({"column": c, "rule": r, "severity": sev}, n)
-                     for (c, r, sev), n in sorted(log.contract_violations.items())], {}),
             }
         return Response(metrics.render(gauges),
                          media_type="text/plain; version=0.0.4; charset=utf-8")

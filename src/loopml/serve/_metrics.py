@@ -35,11 +35,12 @@ class ServerMetrics:
     worker writes its counters there (``<pid>.json``, at most every ``PUBLISH_S`` and at
     exit) and ``render`` adds the other workers' to its own, so whichever worker answers a
     scrape shows the server's totals (the others' as of their last write). ``counters``
-    gives further counters of this worker to share alike (name -> [(labels, value)])."""
+    gives further counters of this worker, shown and shared alike (name -> (help,
+    [(labels, value)]))."""
 
     def __init__(self, share: Path | None = None,
-                 counters: Callable[[], dict[str, list[tuple[dict[str, str], float]]]] | None
-                 = None) -> None:
+                 counters: Callable[[], dict[str, tuple[str, list[tuple[dict[str, str], float]]]]]
+                 | None = None) -> None:
         self._lock = threading.Lock()
         self.requests: dict[tuple[str, int], int] = {}
         self.buckets: dict[str, list[int]] = {}
@@ -85,7 +86,7 @@ class ServerMetrics:
                    "sums": dict(self.sums), "rows_scored": self.rows_scored,
                    "timeouts": self.timeouts}
         out["counters"] = {name: [[labels, v] for labels, v in series]
-                           for name, series in self._counters().items()}
+                           for name, (_, series) in self._counters().items()}
         return out
 
     def publish(self) -> None:
@@ -143,8 +144,7 @@ class ServerMetrics:
 
     def render(self, gauges: dict[str, tuple[str, Any, dict[str, str]]]) -> str:
         """The exposition text: the counters and histograms (every worker's, when shared),
-        then ``gauges`` (name -> (help, value, labels), or (help, [(labels, value), ...], {})
-        for several series; a name ``counters`` gives is shown with every worker's sum)."""
+        then this worker's ``gauges`` (name -> (help, value, labels))."""
         got = self._merged()
         out: list[str] = []
         out += _head("loopml_requests_total", "counter", "HTTP requests by endpoint and status")
@@ -167,12 +167,13 @@ class ServerMetrics:
         out += _head("loopml_request_timeouts_total", "counter",
                      "Requests answered 503 because scoring overran serving.timeout_s")
         out.append(f"loopml_request_timeouts_total {got['timeouts']}")
-        for name, (help_, value, labels) in gauges.items():
-            if name in got["counters"]:
-                value, labels = [(tagged, v) for tagged, v in got["counters"][name]], {}
-            kind = "counter" if name.endswith("_total") else "gauge"
+        series = [(name, "counter", help_, got["counters"].get(name, []))
+                  for name, (help_, _) in self._counters().items()]
+        series += [(name, "gauge", help_, [(labels, value)])
+                   for name, (help_, value, labels) in gauges.items()]
+        for name, kind, help_, values in series:
             out += _head(name, kind, help_)
-            for tagged, v in value if isinstance(value, list) else [(labels, value)]:
+            for tagged, v in values:
                 tags = ",".join(f'{k}="{_escape(str(x))}"' for k, x in tagged.items())
                 out.append(f"{name}{{{tags}}} {v:g}" if tags else f"{name} {v:g}")
         return "\n".join(out) + "\n"

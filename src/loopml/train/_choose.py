@@ -154,18 +154,19 @@ def _prefer(chosen: Choice, pool: list[Trial], ensemble: Choice | None, within: 
         options.append(ensemble)
     near = [c for c in options if abs(c.score - chosen.score) <= within]
     fastest = min(near, key=lambda c: _cost(c, deterministic, by))
-    if fastest is chosen or fastest.name == chosen.name:  # the best single: another Choice
+    if fastest.name == chosen.name:  # the best itself (the best single: another Choice)
         return chosen, reason
-    if by == "predict":
-        return fastest, (
-            f"{fastest.name} (predicts 1,000 rows in {_cost(fastest, False, by):.2f} ms, "
-            f"out-of-fold {problem.metric} {fastest.score:.4f}) is the fastest to predict "
-            f"within {within} of the best, {chosen.name} ({chosen.score:.4f}, "
-            f"{_cost(chosen, False, by):.2f} ms).")
+
+    def cost(c: Choice) -> str:
+        spent = _cost(c, False, by)
+        return f"predicts 1,000 rows in {spent:.2f} ms" if by == "predict" else (
+            f"fit {spent:.2f} s")
+
+    fastest_at = "fastest to predict" if by == "predict" else "fastest"
     return fastest, (
-        f"{fastest.name} (fit {_cost(fastest, False):.2f} s, out-of-fold {problem.metric} "
-        f"{fastest.score:.4f}) is the fastest within {within} of the best, {chosen.name} "
-        f"({chosen.score:.4f}, fit {_cost(chosen, False):.2f} s).")
+        f"{fastest.name} ({cost(fastest)}, out-of-fold {problem.metric} {fastest.score:.4f}) "
+        f"is the {fastest_at} within {within} of the best, {chosen.name} ({chosen.score:.4f}, "
+        f"{cost(chosen)}).")
 
 
 def _calibrate(oof: np.ndarray, y: np.ndarray, problem: Any,
