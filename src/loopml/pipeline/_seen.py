@@ -118,13 +118,17 @@ class _Held:
 class _Spilled:
     """Sorted runs of hashes in files of a temporary folder, per bucket, mapped read-only.
     A lookup releases the pages it touched, so they stay in the page cache (the kernel's to
-    drop) rather than in the process. The folder is removed with the object, or at exit."""
+    drop) rather than in the process. The folder is removed with the object, or at exit; a
+    folder its process left behind (killed) is removed by the next index made on the machine.
+    """
 
     def __init__(self) -> None:
+        import os
         import tempfile
         import weakref
 
-        self.folder = Path(tempfile.mkdtemp(prefix="loopml-hashes-"))
+        _remove_orphans(Path(tempfile.gettempdir()))
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         self.buckets: list[list[_Mapped]] = [[] for _ in range(_BUCKETS)]
         self._written = 0
         weakref.finalize(self, _remove, self.folder)
@@ -202,6 +206,26 @@ def _holds(run: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
     at = np.minimum(np.searchsorted(run, keys), len(run) - 1)
     return run[at] == keys
+
+
+_PREFIX = "loopml-hashes-"  # then the owning process's id, a dash, and mkdtemp's letters
+
+
+def _remove_orphans(tmp: Path) -> None:
+    """Remove the index folders in ``tmp`` whose process no longer runs (killed before its
+    finalizer ran); a folder of a running process, or of another user, is left alone."""
+    import os
+
+    for folder in tmp.glob(f"{_PREFIX}*-*"):
+        pid = folder.name[len(_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            _remove(folder)
+        except OSError:  # running, as another user: not ours to judge
+            continue
 
 
 def _remove(folder: Path) -> None:

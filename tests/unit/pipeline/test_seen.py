@@ -151,3 +151,36 @@ def test_a_table_read_into_the_index_spills_as_it_goes(tmp_path: Path, monkeypat
     assert _found(lake, asked) == sorted(held[::5])
     index = _seen._held[lake.path(TABLE)]
     assert index.rows == len(held) and index.disk is not None and index.in_memory <= 1_000
+
+
+def test_the_folder_of_a_killed_ingest_is_removed_by_the_next_index(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """A process killed while its index was on disk leaves its folder (no finalizer runs):
+    the next index made on the machine removes it, and leaves a running process's alone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    code = ("import sys, time, numpy as np\n"
+            "from loopml.pipeline import _seen\n"
+            "s = _seen._Spilled()\n"
+            "s.add(0, np.arange(1000, dtype=np.uint64))\n"
+            "print(s.folder, flush=True)\n"
+            "time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        left = Path(child.stdout.readline().strip())
+        assert left.parent == tmp_path and list(left.glob("*.u64"))
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        mine = _seen._Spilled()
+        assert left.exists()  # its process still runs
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    again = _seen._Spilled()
+    assert not left.exists()
+    assert mine.folder.exists() and again.folder.exists()
