@@ -60,6 +60,13 @@ class Repair:
     false_tokens: tuple[str, ...] = ()
 
 
+# a text column of these types with at least this many rows, and at most a quarter of them
+# distinct, is converted value by distinct value (in their first order, so that a format
+# inferred from the first value is the same) and mapped back: booleans and dates repeat
+DISTINCT_ROWS = 10_000
+_BY_DISTINCT = frozenset({"boolean", "date", "datetime"})
+
+
 def convert(series: pl.Series, column_type: str, repair: Repair | None = None) -> pl.Series:
     """``series`` converted to the Polars type of ``column_type``; failures become null.
 
@@ -75,6 +82,13 @@ def convert(series: pl.Series, column_type: str, repair: Repair | None = None) -
     import polars as pl
 
     name = series.name
+    if (column_type in _BY_DISTINCT and series.dtype == pl.String
+            and series.len() >= DISTINCT_ROWS):
+        distinct = series.drop_nulls().unique(maintain_order=True)
+        if distinct.len() * 4 <= series.len():  # few values, many times: each converted once
+            done = convert(distinct, column_type, repair)
+            return series.replace_strict(distinct, done, default=None,
+                                         return_dtype=done.dtype).alias(name)
     text_source = series.dtype == pl.String or isinstance(series.dtype, (pl.Categorical, pl.Enum))
     if text_source and column_type in _NUMBER_RULES:
         rule = _NUMBER_RULES[column_type]
