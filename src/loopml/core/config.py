@@ -235,6 +235,8 @@ class TrainingConfig(_Section):
     test_size: float = Field(default=0.15, gt=0, lt=0.5)
     max_search_rows: PositiveInt = 60_000  # rows the search's CV uses; final fits use all
     seed: int = 0
+    # a run or retrain first tries the champion's configurations (its ensemble's members)
+    warm_start: bool = True
 
 
 class ServingConfig(_Section):

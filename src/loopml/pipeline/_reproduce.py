@@ -4,8 +4,8 @@ rebuilt model predicts the test split exactly as the original does.
 The run recorded the lake version of the clean table it read, the contract's fingerprint, the
 whole configuration (``run.params``, seed included) and whether the search was deterministic.
 The model is retrained by the same ``train_model`` as ``loopml run``: same rows, same split,
-same search settings; only the budget's wall clock can differ, which a deterministic run does
-not read.
+same search settings, warmed with the same champion configurations the run tried first; only
+the budget's wall clock can differ, which a deterministic run does not read.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def reproduce(ctx: Context, ref: str, *, reporter: Reporter = SILENT) -> Reprodu
     original's, and log the outcome as a ``reproduce`` event of the model version."""
     from loopml.pipeline._run import clean_sample, train_model
     from loopml.registry import parse_model_ref
+    from loopml.train import warmed_with
 
     started = time.monotonic()
     name, which = parse_model_ref(ref if "@" in ref else f"{ref}@champion")
@@ -82,7 +83,10 @@ def reproduce(ctx: Context, ref: str, *, reporter: Reporter = SILENT) -> Reprodu
     # the rows the run trained on: the same sample of the same version (the recorded
     # compute.sample_rows and seed)
     frame, sampled = clean_sample(rctx, clean, version=run.lake_versions[clean])
-    trained = train_model(rctx, frame, run_id=None, reporter=reporter, sampled=sampled)
+    # the search warmed as the run's was: with the champion configurations it tried first
+    board = ctx.catalog.leaderboard(run.id)
+    trained = train_model(rctx, frame, run_id=None, reporter=reporter, sampled=sampled,
+                          warm=[] if board is None else warmed_with(board))
 
     test = trained.splits.test
     before, compared = outputs(original, test)

@@ -209,9 +209,24 @@ def profile_clean(ctx: Context, *, output: Path | None, reporter: Reporter) -> P
     return profile_step(ctx, None, path, reporter=reporter)
 
 
+def champion_specs(ctx: Context) -> list[Any]:
+    """The champion's configurations for a new search to try first (``warm_specs``), when
+    ``training.warm_start`` is on and the champion's run recorded its search."""
+    from loopml.train import warm_specs
+
+    if not ctx.config.training.warm_start or ctx.config.problem.task == "clustering":
+        return []
+    champion = _version(ctx, ctx.model_name, "champion")
+    if champion is None or champion.run_id is None:
+        return []
+    board = ctx.catalog.leaderboard(champion.run_id)
+    return [] if board is None else warm_specs(board)
+
+
 def train_model(
     ctx: Context, frame: pl.DataFrame, *, run_id: str | None, reporter: Reporter,
     extra: pl.DataFrame | None = None, sampled: TableSample | None = None,
+    warm: list[Any] | None = None,
 ) -> Trained:
     """Split ``frame``, search models within the budget, evaluate the winner on the test split
     once and build its bundle with the drift reference (train + validation rows).
@@ -220,7 +235,8 @@ def train_model(
     only: ``frame`` (the clean table) is split exactly as for every other model of the project,
     so all of them share one held-out test split that none trained on. ``sampled`` says
     which rows of the clean table ``frame`` is (``clean_sample``); the evaluation, drift
-    reference and bundle record it."""
+    reference and bundle record it. ``warm``: the configurations the search tries first
+    (default: the champion's, ``champion_specs``)."""
     import polars as pl
 
     from loopml.evaluate import evaluate
@@ -252,6 +268,7 @@ def train_model(
             splits, contract=contract, columns=columns, task=problem.task, target=target,
             config=config.training, positive_label=positive, group_column=problem.group_column,
             reporter=reporter, shared=shared,
+            warm=champion_specs(ctx) if warm is None else warm,
         )
     if run_id is not None:
         ctx.catalog.log_leaderboard(run_id, result.leaderboard)

@@ -18,11 +18,12 @@ from loopml.train._fastpath import (
 from loopml.train._final import use_threads
 from loopml.train._learners import LEARNERS
 from loopml.train._parallel import SharedSearch
+from loopml.train._portfolio import warm_specs, warmed_with
 from loopml.train._search import train
 from loopml.train._split import split
 
 __all__ = [
     "LEARNERS", "CompiledModel", "SharedSearch", "checked_compiled", "compile_model",
     "serving_form", "split",
-    "train", "use_threads",
+    "train", "use_threads", "warm_specs", "warmed_with",
 ]

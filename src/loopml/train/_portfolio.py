@@ -11,8 +11,15 @@ data (LightGBM's own defaults overfit a few hundred rows), fewer trees on large 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loopml.core.records import Leaderboard
+
+WARM_SPECS = 3  # the champion's configurations a retrain tries first, at most
+DERIVED = ("n_rounds",)  # recorded with a candidate's parameters, chosen by its own fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,44 @@ PRIORITY = (
     ("random_forest", "wide"), ("linear", "strong"), ("xgboost", "shallow"),
     ("hist_gbm", "small"), ("knn", "near"), ("linear", "weak"),
 )
+
+
+def warm_specs(board: Leaderboard, *, limit: int = WARM_SPECS) -> list[Spec]:
+    """The configurations of a model's search to try first when the model is trained again
+    (a champion's, before its challenger's portfolio): its ensemble's members by weight, or
+    the chosen candidate, without what their fits chose (the boosting rounds early stopping
+    found). A candidate fitted on fewer columns is tried on all of them."""
+    by_name = {c.name: c for c in board.candidates if c.status == "ok"}
+    names = [n for n, w in sorted(board.ensemble, key=lambda m: -m[1]) if w > 0]
+    chosen = [by_name[n] for n in names if n in by_name] or [board.best]
+    specs: list[Spec] = []
+    for c in chosen:
+        if c.learner == "ensemble" or c.status != "ok":
+            continue
+        variant = c.name.split("/")[1] if "/" in c.name else "default"
+        if not variant.startswith("champion-"):  # a champion's own warm start keeps its name
+            variant = f"champion-{variant}"
+        spec = Spec(c.learner, variant,
+                    {k: v for k, v in c.params.items() if k not in DERIVED})
+        if all((spec.learner, spec.params) != (s.learner, s.params) for s in specs):
+            specs.append(spec)
+    return specs[:limit]
+
+
+def warmed_with(board: Leaderboard) -> list[Spec]:
+    """The configurations a recorded search was warmed with (its ``champion`` candidates, in
+    the order tried), so that it can be run again exactly (``loopml reproduce``)."""
+    tried = sorted((c for c in board.candidates if c.origin == "champion"),
+                   key=lambda c: c.trial)
+    return [Spec(c.learner, c.name.split("/", 1)[1] if "/" in c.name else "champion",
+                 {k: v for k, v in c.params.items() if k not in DERIVED}) for c in tried]
+
+
+def first(warm: Sequence[Spec], specs: list[Spec]) -> list[Spec]:
+    """``warm`` ahead of the portfolio ``specs``; a portfolio entry with a warm entry's
+    learner and parameters is tried once, as the warm one."""
+    taken = [(w.learner, w.params) for w in warm]
+    return [*warm, *(s for s in specs if (s.learner, s.params) not in taken)]
 
 
 def portfolio(learners: tuple[str, ...] | list[str], task: str, shape: Shape) -> list[Spec]:

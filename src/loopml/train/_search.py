@@ -21,7 +21,7 @@ from loopml.evaluate import default_metric, greater_is_better
 from loopml.train._budget import Clock
 from loopml.train._cv import FoldCache, Problem, Trial, cross_fit, make_folds, problem_for
 from loopml.train._learners import DETERMINISTIC_THREADS, get_learner
-from loopml.train._portfolio import Shape, Spec, portfolio
+from loopml.train._portfolio import Shape, Spec, first, portfolio
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,6 +51,7 @@ def train(
     group_column: str | None = None,
     reporter: Reporter = SILENT,
     shared: SharedSearch | None = None,
+    warm: Sequence[Spec] = (),
 ) -> TrainResult:
     """Search learners and configurations within ``config.time_budget_s`` (all of it:
     search, ensembling and the final fit) and return the chosen model as one
@@ -63,6 +64,9 @@ def train(
     their trials on the Dask cluster's workers (the latter through Optuna studies in a
     storage they share), and a LightGBM or XGBoost final model is fitted by the workers
     together (``lightgbm.dask``, ``xgboost.dask``).
+
+    ``warm`` (``warm_specs`` of the champion's search) are tried before the portfolio, as
+    candidates of origin ``champion``: a retrain starts from what won last time.
     """
     import polars as pl
 
@@ -107,14 +111,15 @@ def train(
         on_cluster = ClusterSearch(shared, runner, cache, task)  # the rows go out once
     clock.phase("portfolio")
     shape = Shape(rows=search.height, features=len(kept), classes=len(problem.classes or ()))
-    specs = portfolio(keys, task, shape)
+    warm = [w for w in warm if w.learner in keys]
+    specs = first(warm, portfolio(keys, task, shape))
     if on_cluster is not None:
         on_cluster.portfolio(runner, cache, specs)
     for spec in specs if on_cluster is None else ():
         if runner.done():
             break
         if runner.affordable(spec):
-            runner.run(spec, cache, origin="portfolio")
+            runner.run(spec, cache, origin="champion" if spec in warm else "portfolio")
     if not runner.ok():
         reasons = "; ".join(sorted({t.message for t in runner.trials if t.message}))[:500]
         raise TrainingError(f"Every candidate failed: {reasons}")

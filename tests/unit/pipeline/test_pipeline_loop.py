@@ -62,6 +62,17 @@ def test_a_cycle_retrains_and_decides_on_the_same_evidence(served: Project) -> N
         [run] = [r for r in served.catalog.runs(project="cells") if r.kind == "retrain"]
         assert run.lake_versions == {t: lake.version(t) for t in (  # what the rows came from
             "clean/cells", "predictions/cells", "feedback/cells")}
+        # the challenger's search began with the champion's configurations
+        from loopml.train import warm_specs
+
+        champion_run = served.load("cells@1")[0].run_id
+        warm = warm_specs(served.catalog.leaderboard(champion_run))
+        tried = sorted((c for c in served.catalog.leaderboard(run.id).candidates
+                        if c.origin != "ensemble"), key=lambda c: c.trial)
+        assert warm and [(c.learner, c.origin) for c in tried[:len(warm)]] == [
+            (w.learner, "champion") for w in warm]
+        assert [{k: v for k, v in c.params.items() if k != "n_rounds"}
+                for c in tried[:len(warm)]] == [w.params for w in warm]
         d = cycle.decision
         assert d is not None and d.candidate_version == 2 and d.champion_version == 1
         window, test = d.evidence

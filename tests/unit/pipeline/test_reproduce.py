@@ -65,6 +65,45 @@ def test_deterministic_run_reproduces_exactly_after_the_clean_table_grew(
     assert events[0]["payload"]["identical"] is True
 
 
+def test_a_run_warmed_with_the_champion_is_reproduced_with_what_it_tried_first(
+    penguins_csv: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A second run tries the champion's configurations first; reproducing it warms the
+    search with those same configurations (not the champion's of the day), and the rebuilt
+    model is identical."""
+    import loopml.train
+    from loopml.train import warm_specs, warmed_with
+
+    _penguins(penguins_csv, tmp_path / "data")
+    project = Project.init(tmp_path / "data", target="species", directory=tmp_path / "p",
+                           training={**TRAINING, "learners": ["knn"], "deterministic": True})
+    with project:
+        first = project.run()
+    cfg = project.config.model_dump(mode="json")
+    cfg["training"]["learners"] = ["linear", "knn"]  # the second run's champion differs
+    project.config.from_dict(cfg).save(project.file)
+    project = Project(tmp_path / "p")
+    with project:
+        second = project.run()
+        boards = [project.catalog.leaderboard(r.run_id) for r in (first, second)]
+        assert warmed_with(boards[0]) == []
+        assert warmed_with(boards[1]) == warm_specs(boards[0]) != []
+        project.catalog.set_alias(second.model_version.name, "champion",
+                                  second.model_version.version)
+        searched = []
+        search = loopml.train.train
+
+        def spy(*args, **kwargs):
+            searched.append(kwargs.get("warm"))
+            return search(*args, **kwargs)
+
+        monkeypatch.setattr(loopml.train, "train", spy)
+        champion_now = warm_specs(boards[1])  # what a run today would try first
+        again = project.reproduce(second.model_version.ref)
+    assert searched == [warmed_with(boards[1])] and champion_now != searched[0]
+    assert again.identical and again.max_abs_difference == 0.0
+
+
 def test_cli_run_deterministic_then_reproduce_json(cli, penguins_csv: Path,
                                                    tmp_path: Path) -> None:
     """'loopml run --deterministic' records the flag in the run's params and prints the

@@ -230,3 +230,27 @@ def test_clock_holds_a_reserve_and_ignores_time_when_deterministic() -> None:
     assert clock.reserve_for(100.0) == MIN_RESERVE_S + MAX_RESERVE_SHARE * 10.0
     assert clock.out(reserve=10.0) and not clock.out(reserve=0.0)
     assert not Clock(0.001, deterministic=True).out(reserve=5.0)
+
+
+def test_a_search_begins_with_the_configurations_it_is_warmed_with(cancer: tuple) -> None:
+    """``warm_specs`` of a search are its ensemble's members (or its choice) without the
+    rounds their fits chose; a search warmed with them tries them first, as ``champion``
+    candidates, and does not try the same configuration again from its portfolio."""
+    from loopml.train import warm_specs
+
+    s, first = cancer
+    warm = warm_specs(first.leaderboard)
+    members = [n for n, w in first.leaderboard.ensemble if w > 0] or [first.leaderboard.best.name]
+    assert warm and {w.learner for w in warm} <= {n.split("/")[0] for n in members}
+    assert all("n_rounds" not in w.params for w in warm)
+    frame = sklearn_frame("breast_cancer")
+    config = TrainingConfig(time_budget_s=10, deterministic=True, max_trials=len(warm) + 2)
+    board = train(s, **inputs(frame, "target"), task="classification", target="target",
+                  config=config, warm=warm).leaderboard
+    tried = sorted((c for c in board.candidates if c.origin != "ensemble"),
+                   key=lambda c: c.trial)  # in the order tried
+    assert [(c.learner, c.origin) for c in tried[:len(warm)]] == [
+        (w.learner, "champion") for w in warm]
+    seen = [(c.learner, {k: v for k, v in c.params.items() if k != "n_rounds"})
+            for c in tried]
+    assert all(seen.count(x) == 1 for x in seen)  # no configuration tried twice

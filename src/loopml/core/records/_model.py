@@ -51,7 +51,7 @@ class Candidate:
     status: str = "ok"  # ok, pruned, failed
     message: str = ""
     name: str = ""
-    origin: str = "portfolio"  # portfolio, search, ensemble
+    origin: str = "portfolio"  # portfolio, search, ensemble, champion (a retrain's first tries)
     predict_ms_per_1000: float | None = None  # milliseconds to predict 1,000 rows
     ensemble_weight: float = 0.0  # share in the final ensemble (0 when not a member)
 
