@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     import polars as pl
 
@@ -113,10 +115,11 @@ class ClusterSearch:
         self.per_worker: dict[str, int] = {a: 0 for a, _ in self.workers}
         self.studies: list[str] = []
 
-    def portfolio(self, runner: _Runner, cache: FoldCache, specs: list[Spec]) -> None:
-        """Cross-validate ``specs`` on the workers and add them to ``runner`` in their order;
-        past the budget's line (less the reserve) a configuration not yet started is left
-        out, as in one process."""
+    def portfolio(self, runner: _Runner, cache: FoldCache, specs: list[Spec], *,
+                  warm: Sequence[Spec] = ()) -> None:
+        """Cross-validate ``specs`` on the workers and add them to ``runner`` in their order
+        (those of ``warm`` as the champion's); past the budget's line (less the reserve) a
+        configuration not yet started is left out, as in one process."""
         if runner.limit is not None:
             specs = specs[:max(0, runner.limit - len(runner.trials))]
         if not specs:
@@ -132,6 +135,9 @@ class ClusterSearch:
             for i, spec in enumerate(specs)
         ]
         found = self._gather(futures)
+        for _, trial in found:
+            if trial is not None and trial.spec in warm:
+                trial.origin = "champion"
         self._add(runner, [(a, [t] if t is not None else []) for a, t in found], started)
 
     def tune(self, runner: _Runner, cache: FoldCache, families: list[str], budget: int | None,

@@ -114,7 +114,7 @@ def train(
     warm = [w for w in warm if w.learner in keys]
     specs = first(warm, portfolio(keys, task, shape))
     if on_cluster is not None:
-        on_cluster.portfolio(runner, cache, specs)
+        on_cluster.portfolio(runner, cache, specs, warm=warm)
     for spec in specs if on_cluster is None else ():
         if runner.done():
             break
