@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loopml.core.records import Leaderboard
+    from loopml.core.records import Candidate, Leaderboard
 
 WARM_SPECS = 3  # the champion's configurations a retrain tries first, at most
 DERIVED = ("n_rounds",)  # recorded with a candidate's parameters, chosen by its own fit
@@ -68,11 +68,9 @@ def warm_specs(board: Leaderboard, *, limit: int = WARM_SPECS) -> list[Spec]:
     for c in chosen:
         if c.learner == "ensemble" or c.status != "ok":
             continue
-        variant = c.name.split("/")[1] if "/" in c.name else "default"
-        if not variant.startswith("champion-"):  # a champion's own warm start keeps its name
-            variant = f"champion-{variant}"
-        spec = Spec(c.learner, variant,
-                    {k: v for k, v in c.params.items() if k not in DERIVED})
+        spec = _as_spec(c)
+        if not spec.variant.startswith("champion-"):  # a warm start's own keeps its name
+            spec = Spec(spec.learner, f"champion-{spec.variant}", spec.params)
         if all((spec.learner, spec.params) != (s.learner, s.params) for s in specs):
             specs.append(spec)
     return specs[:limit]
@@ -83,8 +81,14 @@ def warmed_with(board: Leaderboard) -> list[Spec]:
     the order tried), so that it can be run again exactly (``loopml reproduce``)."""
     tried = sorted((c for c in board.candidates if c.origin == "champion"),
                    key=lambda c: c.trial)
-    return [Spec(c.learner, c.name.split("/", 1)[1] if "/" in c.name else "champion",
-                 {k: v for k, v in c.params.items() if k not in DERIVED}) for c in tried]
+    return [_as_spec(c) for c in tried]
+
+
+def _as_spec(c: Candidate) -> Spec:
+    """The configuration a candidate tried (``learner/variant``, its parameters without
+    what its fit chose)."""
+    variant = c.name.split("/")[1] if "/" in c.name else "default"
+    return Spec(c.learner, variant, {k: v for k, v in c.params.items() if k not in DERIVED})
 
 
 def first(warm: Sequence[Spec], specs: list[Spec]) -> list[Spec]:
